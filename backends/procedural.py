@@ -1,0 +1,83 @@
+"""A local generator: real images drawn with Pillow, no network, deterministic per request.
+
+The same (prompt, seed, size, index) always gives the same bytes; different prompts give
+visibly different pictures (a gradient sky and shapes whose colours and places come from
+the prompt's hash). `latency` and `fail_rate` simulate a slow or flaky vendor.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import random
+from decimal import Decimal
+
+import httpx
+from PIL import Image, ImageDraw
+
+from backends.base import BackendError, GeneratedImage, GenerationRequest, price_per_image
+from backends.imaging import FORMATS, encode
+from gateway.settings import BackendSettings
+
+
+class ProceduralBackend:
+    def __init__(self, name: str, settings: BackendSettings, http: httpx.AsyncClient) -> None:
+        self.name = name
+        self.settings = settings
+        self._chaos = random.Random()  # fault injection is random; pictures are not
+
+    def estimate_cost(self, request: GenerationRequest) -> Decimal:
+        return price_per_image(self.settings, request.model) * request.n
+
+    async def generate(self, request: GenerationRequest) -> list[GeneratedImage]:
+        if self.settings.latency:
+            await asyncio.sleep(self.settings.latency)
+        if self.settings.fail_rate and self._chaos.random() < self.settings.fail_rate:
+            raise BackendError(
+                "backend_unavailable", "procedural backend failed (fail_rate)", retryable=True
+            )
+        media_type = FORMATS[request.output_format][1]
+        # Pillow is CPU work: keep it off the event loop.
+        return [
+            GeneratedImage(await asyncio.to_thread(render, request, index), media_type)
+            for index in range(request.n)
+        ]
+
+    async def aclose(self) -> None:
+        return None
+
+
+def render(request: GenerationRequest, index: int = 0) -> bytes:
+    """Draw image number `index` of `request` and encode it in the requested format."""
+    key = f"{request.model}\0{request.prompt}\0{request.seed}\0{request.size}\0{index}"
+    rng = random.Random(hashlib.sha256(key.encode()).digest())
+    width, height = request.width, request.height
+    image = Image.new("RGB", (width, height))
+    draw = ImageDraw.Draw(image)
+
+    top, bottom = _colour(rng), _colour(rng)
+    for y in range(height):
+        t = y / max(1, height - 1)
+        draw.line(
+            [(0, y), (width, y)],
+            fill=tuple(round(a + (b - a) * t) for a, b in zip(top, bottom, strict=True)),
+        )
+
+    for _ in range(rng.randint(6, 14)):
+        x0, y0 = rng.randrange(width), rng.randrange(height)
+        w = rng.randint(width // 12 + 1, width // 2 + 1)
+        h = rng.randint(height // 12 + 1, height // 2 + 1)
+        box = [x0 - w // 2, y0 - h // 2, x0 + w // 2, y0 + h // 2]
+        shape = rng.choice(("ellipse", "rectangle", "triangle"))
+        fill = _colour(rng)
+        if shape == "ellipse":
+            draw.ellipse(box, fill=fill)
+        elif shape == "rectangle":
+            draw.rectangle(box, fill=fill)
+        else:
+            draw.polygon([(box[0], box[3]), (box[2], box[3]), (x0, box[1])], fill=fill)
+    return encode(image, request.output_format)
+
+
+def _colour(rng: random.Random) -> tuple[int, int, int]:
+    return rng.randrange(256), rng.randrange(256), rng.randrange(256)

@@ -1,0 +1,45 @@
+"""Backends by type name: the built-ins plus any package's `imagegate.backends` entry points."""
+
+from __future__ import annotations
+
+from importlib import import_module
+from importlib.metadata import entry_points
+
+from backends.base import BackendFactory
+
+ENTRY_POINT_GROUP = "imagegate.backends"
+
+# Imported lazily so that a deployment only loads the vendors it configures.
+BUILTIN: dict[str, str] = {
+    "procedural": "backends.procedural:ProceduralBackend",
+    "openai": "backends.openai:OpenAIBackend",
+    "stability": "backends.stability:StabilityBackend",
+    "replicate": "backends.replicate:ReplicateBackend",
+}
+
+
+class UnknownBackendType(LookupError):
+    pass
+
+
+def _load(target: str) -> BackendFactory:
+    module, _, attr = target.partition(":")
+    factory: BackendFactory = getattr(import_module(module), attr)
+    return factory
+
+
+def available_types() -> list[str]:
+    plugins = {ep.name for ep in entry_points(group=ENTRY_POINT_GROUP)}
+    return sorted(set(BUILTIN) | plugins)
+
+
+def backend_factory(type_name: str) -> BackendFactory:
+    """The class (or factory) registered for `type_name`."""
+    if type_name in BUILTIN:
+        return _load(BUILTIN[type_name])
+    for ep in entry_points(group=ENTRY_POINT_GROUP, name=type_name):
+        factory: BackendFactory = ep.load()
+        return factory
+    raise UnknownBackendType(
+        f"unknown backend type {type_name!r}; available: {', '.join(available_types())}"
+    )

@@ -1,0 +1,46 @@
+"""The response envelope and the JSON body reader shared by every surface."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+
+from gateway.errors import ApiError, invalid_request
+
+
+def ok(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse({"ok": True, "data": data}, status_code=status, headers=headers)
+
+
+def failure(error: ApiError) -> JSONResponse:
+    return JSONResponse(
+        {"ok": False, "error": {"code": error.code, "message": error.message}},
+        status_code=error.status,
+        headers=error.headers,
+    )
+
+
+async def read_json(request: Request, max_bytes: int) -> Any:
+    """The decoded JSON body; 415 for another content type, 413 past `max_bytes`."""
+    content_type = request.headers.get("content-type", "")
+    if content_type.split(";")[0].strip().lower() != "application/json":
+        raise ApiError(415, "invalid_request", "Content-Type must be application/json")
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > max_bytes:
+        raise _too_large(max_bytes)
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > max_bytes:
+            raise _too_large(max_bytes)
+    try:
+        return json.loads(body)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise invalid_request(f"the body is not valid JSON: {exc}") from None
+
+
+def _too_large(max_bytes: int) -> ApiError:
+    return ApiError(413, "payload_too_large", f"the body is larger than {max_bytes} bytes")

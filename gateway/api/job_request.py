@@ -1,0 +1,107 @@
+"""The body of `POST /images/jobs`: strict types, unknown fields refused, defaults applied."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictInt,
+    StrictStr,
+    ValidationError,
+    field_validator,
+)
+
+from gateway.errors import ApiError, invalid_request
+from gateway.jobs import JobSpec
+from gateway.settings import Settings
+
+MAX_PROMPT = 4000
+MAX_METADATA_ENTRIES = 16
+ShortStr = Annotated[StrictStr, Field(max_length=512)]
+
+
+class JobRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=False)
+
+    prompt: StrictStr
+    model: StrictStr | None = None
+    size: StrictStr | None = None
+    n: StrictInt = Field(1, ge=1, le=4)
+    seed: StrictInt | None = Field(None, ge=0, le=2**63 - 1)
+    negative_prompt: StrictStr | None = Field(None, alias="negativePrompt", max_length=MAX_PROMPT)
+    quality: StrictStr | None = Field(None, max_length=32)
+    output_format: Literal["png", "webp", "jpeg"] = Field("png", alias="outputFormat")
+    no_cache: StrictBool = Field(False, alias="noCache")
+    webhook_url: StrictStr | None = Field(None, alias="webhookUrl", max_length=2048)
+    metadata: dict[Annotated[StrictStr, Field(max_length=64)], ShortStr] = Field(
+        default_factory=dict, max_length=MAX_METADATA_ENTRIES
+    )
+
+    @field_validator("prompt")
+    @classmethod
+    def _prompt_length(cls, prompt: str) -> str:
+        trimmed = prompt.strip()
+        if not trimmed:
+            raise ValueError("must not be empty or whitespace only")
+        if len(trimmed) > MAX_PROMPT:
+            raise ValueError(f"must be at most {MAX_PROMPT} characters, got {len(trimmed)}")
+        return trimmed
+
+    @field_validator("webhook_url")
+    @classmethod
+    def _webhook_is_http(cls, url: str | None) -> str | None:
+        if url is not None and not url.startswith(("https://", "http://")):
+            raise ValueError("must be an http(s) URL")
+        return url
+
+
+def _describe(exc: ValidationError) -> str:
+    error = exc.errors()[0]
+    field = ".".join(str(part) for part in error["loc"]) or "body"
+    if error["type"] == "extra_forbidden":
+        return f"unknown field {field!r}"
+    if error["type"] == "missing":
+        return f"{field!r} is required"
+    message = error["msg"].removeprefix("Value error, ")
+    return f"{field!r}: {message}"
+
+
+def parse_job_request(body: object, settings: Settings) -> JobSpec:
+    """Validate a decoded JSON body into a `JobSpec`, or raise the contract's 400."""
+    if not isinstance(body, dict):
+        raise invalid_request("the body must be a JSON object")
+    try:
+        request = JobRequest.model_validate(body)
+    except ValidationError as exc:
+        raise invalid_request(_describe(exc)) from None
+    alias = request.model or settings.default_model
+    model = settings.models.get(alias)
+    if model is None:
+        raise ApiError(
+            400,
+            "model_not_found",
+            f"unknown model {alias!r}; available: {', '.join(sorted(settings.models))}",
+        )
+    size = request.size or model.size_or_default
+    if size not in model.sizes:
+        raise invalid_request(
+            f"'size': {size!r} is not allowed for model {alias!r}; "
+            f"allowed: {', '.join(model.sizes)}"
+        )
+    return JobSpec(
+        prompt=request.prompt,
+        model=alias,
+        size=size,
+        n=request.n,
+        seed=request.seed,
+        negative_prompt=request.negative_prompt,
+        quality=request.quality,
+        output_format=request.output_format,
+        no_cache=request.no_cache,
+        webhook_url=request.webhook_url,
+        metadata=dict(request.metadata),
+    )

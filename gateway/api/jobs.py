@@ -1,0 +1,53 @@
+"""The job API: `POST /images/jobs` and `GET /images/jobs/{id}`."""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+from gateway.api.envelope import ok, read_json
+from gateway.api.job_request import parse_job_request
+from gateway.errors import job_not_found
+from gateway.fingerprint import fingerprint
+from gateway.jobs import Job, new_job_id
+from gateway.services import Gateway
+
+
+def _gateway(request: Request) -> Gateway:
+    gateway: Gateway = request.app.state.gateway
+    return gateway
+
+
+async def submit_job(request: Request) -> JSONResponse:
+    gateway = _gateway(request)
+    settings = gateway.settings
+    tenant = gateway.keyring.authenticate(request.headers)
+    spec = parse_job_request(await read_json(request, settings.server.max_body_bytes), settings)
+    scope = tenant if settings.cache.scope == "tenant" else None
+    job = Job(id=new_job_id(), tenant=tenant, spec=spec, fingerprint=fingerprint(spec, scope))
+    stored = await gateway.state.submit(job)
+    if stored.status.terminal:
+        await gateway.notifier.jobs_finished([stored])
+    return ok(
+        {"jobId": stored.id, "status": stored.status.value, "cached": stored.cached},
+        status=202,
+        headers={"Location": f"/images/jobs/{stored.id}"},
+    )
+
+
+async def get_job(request: Request) -> JSONResponse:
+    gateway = _gateway(request)
+    tenant = gateway.keyring.authenticate(request.headers)
+    job_id = request.path_params["job_id"]
+    job = await gateway.state.get_job(job_id)
+    # Another tenant's job answers exactly like a missing one.
+    if job is None or job.tenant != tenant:
+        raise job_not_found(job_id)
+    return ok(gateway.present(job))
+
+
+routes = [
+    Route("/images/jobs", submit_job, methods=["POST"]),
+    Route("/images/jobs/{job_id}", get_job, methods=["GET"]),
+]

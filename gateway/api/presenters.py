@@ -1,0 +1,57 @@
+"""Jobs as clients see them: the contract's fields, absolute URLs minted at read time."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from gateway.jobs import Job, iso
+from gateway.storage import UrlBuilder
+
+
+def present_job(job: Job, urls: UrlBuilder) -> dict[str, Any]:
+    result = job.result
+    images = [
+        {
+            "url": urls.url_for(image),
+            "sha256": image.sha256,
+            "width": image.width,
+            "height": image.height,
+            "bytes": image.bytes,
+            "contentType": image.media_type,
+        }
+        for image in (result.images if result else ())
+    ]
+    spec = job.spec
+    return {
+        "id": job.id,
+        "status": job.status.value,
+        "prompt": spec.prompt,
+        "model": spec.model,
+        "size": spec.size,
+        "n": spec.n,
+        "seed": spec.seed,
+        "outputFormat": spec.output_format,
+        "metadata": spec.metadata,
+        "imageUrl": images[0]["url"] if images else None,
+        "images": images,
+        "error": {"code": job.error.code, "message": job.error.message} if job.error else None,
+        "cached": job.cached,
+        "joined": job.leader_id is not None,
+        "createdAt": iso(job.created_at),
+        "startedAt": iso(job.started_at),
+        "finishedAt": iso(job.finished_at),
+        "durationMs": job.duration_ms,
+        "cost": str(job.cost),
+        "attempts": len(job.attempts),
+        "attemptLog": [
+            {
+                "backend": a.backend,
+                "model": a.model,
+                "outcome": a.outcome,
+                "cost": str(a.cost),
+                "durationMs": a.duration_ms,
+            }
+            for a in job.attempts
+        ],
+        "backend": result.backend if result else None,
+    }

@@ -1,0 +1,80 @@
+"""`create_app(settings)`: the Starlette app, its routes, error handlers and lifespan."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+
+from gateway.api import files, health, jobs
+from gateway.api.envelope import failure
+from gateway.errors import ApiError, redact
+from gateway.services import Gateway
+from gateway.settings import Settings
+from gateway.state.base import StateUnavailable
+
+log = logging.getLogger("imagegate.app")
+
+
+async def _api_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, ApiError)
+    return failure(exc)
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "invalid_request")
+    return failure(ApiError(exc.status_code, code, str(exc.detail), dict(exc.headers or {})))
+
+
+async def _state_unavailable(request: Request, exc: Exception) -> Response:
+    log.error("state unavailable: %s", redact(str(exc)))
+    return failure(
+        ApiError(
+            503,
+            "state_unavailable",
+            "the gateway's state store is unavailable; retry",
+            {"Retry-After": "1"},
+        )
+    )
+
+
+async def _unexpected(request: Request, exc: Exception) -> Response:
+    log.error(
+        "unhandled %s on %s: %s",
+        type(exc).__name__,
+        request.url.path,
+        redact(str(exc)),
+        exc_info=exc,
+    )
+    return failure(ApiError(500, "internal_error", "the gateway failed unexpectedly"))
+
+
+def create_app(settings: Settings, **overrides: Any) -> Starlette:
+    """The gateway app. `overrides` go to `Gateway.open` (state, backends, sleep, ...)."""
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        gateway = await Gateway.open(settings, **overrides)
+        app.state.gateway = gateway
+        try:
+            yield
+        finally:
+            await gateway.aclose()
+
+    return Starlette(
+        routes=[*jobs.routes, *files.routes, *health.routes],
+        exception_handlers={
+            ApiError: _api_error,
+            HTTPException: _http_error,
+            StateUnavailable: _state_unavailable,
+            Exception: _unexpected,
+        },
+        lifespan=lifespan,
+    )

@@ -1,0 +1,127 @@
+"""`imagegate serve | worker | keys create | config check`."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+import sys
+
+from gateway.auth import key_hash, new_key
+from gateway.settings import ConfigError, Settings, load_settings
+
+
+def _load(path: str | None) -> Settings:
+    try:
+        return load_settings(path)
+    except ConfigError as exc:
+        sys.exit(f"imagegate: {exc}")
+
+
+def _serve(args: argparse.Namespace) -> None:
+    import uvicorn
+
+    from gateway.app import create_app
+    from gateway.bootstrap import bootstrap
+
+    settings = _load(args.config)
+    server = settings.server.model_copy(
+        update={k: v for k, v in {"host": args.host, "port": args.port}.items() if v is not None}
+    )
+    settings = settings.model_copy(update={"server": server})
+    # Generate first-start keys here so they are printed plainly, before the server logs.
+    for tenant, key in bootstrap(settings).new_keys.items():
+        print(
+            f"\nImagegate generated an API key for tenant {tenant!r}. It is shown only now:\n\n"
+            f"    {key}\n\n"
+            f"Its hash is kept under {settings.server.data_dir}/keys/; delete that file to get "
+            "a new key.\n",
+            flush=True,
+        )
+    print(f"Imagegate listening on {settings.server.base_url}", flush=True)
+    uvicorn.run(
+        create_app(settings),
+        host=server.host,
+        port=server.port,
+        log_level=args.log_level,
+        proxy_headers=False,
+        server_header=False,
+    )
+
+
+def _worker(args: argparse.Namespace) -> None:
+    from gateway.services import Gateway
+
+    settings = _load(args.config)
+    if settings.workers.concurrency < 1:
+        sys.exit("imagegate: workers.concurrency must be at least 1 for `imagegate worker`")
+
+    async def run() -> None:
+        gateway = await Gateway.open(settings)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, stop.set)
+        logging.getLogger("imagegate").info(
+            "worker %s running %d workers", gateway.workers.name, settings.workers.concurrency
+        )
+        await stop.wait()
+        await gateway.aclose()
+
+    asyncio.run(run())
+
+
+def _keys_create(args: argparse.Namespace) -> None:
+    key = new_key()
+    print(f"API key for tenant {args.tenant!r} (shown once, store it now):\n  {key}")
+    print(f'\nAdd this line to [tenants.{args.tenant}] keys in your config:\n  "{key_hash(key)}"')
+
+
+def _config_check(args: argparse.Namespace) -> None:
+    settings = _load(args.file)
+    print(
+        f"{args.file}: ok ({len(settings.tenants)} tenants, {len(settings.models)} models, "
+        f"{len(settings.backends)} backends; default model {settings.default_model!r})"
+    )
+
+
+def parser() -> argparse.ArgumentParser:
+    root = argparse.ArgumentParser(prog="imagegate", description="Image-generation gateway")
+    commands = root.add_subparsers(dest="command", required=True)
+
+    serve = commands.add_parser("serve", help="run the HTTP API (and in-process workers)")
+    serve.add_argument("--config", help="TOML file (default: $IMAGEGATE_CONFIG or embedded)")
+    serve.add_argument("--host", help="bind address (default from config: 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="port (default from config: 8080)")
+    serve.add_argument("--log-level", default="info")
+    serve.set_defaults(run=_serve)
+
+    worker = commands.add_parser("worker", help="run workers only (shared redis:// state)")
+    worker.add_argument("--config", help="TOML file (default: $IMAGEGATE_CONFIG or embedded)")
+    worker.set_defaults(run=_worker)
+
+    keys = commands.add_parser("keys", help="manage API keys").add_subparsers(
+        dest="keys_command", required=True
+    )
+    create = keys.add_parser("create", help="make a new key; prints it and its sha256 line")
+    create.add_argument("--tenant", required=True)
+    create.set_defaults(run=_keys_create)
+
+    config = commands.add_parser("config", help="config tools").add_subparsers(
+        dest="config_command", required=True
+    )
+    check = config.add_parser("check", help="validate a config file")
+    check.add_argument("file")
+    check.set_defaults(run=_config_check)
+    return root
+
+
+def main(argv: list[str] | None = None) -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    args = parser().parse_args(argv)
+    args.run(args)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,78 @@
+"""Public error codes, the `ApiError` raised by endpoints, and redaction of secrets.
+
+Tree::
+
+    ApiError                      rendered by one handler as {"ok": false, "error": {...}}
+    ├── code="unauthorized"            401
+    ├── code="invalid_request"         400  (message names the field)
+    ├── code="model_not_found"         400
+    ├── code="payload_too_large"       413
+    ├── code="unsupported_media_type"  415
+    ├── code="job_not_found"           404
+    ├── code="forbidden"               403  (bad or expired file signature)
+    ├── code="rate_limited" | "concurrency_limited" | "budget_exhausted"  429
+    ├── code="state_unavailable"       503
+    └── code="internal_error"          500  (never with a traceback)
+
+Job failures (stored on the job, not raised at the client): backend_unavailable,
+content_rejected, retry_budget_exhausted, timeout, storage_unavailable, internal_error.
+"""
+
+from __future__ import annotations
+
+import re
+
+
+class ApiError(Exception):
+    """An error answered to the client with the contract's envelope."""
+
+    def __init__(
+        self,
+        status: int,
+        code: str,
+        message: str,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+        self.headers = headers or {}
+
+
+def invalid_request(message: str) -> ApiError:
+    return ApiError(400, "invalid_request", message)
+
+
+def unauthorized(message: str = "missing or unknown API key") -> ApiError:
+    return ApiError(401, "unauthorized", message)
+
+
+def job_not_found(job_id: str) -> ApiError:
+    return ApiError(404, "job_not_found", f"no job with id {redact(job_id)[:64]!r}")
+
+
+_SECRET_PATTERNS = [
+    # Authorization header values and bearer tokens.
+    (re.compile(r"(?i)(authorization\s*[:=]\s*)(\S+(?:\s+\S+)?)"), r"\1[redacted]"),
+    (re.compile(r"(?i)\bbearer\s+[A-Za-z0-9._~+/=-]+"), "Bearer [redacted]"),
+    # Vendor key shapes: OpenAI sk-..., Replicate r8_..., Stability sk-...
+    (re.compile(r"\bsk-[A-Za-z0-9_-]{6,}"), "[redacted-key]"),
+    (re.compile(r"\br8_[A-Za-z0-9]{6,}"), "[redacted-key]"),
+    # Presigned query strings (S3 SigV4, GCS, our own signatures).
+    (
+        re.compile(
+            r"(?i)([?&](?:X-Amz-[A-Za-z-]+|X-Goog-[A-Za-z-]+|Signature|sig|exp|token)=)[^&\s\"']*"
+        ),
+        r"\1[redacted]",
+    ),
+    # Any URL: vendor hosts and internal endpoints never reach a client.
+    (re.compile(r"\bhttps?://[^\s\"'<>]+"), "[url]"),
+]
+
+
+def redact(text: str) -> str:
+    """Remove keys, bearer tokens, Authorization values, signatures and URLs from `text`."""
+    for pattern, replacement in _SECRET_PATTERNS:
+        text = pattern.sub(replacement, text)
+    return text

@@ -1,0 +1,91 @@
+"""The retry policy: tenacity objects composed so that cost is a stop condition.
+
+    stop  = stop_after_attempt(max_attempts) | stop_after_cost(ledger, next_estimate)
+    wait  = wait_retry_after(wait_exponential_jitter(initial, max))
+    retry = retry_if_exception(is_retryable)
+
+`sleep` is injectable so tests never wait for real.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from decimal import Decimal
+
+from tenacity import (
+    AsyncRetrying,
+    RetryCallState,
+    retry_if_exception,
+    stop_after_attempt,
+    wait_exponential_jitter,
+)
+from tenacity.stop import stop_base
+from tenacity.wait import wait_base
+
+from backends.base import BackendError
+from gateway.settings import RetrySettings
+
+MAX_RETRY_AFTER = 120.0  # a vendor asking for longer than this is treated as down
+
+
+class CostLedger:
+    """What one job has spent, against its `max_cost_per_job` (None: no cap)."""
+
+    def __init__(self, limit: Decimal | None) -> None:
+        self.limit = limit
+        self.spent = Decimal("0")
+        self.attempts = 0
+
+    def can_afford(self, estimate: Decimal) -> bool:
+        return self.limit is None or self.spent + estimate <= self.limit
+
+    def charge(self, amount: Decimal) -> None:
+        """Record one attempt and what it cost (zero when the vendor did not bill it)."""
+        self.spent += amount
+        self.attempts += 1
+
+
+class stop_after_cost(stop_base):
+    """Stop when the next attempt's estimated cost would push the spend past the cap."""
+
+    def __init__(self, ledger: CostLedger, next_estimate: Callable[[], Decimal]) -> None:
+        self.ledger = ledger
+        self.next_estimate = next_estimate
+
+    def __call__(self, retry_state: RetryCallState) -> bool:
+        return not self.ledger.can_afford(self.next_estimate())
+
+
+class wait_retry_after(wait_base):
+    """The vendor's `Retry-After` when it gave one (and it is longer), else the fallback."""
+
+    def __init__(self, fallback: wait_base) -> None:
+        self.fallback = fallback
+
+    def __call__(self, retry_state: RetryCallState) -> float:
+        backoff = self.fallback(retry_state)
+        outcome = retry_state.outcome
+        error = outcome.exception() if outcome is not None else None
+        if isinstance(error, BackendError) and error.retry_after is not None:
+            return max(backoff, min(error.retry_after, MAX_RETRY_AFTER))
+        return backoff
+
+
+def is_retryable(error: BaseException) -> bool:
+    return isinstance(error, BackendError) and error.retryable
+
+
+def retrying(
+    settings: RetrySettings,
+    ledger: CostLedger,
+    next_estimate: Callable[[], Decimal],
+    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+) -> AsyncRetrying:
+    return AsyncRetrying(
+        stop=stop_after_attempt(settings.max_attempts) | stop_after_cost(ledger, next_estimate),
+        wait=wait_retry_after(wait_exponential_jitter(initial=settings.initial, max=settings.max)),
+        retry=retry_if_exception(is_retryable),
+        sleep=sleep,
+        reraise=True,
+    )

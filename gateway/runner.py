@@ -1,0 +1,195 @@
+"""Run one job: walk the model's route, attempt each target under the retry/cost policy,
+check and store the images, and build the result record (or the public error)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from decimal import Decimal
+
+from tenacity import RetryError
+
+from backends.base import Backend, BackendError, GenerationRequest
+from backends.imaging import NotAnImage
+from gateway.errors import redact
+from gateway.fingerprint import prompt_digest
+from gateway.jobs import Attempt, Job, JobError, JobResult, JobSpec, StoredImage
+from gateway.retry import CostLedger, retrying
+from gateway.settings import Settings, Target
+from gateway.state.base import StateStore
+from gateway.storage import ImageStore, PreparedImage
+from gateway.units import parse_size
+
+log = logging.getLogger("imagegate.runner")
+
+Sleep = Callable[[float], Awaitable[None]]
+
+
+def generation_request(spec: JobSpec, vendor_model: str) -> GenerationRequest:
+    width, height = parse_size(spec.size)
+    return GenerationRequest(
+        prompt=spec.prompt,
+        model=vendor_model,
+        width=width,
+        height=height,
+        n=spec.n,
+        seed=spec.seed,
+        negative_prompt=spec.negative_prompt,
+        quality=spec.quality,
+        output_format=spec.output_format,
+    )
+
+
+class JobRunner:
+    def __init__(
+        self,
+        *,
+        settings: Settings,
+        backends: Mapping[str, Backend],
+        images: ImageStore,
+        state: StateStore,
+        sleep: Sleep = asyncio.sleep,
+    ) -> None:
+        self.settings = settings
+        self.backends = backends
+        self.images = images
+        self.state = state
+        self.sleep = sleep
+
+    async def run(self, job: Job) -> JobResult | JobError:
+        """The job's result record, or the public error it failed with."""
+        ledger = CostLedger(self.settings.plan_for(job.tenant).max_cost_per_job)
+        failure = JobError("backend_unavailable", "no backend could serve the request")
+        for target in self.settings.models[job.spec.model].targets:
+            backend = self.backends[target.backend]
+            request = generation_request(job.spec, target.model)
+            if not ledger.can_afford(backend.estimate_cost(request)):
+                failure = _budget_failure(failure, ledger)
+                break
+            started = time.monotonic()
+            try:
+                prepared = await self._attempt_target(job, target, backend, request, ledger)
+            except BackendError as error:
+                failure = _failure_from(error, ledger, backend.estimate_cost(request))
+                if error.code == "content_rejected":
+                    break  # the prompt is the problem: no retry, no fallback
+                continue
+            stored = await self._store(prepared)
+            return JobResult(
+                prompt_sha256=prompt_digest(job.spec.prompt),
+                model=job.spec.model,
+                size=job.spec.size,
+                backend=target.backend,
+                duration_ms=round((time.monotonic() - started) * 1000),
+                attempts=ledger.attempts,
+                cost=ledger.spent,
+                images=stored,
+            )
+        return failure
+
+    async def _attempt_target(
+        self,
+        job: Job,
+        target: Target,
+        backend: Backend,
+        request: GenerationRequest,
+        ledger: CostLedger,
+    ) -> list[PreparedImage]:
+        estimate = backend.estimate_cost(request)
+        try:
+            async for attempt in retrying(
+                self.settings.retry, ledger, lambda: estimate, sleep=self.sleep
+            ):
+                with attempt:
+                    return await self._one_attempt(job, target, backend, request, ledger)
+        except RetryError:  # stopped before any attempt was made
+            raise BackendError(
+                "retry_budget_exhausted", "no attempt fits the budget", retryable=False
+            ) from None
+        raise AssertionError("unreachable: tenacity either returns or raises")
+
+    async def _one_attempt(
+        self,
+        job: Job,
+        target: Target,
+        backend: Backend,
+        request: GenerationRequest,
+        ledger: CostLedger,
+    ) -> list[PreparedImage]:
+        estimate = backend.estimate_cost(request)
+        started = time.monotonic()
+        outcome, cost = "ok", estimate
+        try:
+            generated = await backend.generate(request)
+            if len(generated) != request.n:
+                raise BackendError(
+                    "backend_unavailable",
+                    f"backend returned {len(generated)} images, expected {request.n}",
+                    retryable=True,
+                    charged=True,
+                )
+            try:
+                return [
+                    await self.images.prepare(image.data, request.output_format)
+                    for image in generated
+                ]
+            except NotAnImage as exc:
+                raise BackendError(
+                    "backend_unavailable",
+                    "backend returned bytes that are not a whole image",
+                    retryable=True,
+                    charged=True,
+                ) from exc
+        except BackendError as error:
+            outcome, cost = error.code, (estimate if error.charged else Decimal("0"))
+            raise
+        except Exception as exc:
+            # A bug in a backend must not take the job down with a traceback to the client.
+            log.error(
+                "backend %s raised %s: %s", target.backend, type(exc).__name__, redact(str(exc))
+            )
+            outcome, cost = "internal_error", estimate
+            raise BackendError(
+                "backend_unavailable",
+                f"backend {target.backend!r} failed unexpectedly",
+                retryable=True,
+                charged=True,
+            ) from exc
+        finally:
+            ledger.charge(cost)
+            await self.state.add_attempt(
+                job.id,
+                Attempt(
+                    backend=target.backend,
+                    model=target.model,
+                    outcome=outcome,
+                    cost=cost,
+                    duration_ms=round((time.monotonic() - started) * 1000),
+                ),
+            )
+
+    async def _store(self, prepared: list[PreparedImage]) -> tuple[StoredImage, ...]:
+        return tuple([await self.images.upload(image) for image in prepared])
+
+
+def _budget_failure(previous: JobError, ledger: CostLedger) -> JobError:
+    detail = f"; last error: {previous.message}" if ledger.attempts else ""
+    return JobError(
+        "retry_budget_exhausted",
+        f"the job's cost budget ({ledger.limit} USD) cannot pay for another attempt "
+        f"(spent {ledger.spent} USD in {ledger.attempts} attempts){detail}",
+    )
+
+
+def _failure_from(error: BackendError, ledger: CostLedger, estimate: Decimal) -> JobError:
+    message = redact(error.message)
+    if not error.retryable:
+        return JobError(error.code, message)
+    if not ledger.can_afford(estimate):
+        return _budget_failure(JobError(error.code, message), ledger)
+    return JobError(
+        "retry_budget_exhausted",
+        f"{ledger.attempts} attempts failed; last error: {error.code}: {message}",
+    )

@@ -1,0 +1,119 @@
+"""The gateway's runtime parts, opened together and closed together.
+
+`Gateway.open(settings)` is what the app's lifespan and `imagegate worker` both call: it
+builds the state, storage, URL builder, key ring, backends, runner and workers from the
+frozen settings. Tests pass overrides (a state, backends, a sleep) instead of patching.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+
+from backends.base import Backend
+from backends.registry import backend_factory
+from gateway.api.presenters import present_job
+from gateway.auth import KeyRing
+from gateway.bootstrap import bootstrap
+from gateway.jobs import Job
+from gateway.runner import JobRunner
+from gateway.settings import ConfigError, Settings
+from gateway.signing import UrlSigner
+from gateway.state import StateStore, state_from_settings
+from gateway.storage import ImageStore, UrlBuilder, object_store_from_url
+from gateway.webhooks import Notifier
+from gateway.worker import WorkerPool
+
+log = logging.getLogger("imagegate")
+
+
+def build_backends(settings: Settings, http: httpx.AsyncClient) -> dict[str, Backend]:
+    backends: dict[str, Backend] = {}
+    for name, config in settings.backends.items():
+        try:
+            factory = backend_factory(config.type)
+        except LookupError as exc:
+            raise ConfigError(f"backends.{name}: {exc}") from None
+        backends[name] = factory(name, config, http)
+    return backends
+
+
+@dataclass
+class Gateway:
+    settings: Settings
+    state: StateStore
+    images: ImageStore
+    urls: UrlBuilder
+    keyring: KeyRing
+    backends: dict[str, Backend]
+    http: httpx.AsyncClient
+    notifier: Notifier
+    workers: WorkerPool
+    new_keys: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    async def open(
+        cls,
+        settings: Settings,
+        *,
+        state: StateStore | None = None,
+        backends: Mapping[str, Backend] | None = None,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        environ: Mapping[str, str] | None = None,
+        worker_concurrency: int | None = None,
+    ) -> Gateway:
+        boot = bootstrap(settings, environ)
+        for tenant, key in boot.new_keys.items():
+            log.warning("generated an API key for tenant %r (shown once): %s", tenant, key)
+        store, keeps_attributes = object_store_from_url(settings.storage.url)
+        images = ImageStore(store, keeps_attributes=keeps_attributes)
+        urls = UrlBuilder(
+            settings.server.base_url, UrlSigner(boot.signing_secret, settings.storage.url_ttl)
+        )
+        http = httpx.AsyncClient(timeout=httpx.Timeout(30.0), follow_redirects=False)
+        state = state or state_from_settings(settings)
+        backends = dict(backends) if backends is not None else build_backends(settings, http)
+        runner = JobRunner(
+            settings=settings, backends=backends, images=images, state=state, sleep=sleep
+        )
+        notifier = Notifier(http, boot.signing_secret, lambda job: present_job(job, urls))
+        workers = WorkerPool(
+            state,
+            runner,
+            concurrency=(
+                settings.workers.concurrency if worker_concurrency is None else worker_concurrency
+            ),
+            grace=settings.workers.shutdown_grace,
+            durable=getattr(state, "durable", False),
+            on_finished=notifier.jobs_finished,
+        )
+        gateway = cls(
+            settings,
+            state,
+            images,
+            urls,
+            KeyRing(boot.key_hashes),
+            backends,
+            http,
+            notifier,
+            workers,
+            boot.new_keys,
+        )
+        await workers.start()
+        return gateway
+
+    def present(self, job: Job) -> dict[str, Any]:
+        return present_job(job, self.urls)
+
+    async def aclose(self) -> None:
+        await self.workers.stop()
+        await self.notifier.aclose()
+        for backend in self.backends.values():
+            await backend.aclose()
+        await self.http.aclose()
+        await self.state.aclose()

@@ -1,0 +1,286 @@
+"""Load and validate the gateway's TOML config (plus `IMAGEGATE_*` overrides) into frozen models.
+
+Settings are read once; nothing else in the gateway calls `os.getenv` for configuration.
+Environment overrides use `IMAGEGATE_<SECTION>__<KEY>` (double underscore between levels),
+e.g. `IMAGEGATE_SERVER__PORT=9000` or `IMAGEGATE_STATE__URL=redis://127.0.0.1:6379/0`.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from decimal import Decimal
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from limits import parse_many
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from gateway.units import parse_budget, parse_duration, parse_money, parse_size
+
+ENV_PREFIX = "IMAGEGATE_"
+CONFIG_ENV = "IMAGEGATE_CONFIG"
+
+Seconds = Annotated[float, BeforeValidator(parse_duration)]
+Money = Annotated[Decimal, BeforeValidator(parse_money)]
+
+
+def _check_rate(value: str | None) -> str | None:
+    if value is not None:
+        try:
+            parse_many(value)
+        except ValueError:
+            raise ValueError(
+                f'invalid rate {value!r}: use the limits notation, e.g. "10/minute;200/day"'
+            ) from None
+    return value
+
+
+def _check_budget(value: str | None) -> str | None:
+    if value is not None:
+        parse_budget(value)
+    return value
+
+
+Rate = Annotated[str | None, BeforeValidator(_check_rate)]
+Budget = Annotated[str | None, BeforeValidator(_check_budget)]
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ServerSettings(Section):
+    host: str = "127.0.0.1"
+    port: int = Field(8080, ge=0, le=65535)
+    public_url: str | None = None
+    max_body_bytes: int = Field(64 * 1024, gt=0)
+    data_dir: str = "./data"
+
+    @property
+    def base_url(self) -> str:
+        """Base of absolute URLs handed to clients."""
+        return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")
+
+
+class StateSettings(Section):
+    url: str = "memory://"
+    job_ttl: Seconds = 7 * 86400.0
+
+
+class StorageSettings(Section):
+    url: str = "file://./data/images"
+    cdn_base_url: str | None = None
+    url_ttl: Seconds = 3600.0
+    signing_secret_env: str = "IMAGEGATE_SIGNING_SECRET"
+
+
+class CacheSettings(Section):
+    ttl: Seconds = 86400.0
+    scope: Literal["global", "tenant"] = "global"
+
+
+class WorkerSettings(Section):
+    concurrency: int = Field(4, ge=0, le=256)
+    visibility_timeout: Seconds = 300.0
+    shutdown_grace: Seconds = 30.0
+
+
+class RetrySettings(Section):
+    max_attempts: int = Field(3, ge=1, le=20)
+    initial: Seconds = 0.5
+    max: Seconds = 10.0
+
+
+class PlanSettings(Section):
+    rate: Rate = None
+    poll_rate: Rate = None
+    max_concurrent: int | None = Field(None, ge=1)
+    budget: Budget = None
+    max_cost_per_job: Money | None = None
+
+
+class TenantSettings(PlanSettings):
+    plan: str | None = None
+    keys: tuple[str, ...] = ()
+    generate_key: bool = False
+
+    @field_validator("keys")
+    @classmethod
+    def _keys_are_hashes(cls, keys: tuple[str, ...]) -> tuple[str, ...]:
+        for key in keys:
+            digest = key.removeprefix("sha256:")
+            if not key.startswith("sha256:") or len(digest) != 64 or not _is_hex(digest):
+                raise ValueError(
+                    "keys hold 'sha256:<64 hex digits>' hashes, never raw keys "
+                    "(make one with `imagegate keys create --tenant NAME`)"
+                )
+        return keys
+
+
+class Target(Section):
+    backend: str
+    model: str
+
+
+class ModelSettings(Section):
+    targets: tuple[Target, ...] = Field(min_length=1)
+    sizes: tuple[str, ...] = ("1024x1024",)
+    default_size: str | None = None
+    default: bool = False
+
+    @field_validator("sizes")
+    @classmethod
+    def _sizes_parse(cls, sizes: tuple[str, ...]) -> tuple[str, ...]:
+        if not sizes:
+            raise ValueError("at least one size is required")
+        for size in sizes:
+            parse_size(size)
+        return sizes
+
+    @model_validator(mode="after")
+    def _default_size_allowed(self) -> ModelSettings:
+        if self.default_size is not None and self.default_size not in self.sizes:
+            raise ValueError(f"default_size {self.default_size!r} is not one of sizes")
+        return self
+
+    @property
+    def size_or_default(self) -> str:
+        return self.default_size or self.sizes[0]
+
+
+class BackendSettings(Section):
+    type: str
+    base_url: str | None = None
+    api_key_env: str | None = None
+    timeout: Seconds = 60.0
+    max_concurrency: int | None = Field(None, ge=1)
+    rate: Rate = None
+    prices: dict[str, Money] = Field(default_factory=dict)
+    latency: Seconds = 0.0
+    fail_rate: float = Field(0.0, ge=0.0, le=1.0)
+    options: dict[str, Any] = Field(default_factory=dict)
+
+
+class Settings(Section):
+    server: ServerSettings = ServerSettings()
+    state: StateSettings = StateSettings()
+    storage: StorageSettings = StorageSettings()
+    cache: CacheSettings = CacheSettings()
+    workers: WorkerSettings = WorkerSettings()
+    retry: RetrySettings = RetrySettings()
+    plans: dict[str, PlanSettings] = Field(default_factory=dict)
+    tenants: dict[str, TenantSettings] = Field(default_factory=dict)
+    models: dict[str, ModelSettings] = Field(default_factory=dict)
+    backends: dict[str, BackendSettings] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _cross_references(self) -> Settings:
+        if not self.models:
+            raise ValueError("at least one [models.ALIAS] is required")
+        defaults = [alias for alias, model in self.models.items() if model.default]
+        if len(defaults) != 1:
+            raise ValueError(
+                f"exactly one model must have default = true, found {len(defaults)}"
+                + (f" ({', '.join(defaults)})" if defaults else "")
+            )
+        for alias, model in self.models.items():
+            for target in model.targets:
+                if target.backend not in self.backends:
+                    raise ValueError(
+                        f"models.{alias}: target backend {target.backend!r} is not defined "
+                        "under [backends]"
+                    )
+        for name, tenant in self.tenants.items():
+            if tenant.plan is not None and tenant.plan not in self.plans:
+                raise ValueError(f"tenants.{name}: plan {tenant.plan!r} is not defined")
+        return self
+
+    @property
+    def default_model(self) -> str:
+        return next(alias for alias, model in self.models.items() if model.default)
+
+    def plan_for(self, tenant: str) -> PlanSettings:
+        """The tenant's effective limits: its plan, overridden by its own fields."""
+        own = self.tenants[tenant]
+        base = self.plans.get(own.plan, PlanSettings()) if own.plan else PlanSettings()
+        overrides = own.model_dump(include=set(PlanSettings.model_fields), exclude_unset=True)
+        return base.model_copy(update=overrides)
+
+
+class ConfigError(Exception):
+    """The config is invalid; the message says where and why."""
+
+
+def _is_hex(text: str) -> bool:
+    return all(c in "0123456789abcdef" for c in text)
+
+
+def default_config_path() -> Path:
+    """The embedded default: packaged beside the code, or `config/gateway.toml` in a checkout."""
+    packaged = Path(__file__).with_name("default_config.toml")
+    if packaged.exists():
+        return packaged
+    return Path(__file__).resolve().parent.parent / "config" / "gateway.toml"
+
+
+def _parse_env_value(raw: str) -> Any:
+    try:
+        return tomllib.loads(f"v = {raw}")["v"]
+    except tomllib.TOMLDecodeError:
+        return raw
+
+
+def apply_env_overrides(data: dict[str, Any], environ: Mapping[str, str]) -> dict[str, Any]:
+    """Merge `IMAGEGATE_SECTION__KEY=value` variables into the raw config."""
+    for name, raw in environ.items():
+        if not name.startswith(ENV_PREFIX) or "__" not in name:
+            continue
+        path = [part.lower() for part in name[len(ENV_PREFIX) :].split("__")]
+        node = data
+        for part in path[:-1]:
+            node = node.setdefault(part, {})
+            if not isinstance(node, dict):
+                raise ConfigError(f"{name}: {'.'.join(path[:-1])} is not a table")
+        node[path[-1]] = _parse_env_value(raw)
+    return data
+
+
+def _format_validation_error(source: str, exc: ValidationError) -> str:
+    lines = [f"{source}: {exc.error_count()} problem(s)"]
+    for error in exc.errors():
+        where = ".".join(str(part) for part in error["loc"]) or "(top level)"
+        message = error["msg"].removeprefix("Value error, ")
+        lines.append(f"  {where}: {message}")
+    return "\n".join(lines)
+
+
+def parse_settings(data: dict[str, Any], source: str = "config") -> Settings:
+    try:
+        return Settings.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(_format_validation_error(source, exc)) from None
+
+
+def load_settings(
+    path: str | Path | None = None, environ: Mapping[str, str] | None = None
+) -> Settings:
+    """Read a TOML file (default: `$IMAGEGATE_CONFIG`, else the embedded default) and validate."""
+    environ = os.environ if environ is None else environ
+    chosen = Path(path or environ.get(CONFIG_ENV) or default_config_path())
+    try:
+        data = tomllib.loads(chosen.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"{chosen}: no such config file") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{chosen}: invalid TOML: {exc}") from None
+    return parse_settings(apply_env_overrides(data, environ), source=str(chosen))

@@ -1,0 +1,32 @@
+"""HMAC-signed, expiring URLs for the gateway's own file route."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import time
+from urllib.parse import quote
+
+
+class UrlSigner:
+    def __init__(self, secret: bytes, ttl: float) -> None:
+        if len(secret) < 16:
+            raise ValueError("the signing secret must be at least 16 bytes")
+        self._secret = secret
+        self.ttl = ttl
+
+    def _signature(self, key: str, expires: int) -> str:
+        message = f"{key}\n{expires}".encode()
+        return hmac.new(self._secret, message, hashlib.sha256).hexdigest()
+
+    def sign(self, base_url: str, key: str, now: float | None = None) -> str:
+        """`{base_url}/files/{key}?exp=...&sig=...`, valid for `ttl` seconds from `now`."""
+        expires = int((now or time.time()) + self.ttl)
+        return f"{base_url}/files/{quote(key)}?exp={expires}&sig={self._signature(key, expires)}"
+
+    def verify(self, key: str, expires: str, signature: str, now: float | None = None) -> bool:
+        """True when the signature matches and has not expired (constant-time compare)."""
+        if not expires.isdigit():
+            return False
+        expected = self._signature(key, int(expires))
+        return hmac.compare_digest(expected, signature) and int(expires) >= (now or time.time())

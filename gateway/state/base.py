@@ -1,0 +1,65 @@
+"""The state Protocol: jobs, the queue, the result cache and single-flight, behind one seam.
+
+Every method that changes more than one thing is atomic in each implementation (the memory
+store runs each method without awaiting in the middle; the Redis store uses scripts), and
+every write that a retried command could repeat is idempotent: `submit` creates one job per
+id, and `finish` writes a terminal status once (compare-and-set), so a reclaimed or paused
+worker can never overwrite a finished job.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from gateway.jobs import Attempt, Job, JobError, JobResult
+
+
+class StateUnavailable(Exception):
+    """The state backend cannot be reached; the API answers 503 `state_unavailable`."""
+
+
+class StateStore(Protocol):
+    async def submit(self, job: Job) -> Job:
+        """Admit a new PENDING job and return it as stored.
+
+        Unless `job.spec.no_cache`: a cached result under `job.fingerprint` makes the job
+        SUCCEEDED at birth (`cached=True`); an execution already in flight for the fingerprint
+        makes it a follower (`leader_id` set, finished together with the leader). Otherwise
+        the job is queued (and becomes the in-flight execution for its fingerprint).
+        Submitting an id that exists returns the stored job unchanged.
+        """
+        ...
+
+    async def get_job(self, job_id: str) -> Job | None: ...
+
+    async def claim(self, worker_id: str, timeout: float) -> Job | None:
+        """Wait up to `timeout` seconds for a queued job; mark it RUNNING and hand it out."""
+        ...
+
+    async def add_attempt(self, job_id: str, attempt: Attempt) -> None:
+        """Record one backend call on a RUNNING job."""
+        ...
+
+    async def finish(
+        self, job_id: str, *, result: JobResult | None = None, error: JobError | None = None
+    ) -> list[Job]:
+        """Make the job (and its followers) SUCCEEDED with `result` or FAILED with `error`.
+
+        Caches a success under the fingerprint, ends the in-flight execution, acknowledges
+        the delivery. Returns the jobs it finished (none when the job was already terminal).
+        """
+        ...
+
+    async def requeue(self, job_id: str) -> None:
+        """Give a RUNNING job back to the queue (shutdown, or a worker that cannot finish it)."""
+        ...
+
+    async def count_active(self, tenant: str) -> int:
+        """How many of the tenant's jobs are PENDING or RUNNING."""
+        ...
+
+    async def ping(self) -> None:
+        """Raise `StateUnavailable` when the backend cannot be reached."""
+        ...
+
+    async def aclose(self) -> None: ...

@@ -1,0 +1,160 @@
+"""`memory://`: the embedded default. One process, API and workers together, nothing to install.
+
+Each method runs to completion without awaiting in the middle, which is what makes it
+atomic on one event loop. Entries expire lazily (on access) and in a periodic sweep.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import deque
+from dataclasses import replace
+
+from gateway.jobs import Attempt, Job, JobError, JobResult, JobStatus
+
+ACTIVE = (JobStatus.PENDING, JobStatus.RUNNING)
+
+
+class MemoryState:
+    def __init__(self, *, job_ttl: float, cache_ttl: float) -> None:
+        self.job_ttl = job_ttl
+        self.cache_ttl = cache_ttl
+        self._jobs: dict[str, tuple[float, Job]] = {}
+        self._cache: dict[str, tuple[float, JobResult]] = {}
+        self._inflight: dict[str, str] = {}  # fingerprint -> leader job id
+        self._followers: dict[str, list[str]] = {}  # leader job id -> follower ids
+        self._queue: deque[str] = deque()
+        self._ready = asyncio.Condition()
+        self._next_sweep = time.monotonic() + 60
+
+    # -- jobs -------------------------------------------------------------------------
+    def _get(self, job_id: str) -> Job | None:
+        entry = self._jobs.get(job_id)
+        if entry is None:
+            return None
+        expires, job = entry
+        if expires < time.monotonic():
+            del self._jobs[job_id]
+            return None
+        return job
+
+    def _put(self, job: Job) -> None:
+        self._jobs[job.id] = (time.monotonic() + self.job_ttl, job)
+
+    async def get_job(self, job_id: str) -> Job | None:
+        return self._get(job_id)
+
+    async def submit(self, job: Job) -> Job:
+        self._sweep()
+        existing = self._get(job.id)
+        if existing is not None:
+            return existing
+        if not job.spec.no_cache:
+            cached = self._cached(job.fingerprint)
+            if cached is not None:
+                job = job.transition(JobStatus.SUCCEEDED, cached=True, result=cached)
+                self._put(job)
+                return job
+            leader_id = self._inflight.get(job.fingerprint)
+            leader = self._get(leader_id) if leader_id else None
+            if leader is not None and leader.status in ACTIVE:
+                job = replace(
+                    job, leader_id=leader.id, status=leader.status, started_at=leader.started_at
+                )
+                self._followers.setdefault(leader.id, []).append(job.id)
+                self._put(job)
+                return job
+        self._inflight.setdefault(job.fingerprint, job.id)
+        self._put(job)
+        self._queue.append(job.id)
+        await self._notify()
+        return job
+
+    async def claim(self, worker_id: str, timeout: float) -> Job | None:
+        async with self._ready:
+            try:
+                await asyncio.wait_for(self._ready.wait_for(lambda: bool(self._queue)), timeout)
+            except TimeoutError:
+                return None
+            job_id = self._queue.popleft()
+        job = self._get(job_id)
+        if job is None or job.status is not JobStatus.PENDING:
+            return None
+        job = job.transition(JobStatus.RUNNING, deliveries=job.deliveries + 1)
+        self._put(job)
+        for follower_id in self._followers.get(job_id, ()):
+            follower = self._get(follower_id)
+            if follower is not None and follower.status is JobStatus.PENDING:
+                self._put(follower.transition(JobStatus.RUNNING))
+        return job
+
+    async def add_attempt(self, job_id: str, attempt: Attempt) -> None:
+        job = self._get(job_id)
+        if job is not None and not job.status.terminal:
+            self._put(replace(job, attempts=(*job.attempts, attempt)))
+
+    async def finish(
+        self, job_id: str, *, result: JobResult | None = None, error: JobError | None = None
+    ) -> list[Job]:
+        job = self._get(job_id)
+        if job is None or job.status.terminal:
+            return []
+        status = JobStatus.SUCCEEDED if result is not None else JobStatus.FAILED
+        finished = [job.transition(status, result=result, error=error)]
+        for follower_id in self._followers.pop(job_id, ()):
+            follower = self._get(follower_id)
+            if follower is not None and not follower.status.terminal:
+                finished.append(follower.transition(status, result=result, error=error))
+        for each in finished:
+            self._put(each)
+        if self._inflight.get(job.fingerprint) == job_id:
+            del self._inflight[job.fingerprint]
+        if result is not None:
+            self._cache[job.fingerprint] = (time.monotonic() + self.cache_ttl, result)
+        return finished
+
+    async def requeue(self, job_id: str) -> None:
+        job = self._get(job_id)
+        if job is None or job.status is not JobStatus.RUNNING:
+            return
+        self._put(job.transition(JobStatus.PENDING))
+        self._queue.appendleft(job_id)
+        await self._notify()
+
+    async def count_active(self, tenant: str) -> int:
+        return sum(
+            1 for _, job in self._jobs.values() if job.tenant == tenant and job.status in ACTIVE
+        )
+
+    async def ping(self) -> None:
+        return None
+
+    async def aclose(self) -> None:
+        return None
+
+    @property
+    def queued(self) -> int:
+        return len(self._queue)
+
+    # -- internals --------------------------------------------------------------------
+    def _cached(self, fingerprint: str) -> JobResult | None:
+        entry = self._cache.get(fingerprint)
+        if entry is None:
+            return None
+        if entry[0] < time.monotonic():
+            del self._cache[fingerprint]
+            return None
+        return entry[1]
+
+    async def _notify(self) -> None:
+        async with self._ready:
+            self._ready.notify()
+
+    def _sweep(self) -> None:
+        now = time.monotonic()
+        if now < self._next_sweep:
+            return
+        self._next_sweep = now + 60
+        self._jobs = {k: v for k, v in self._jobs.items() if v[0] >= now}
+        self._cache = {k: v for k, v in self._cache.items() if v[0] >= now}

@@ -1,0 +1,65 @@
+"""Webhooks: POST the finished job to the URL the client gave, signed, retried a few times."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import json
+import logging
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_exponential
+
+from gateway.errors import redact
+from gateway.jobs import Job
+
+log = logging.getLogger("imagegate.webhooks")
+SIGNATURE_HEADER = "X-Imagegate-Signature"
+
+
+class WebhookError(Exception):
+    pass
+
+
+class Notifier:
+    def __init__(
+        self, http: httpx.AsyncClient, secret: bytes, present: Callable[[Job], dict[str, Any]]
+    ) -> None:
+        self.http = http
+        self.secret = secret
+        self.present = present
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    async def jobs_finished(self, jobs: list[Job]) -> None:
+        for job in jobs:
+            if job.spec.webhook_url:
+                task = asyncio.create_task(self._deliver(job.spec.webhook_url, job))
+                self._tasks.add(task)
+                task.add_done_callback(self._tasks.discard)
+
+    async def _deliver(self, url: str, job: Job) -> None:
+        body = json.dumps({"ok": True, "data": self.present(job)}).encode()
+        signature = hmac.new(self.secret, body, hashlib.sha256).hexdigest()
+        headers = {"Content-Type": "application/json", SIGNATURE_HEADER: f"sha256={signature}"}
+        try:
+            async for attempt in AsyncRetrying(
+                stop=stop_after_attempt(4),
+                wait=wait_exponential(multiplier=0.5, max=10),
+                retry=retry_if_exception_type((httpx.HTTPError, WebhookError)),
+                reraise=True,
+            ):
+                with attempt:
+                    response = await self.http.post(url, content=body, headers=headers)
+                    if response.status_code >= 500 or response.status_code == 429:
+                        raise WebhookError(f"webhook answered {response.status_code}")
+        except Exception as exc:
+            log.warning("webhook for job %s not delivered: %s", job.id, redact(str(exc)))
+
+    async def aclose(self, timeout: float = 5.0) -> None:
+        if self._tasks:
+            await asyncio.wait(set(self._tasks), timeout=timeout)
+        for task in self._tasks:
+            task.cancel()

@@ -1,0 +1,131 @@
+"""Workers: take a job from the queue, run it, finish it (and its followers), fire webhooks.
+
+Shutdown never silently drops accepted work: with a durable state (Redis) running jobs
+that do not finish within the grace period are handed back to the queue; with the
+in-process `memory://` state, whose queue dies with the process, workers keep draining
+the queue for the grace period and log every job they had to abandon.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import socket
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+
+from gateway.errors import redact
+from gateway.jobs import Job, JobError, JobResult
+from gateway.runner import JobRunner
+from gateway.state.base import StateStore, StateUnavailable
+
+log = logging.getLogger("imagegate.worker")
+
+OnFinished = Callable[[list[Job]], Awaitable[None]]
+CLAIM_WAIT = 1.0  # seconds a claim blocks before the loop checks for shutdown
+BACKOFF_MAX = 5.0
+
+
+async def _ignore(_: list[Job]) -> None:
+    return None
+
+
+class WorkerPool:
+    def __init__(
+        self,
+        state: StateStore,
+        runner: JobRunner,
+        *,
+        concurrency: int,
+        grace: float,
+        durable: bool,
+        on_finished: OnFinished = _ignore,
+    ) -> None:
+        self.state = state
+        self.runner = runner
+        self.concurrency = concurrency
+        self.grace = grace
+        self.durable = durable
+        self.on_finished = on_finished
+        self.name = f"{socket.gethostname()}-{uuid.uuid4().hex[:8]}"
+        self._loops: list[asyncio.Task[None]] = []
+        self._running: dict[str, asyncio.Task[None]] = {}
+        self._stopping = asyncio.Event()
+
+    async def start(self) -> None:
+        self._loops = [
+            asyncio.create_task(self._loop(f"{self.name}-{i}"), name=f"worker-{i}")
+            for i in range(self.concurrency)
+        ]
+
+    async def stop(self) -> None:
+        deadline = time.monotonic() + self.grace
+        if not self.durable:
+            await self._drain(deadline)
+        self._stopping.set()
+        running = list(self._running.values())
+        if running:
+            await asyncio.wait(running, timeout=max(0.0, deadline - time.monotonic()))
+        for task in self._loops:
+            task.cancel()
+        await asyncio.gather(*self._loops, return_exceptions=True)
+        abandoned = getattr(self.state, "queued", 0)
+        if abandoned and not self.durable:
+            log.error(
+                "shutdown: %d queued jobs abandoned after %.0fs (memory:// state is "
+                "not durable; use redis:// to keep them)",
+                abandoned,
+                self.grace,
+            )
+
+    async def _drain(self, deadline: float) -> None:
+        while getattr(self.state, "queued", 0) and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+
+    async def _loop(self, worker_id: str) -> None:
+        backoff = 0.1
+        while not self._stopping.is_set():
+            try:
+                job = await self.state.claim(worker_id, CLAIM_WAIT)
+                backoff = 0.1
+            except StateUnavailable as exc:
+                log.warning("state unavailable, retrying in %.1fs: %s", backoff, exc)
+                await asyncio.sleep(backoff)
+                backoff = min(BACKOFF_MAX, backoff * 2)
+                continue
+            if job is None:
+                continue
+            task = asyncio.current_task()
+            assert task is not None
+            self._running[job.id] = task
+            try:
+                await self.process(job)
+            except asyncio.CancelledError:
+                await self._requeue(job)
+                raise
+            finally:
+                self._running.pop(job.id, None)
+
+    async def process(self, job: Job) -> list[Job]:
+        """Run a claimed job to its end and record the outcome."""
+        try:
+            outcome = await self.runner.run(job)
+        except StateUnavailable:
+            raise
+        except Exception as exc:
+            log.exception("job %s failed unexpectedly: %s", job.id, redact(str(exc)))
+            outcome = JobError("internal_error", "the gateway failed while running this job")
+        if isinstance(outcome, JobResult):
+            finished = await self.state.finish(job.id, result=outcome)
+        else:
+            finished = await self.state.finish(job.id, error=outcome)
+        if finished:
+            await self.on_finished(finished)
+        return finished
+
+    async def _requeue(self, job: Job) -> None:
+        with contextlib.suppress(Exception):
+            await asyncio.shield(self.state.requeue(job.id))
+            log.warning("job %s handed back to the queue at shutdown", job.id)
