@@ -84,7 +84,11 @@ def retrying(
 ) -> AsyncRetrying:
     return AsyncRetrying(
         stop=stop_after_attempt(settings.max_attempts) | stop_after_cost(ledger, next_estimate),
-        wait=wait_retry_after(wait_exponential_jitter(initial=settings.initial, max=settings.max)),
+        wait=wait_retry_after(
+            wait_exponential_jitter(
+                multiplier=settings.initial, jitter=settings.initial, max=settings.max
+            )
+        ),
         retry=retry_if_exception(is_retryable),
         sleep=sleep,
         reraise=True,

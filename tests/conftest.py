@@ -1,0 +1,89 @@
+"""Shared fixtures: settings and app factories, a real redis-server for the session."""
+
+from __future__ import annotations
+
+import copy
+import tomllib
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from starlette.testclient import TestClient
+
+from gateway.app import create_app
+from gateway.auth import key_hash
+from gateway.settings import Settings, default_config_path, parse_settings
+from tests.servers import RedisServer, redis_server
+
+API_KEY = "ig_test_key_alpha_0123456789"
+OTHER_KEY = "ig_test_key_beta_0123456789"
+AUTH = {"Authorization": f"Bearer {API_KEY}"}
+OTHER_AUTH = {"Authorization": f"Bearer {OTHER_KEY}"}
+
+
+def _merge(base: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
+    merged = copy.deepcopy(base)
+    for key, value in overrides.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def config_dict(tmp_path: Path, **overrides: Any) -> dict[str, Any]:
+    """The embedded default with two keyed tenants, data under `tmp_path`, then overrides."""
+    base = tomllib.loads(default_config_path().read_text())
+    base = _merge(
+        base,
+        {
+            "server": {"data_dir": str(tmp_path / "data"), "public_url": "http://testserver"},
+            "storage": {"url": "memory://"},
+            "workers": {"concurrency": 2, "shutdown_grace": "5s"},
+            "retry": {"initial": "10ms", "max": "50ms"},
+            "tenants": {
+                "demo": {"plan": "free", "keys": [key_hash(API_KEY)], "generate_key": False},
+                "other": {"plan": "free", "keys": [key_hash(OTHER_KEY)]},
+            },
+        },
+    )
+    return _merge(base, overrides)
+
+
+@pytest.fixture
+def make_settings(tmp_path: Path) -> Callable[..., Settings]:
+    def factory(**overrides: Any) -> Settings:
+        return parse_settings(config_dict(tmp_path, **overrides))
+
+    return factory
+
+
+@pytest.fixture
+def make_client(make_settings: Callable[..., Settings]) -> Iterator[Callable[..., TestClient]]:
+    """`make_client(settings=None, **gateway_overrides)`: a started app behind a TestClient."""
+    clients: list[TestClient] = []
+
+    def factory(settings: Settings | None = None, **overrides: Any) -> TestClient:
+        app = create_app(settings or make_settings(), **overrides)
+        client = TestClient(app, raise_server_exceptions=False)
+        client.__enter__()
+        clients.append(client)
+        return client
+
+    yield factory
+    for client in reversed(clients):
+        client.__exit__(None, None, None)
+
+
+@pytest.fixture(scope="session")
+def redis_proc(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
+    with redis_server(tmp_path_factory.mktemp("redis")) as server:
+        yield server
+
+
+@pytest.fixture
+def redis_url(redis_proc: RedisServer) -> str:
+    """A clean database on the session's redis-server."""
+    redis_proc.flush()
+    return redis_proc.url
