@@ -132,7 +132,8 @@ class FakeReplicate(FakeVendor):
             self.store(request, data, media_type)
             for _ in range(int(model_input.get("num_outputs", 1)))
         ]
-        state.update(status="succeeded", output=urls[0] if prediction.step.kind == "single" else urls)
+        output = urls[0] if prediction.step.kind == "single" else urls
+        state.update(status="succeeded", output=output)
 
 
 def _size(model_input: dict[str, Any]) -> tuple[int, int]:

@@ -45,9 +45,7 @@ class FakeStability(FakeVendor):
         super().__init__(key)
         self.app = Starlette(
             routes=[
-                Route(
-                    "/v2beta/stable-image/generate/{service}", self.generate, methods=["POST"]
-                ),
+                Route("/v2beta/stable-image/generate/{service}", self.generate, methods=["POST"]),
             ]
         )
 
