@@ -88,7 +88,8 @@ class FakeReplicate(FakeVendor):
             step.polls,
         )
         self.predictions[pid] = prediction
-        self._advance(request, prediction)
+        if step.polls == 0 and step.kind != "stuck":
+            self._advance(request, prediction)  # done within `Prefer: wait`
         return JSONResponse(prediction.json, 201)
 
     async def get(self, request: Request) -> Response:
