@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import asynccontextmanager
 from decimal import Decimal
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import httpx
 
@@ -33,9 +33,11 @@ class VendorBackend:
         self.http = http
         self.base_url = (settings.base_url or self.default_base_url).rstrip("/")
         self._key = _api_key(name, settings)
-        self._slots = asyncio.Semaphore(settings.max_concurrency or 1)
-        self._capped = settings.max_concurrency is not None
-        self.timeout = httpx.Timeout(settings.timeout, connect=min(settings.timeout, 10.0))
+        cap = settings.max_concurrency
+        self._slots = asyncio.Semaphore(cap) if cap else None
+        # Connect gets less than the whole attempt so that a connect that hangs surfaces as
+        # ConnectTimeout (nothing sent, not charged) before the attempt's deadline does.
+        self.timeout = httpx.Timeout(settings.timeout, connect=min(settings.timeout / 2, 10.0))
 
     def estimate_cost(self, request: GenerationRequest) -> Decimal:
         return price_per_image(self.settings, request.model) * request.n
@@ -115,7 +117,7 @@ class VendorBackend:
         return GeneratedImage(data, media_type)
 
     async def fan_out(
-        self, n: int, one: Callable[[int], Awaitable[GeneratedImage]]
+        self, n: int, one: Callable[[int], Coroutine[Any, Any, GeneratedImage]]
     ) -> list[GeneratedImage]:
         """`n` single-image calls run concurrently (for vendors without an `n` field).
 
@@ -135,7 +137,7 @@ class VendorBackend:
 
     @asynccontextmanager
     async def _slot(self) -> AsyncIterator[None]:
-        if not self._capped:
+        if self._slots is None:
             yield
             return
         async with self._slots:
