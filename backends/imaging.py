@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import io
+import math
+from collections.abc import Iterable
 from dataclasses import dataclass
 
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, ImageOps, UnidentifiedImageError
 
 FORMATS: dict[str, tuple[str, str, str]] = {
     # output format -> (Pillow format, media type, file extension)
@@ -52,3 +54,31 @@ def convert(data: bytes, output_format: str) -> bytes:
     with Image.open(io.BytesIO(data)) as image:
         image.load()
         return encode(image, output_format)
+
+
+def conform(data: bytes, width: int, height: int) -> tuple[bytes, ImageInfo]:
+    """Check `data` is a whole image and make it exactly `width` x `height`.
+
+    Vendors that take an aspect ratio (Stability, Flux on Replicate) pick their own pixel
+    size; the gateway promises the requested one, so scale to cover and centre-crop.
+    Raises `NotAnImage`. CPU work: call it in a thread.
+    """
+    info = inspect(data)
+    if (info.width, info.height) == (width, height):
+        return data, info
+    output_format = info.format if info.format in FORMATS else "png"
+    with Image.open(io.BytesIO(data)) as image:
+        fitted = ImageOps.fit(image, (width, height), method=Image.Resampling.LANCZOS)
+    return encode(fitted, output_format), ImageInfo(width, height, output_format)
+
+
+def nearest_ratio(width: int, height: int, ratios: Iterable[str]) -> str:
+    """The `"W:H"` among `ratios` closest to width/height (compared as logs, so 2:1 and 1:2
+    are equally far from 1:1)."""
+    target = math.log(width / height)
+
+    def distance(ratio: str) -> float:
+        w, _, h = ratio.partition(":")
+        return abs(math.log(int(w) / int(h)) - target)
+
+    return min(ratios, key=distance)

@@ -1,0 +1,149 @@
+"""One place where vendor HTTP failures become `BackendError` (the httpx way: map at the edge).
+
+    status_error(vendor, status, detail, ...)   HTTP status (+ vendor detail) -> BackendError
+    transport_errors(vendor, billed=...)        httpx timeouts / connection errors -> BackendError
+    parse_retry_after(header)                   `Retry-After` seconds or HTTP-date -> seconds
+    as_charged(error)                           the same error, marked as billed
+    json_object(response)                       a JSON error body, or {} when it is not JSON
+    clean(text, secrets)                        vendor text made safe to carry in an error
+
+Charging: an error answered by the vendor (4xx/5xx) is not billed; a timeout after the request
+went out may be. `billed=True` marks work the vendor already charged for (downloading a finished
+result), so every failure there is charged.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from email.utils import parsedate_to_datetime
+from typing import Any
+
+import httpx
+
+from backends.base import BackendError
+from gateway.errors import redact
+
+MAX_DETAIL = 300  # vendor prose beyond this is noise in a job's error
+
+
+def clean(text: str, secrets: Iterable[str] = ()) -> str:
+    """Drop our own key verbatim, then every key/token/signature/URL shape, then trim."""
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, "[redacted-key]")
+    text = " ".join(redact(text).split())
+    return text if len(text) <= MAX_DETAIL else text[: MAX_DETAIL - 1] + "…"
+
+
+def json_object(response: httpx.Response) -> dict[str, Any]:
+    """Error bodies are JSON by contract, but proxies in front of vendors answer HTML."""
+    try:
+        body = response.json()
+    except ValueError:
+        return {}
+    return body if isinstance(body, dict) else {}
+
+
+def parse_retry_after(value: str | None, *, now: float | None = None) -> float | None:
+    """`Retry-After: 2` or `Retry-After: Wed, 21 Oct 2015 07:28:00 GMT` -> seconds (>= 0)."""
+    if not value or not value.strip():
+        return None
+    value = value.strip()
+    try:
+        seconds = float(value)
+    except ValueError:
+        try:
+            when = parsedate_to_datetime(value)
+        except (TypeError, ValueError, IndexError):
+            return None
+        seconds = when.timestamp() - (time.time() if now is None else now)
+    return max(0.0, seconds) if seconds == seconds else None  # NaN is no advice
+
+
+def status_error(
+    vendor: str,
+    status: int,
+    detail: str,
+    *,
+    headers: Mapping[str, str] | None = None,
+    rejected: bool = False,
+    retryable: bool | None = None,
+    charged: bool = False,
+    secrets: Iterable[str] = (),
+) -> BackendError:
+    """Map a non-2xx answer. `rejected` is the vendor's own "content policy" verdict;
+    `retryable` overrides the status default (e.g. OpenAI's 429 `insufficient_quota`)."""
+    message = f"{vendor} answered HTTP {status}" + (f": {clean(detail, secrets)}" if detail else "")
+    if rejected:
+        return BackendError("content_rejected", message, retryable=False, charged=charged)
+    retry_after = parse_retry_after((headers or {}).get("retry-after"))
+    if status == 429:
+        default, code = True, "backend_unavailable"
+    elif status in (408, 504):
+        default, code = True, "timeout"
+    elif status >= 500 or status == 409:
+        default, code = True, "backend_unavailable"
+    else:  # 400 bad input/config, 401/403 credentials, 402 credit, 404 model, 413, 422
+        default, code = False, "backend_unavailable"
+    return BackendError(
+        code,
+        message,
+        retryable=default if retryable is None else retryable,
+        charged=charged,
+        retry_after=retry_after,
+    )
+
+
+def as_charged(error: BackendError) -> BackendError:
+    """`error` for an attempt the vendor billed anyway (a sibling call or a created job ran)."""
+    if error.charged:
+        return error
+    return BackendError(
+        error.code,
+        error.message,
+        retryable=error.retryable,
+        charged=True,
+        retry_after=error.retry_after,
+    )
+
+
+@contextmanager
+def transport_errors(vendor: str, *, billed: bool = False) -> Iterator[None]:
+    """Translate httpx's exception tree. Connect failures and pool waits happen before any
+    byte reaches the vendor (not charged); read/write failures happen after (maybe charged)."""
+    try:
+        yield
+    except (httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
+        raise BackendError(
+            "timeout", f"{vendor}: {_what(exc)} before sending", retryable=True, charged=billed
+        ) from exc
+    except httpx.TimeoutException as exc:
+        raise BackendError(
+            "timeout",
+            f"{vendor}: {_what(exc)} waiting for the answer",
+            retryable=True,
+            charged=True,
+        ) from exc
+    except httpx.ConnectError as exc:
+        raise BackendError(
+            "backend_unavailable", f"{vendor}: could not connect", retryable=True, charged=billed
+        ) from exc
+    except httpx.TransportError as exc:
+        raise BackendError(
+            "backend_unavailable",
+            f"{vendor}: connection failed mid-request ({type(exc).__name__})",
+            retryable=True,
+            charged=True,
+        ) from exc
+
+
+def _what(exc: httpx.TimeoutException) -> str:
+    # The class says which phase timed out; the exception text may carry a URL, so skip it.
+    return {
+        httpx.ConnectTimeout: "connect timed out",
+        httpx.PoolTimeout: "no free connection in time",
+        httpx.WriteTimeout: "write timed out",
+        httpx.ReadTimeout: "read timed out",
+    }.get(type(exc), "timed out")

@@ -1,0 +1,189 @@
+"""Replicate predictions: create, poll until terminal, download the output files.
+
+`owner/name` models: `POST {base_url}/v1/models/{owner}/{name}/predictions {"input": ...}`;
+`owner/name:version`: `POST {base_url}/v1/predictions {"version": ..., "input": ...}`.
+Headers: `Authorization: Bearer <key>`, `Prefer: wait=N` (hold the create call up to N s,
+1..60) and `Cancel-After` (the vendor's own deadline, in case we lose track of it).
+A prediction is `{id, status, output, error, urls: {get, cancel}}` with status
+starting | processing | succeeded | failed | canceled | aborted; `output` is a URL or a list.
+HTTP errors are RFC 7807 problem details `{"title", "detail", "status"}`.
+
+Options (`[backends.NAME.options]`): `poll_interval` seconds (default 1.0), `wait` seconds
+for `Prefer: wait`, `size_input` = "aspect_ratio" (Flux and most new models, default) or
+"pixels" (models with width/height inputs). If the attempt runs out of `settings.timeout`,
+or polling fails, the prediction is canceled (it bills while it runs) and the error charged.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import contextlib
+import math
+import re
+from typing import Any
+
+import httpx
+
+from backends.base import BackendError, GeneratedImage, GenerationRequest
+from backends.http_errors import as_charged, json_object, transport_errors
+from backends.imaging import nearest_ratio
+from backends.vendor import VendorBackend
+
+TERMINAL = frozenset({"succeeded", "failed", "canceled", "aborted"})
+ASPECT_RATIOS = ("21:9", "16:9", "3:2", "4:3", "5:4", "1:1", "4:5", "3:4", "2:3", "9:16", "9:21")
+OUTPUT_FORMATS = {"png": "png", "jpeg": "jpg", "webp": "webp"}
+# How models word a safety refusal in `error` (Flux: "NSFW content detected...").
+REFUSAL = re.compile(r"nsfw|safety|sensitive content|content polic|flagged", re.IGNORECASE)
+CANCEL_TIMEOUT = 5.0
+
+
+class ReplicateBackend(VendorBackend):
+    vendor = "replicate"
+    default_base_url = "https://api.replicate.com"
+
+    @property
+    def poll_interval(self) -> float:
+        return float(self.settings.options.get("poll_interval", 1.0))
+
+    async def _generate(self, request: GenerationRequest) -> list[GeneratedImage]:
+        prediction = await self._create(request)
+        try:
+            prediction = await self._settle(prediction)
+        except BackendError as error:
+            await self._cancel(prediction)
+            raise as_charged(error) from error
+        except asyncio.CancelledError:  # the attempt's deadline (or shutdown): stop billing
+            await self._cancel(prediction)
+            raise
+        return [await self.image(await self._fetch(url), request) for url in _outputs(prediction)]
+
+    def payload(self, request: GenerationRequest) -> tuple[str, dict[str, Any]]:
+        """(URL, JSON body) of the create call."""
+        model, _, version = request.model.partition(":")
+        owner, slash, name = model.partition("/")
+        if not (owner and slash and name) or "/" in name:
+            raise BackendError(
+                "backend_unavailable",
+                f"replicate: model {request.model!r} is not owner/name or owner/name:version",
+                retryable=False,
+            )
+        model_input: dict[str, Any] = {
+            "prompt": request.prompt,
+            "num_outputs": request.n,
+            "output_format": OUTPUT_FORMATS.get(request.output_format, "png"),
+        }
+        if self.settings.options.get("size_input") == "pixels":
+            model_input.update(width=request.width, height=request.height)
+        else:
+            model_input["aspect_ratio"] = nearest_ratio(
+                request.width, request.height, ASPECT_RATIOS
+            )
+        if request.seed is not None:
+            model_input["seed"] = request.seed
+        if request.negative_prompt:
+            model_input["negative_prompt"] = request.negative_prompt
+        if version:
+            return f"{self.base_url}/v1/predictions", {"version": version, "input": model_input}
+        return f"{self.base_url}/v1/models/{owner}/{name}/predictions", {"input": model_input}
+
+    async def _create(self, request: GenerationRequest) -> dict[str, Any]:
+        url, body = self.payload(request)
+        timeout = self.settings.timeout
+        wait = int(self.settings.options.get("wait", max(1, min(60, int(timeout / 2)))))
+        headers = {**self.auth, "Prefer": f"wait={wait}", "Cancel-After": f"{math.ceil(timeout)}s"}
+        with transport_errors(self.vendor):
+            response = await self.http.post(url, json=body, headers=headers, timeout=self.timeout)
+        if response.status_code not in (200, 201, 202):
+            raise self._failure(response)
+        return self._prediction(response)
+
+    async def _settle(self, prediction: dict[str, Any]) -> dict[str, Any]:
+        """Poll until terminal; then succeeded or a translated failure."""
+        while prediction.get("status") not in TERMINAL:
+            await asyncio.sleep(self.poll_interval)
+            with transport_errors(self.vendor, billed=True):
+                response = await self.http.get(
+                    self._api_url(prediction, "get"), headers=self.auth, timeout=self.timeout
+                )
+            if response.status_code != 200:
+                raise self._failure(response)
+            prediction = self._prediction(response)
+        status = prediction["status"]
+        if status == "failed":
+            reason = str(prediction.get("error") or "no reason given")
+            refused = REFUSAL.search(reason) is not None
+            raise BackendError(
+                "content_rejected" if refused else "backend_unavailable",
+                f"replicate prediction failed: {self.clean(reason)}",
+                retryable=not refused,
+                charged=True,
+            )
+        if status != "succeeded":
+            raise BackendError(
+                "backend_unavailable",
+                f"replicate prediction {status}",
+                retryable=True,
+                charged=status == "canceled",  # "aborted" never started, so never billed
+            )
+        return prediction
+
+    async def _cancel(self, prediction: dict[str, Any]) -> None:
+        """Best effort: a failed cancel must not hide the error that made us cancel."""
+        with contextlib.suppress(httpx.HTTPError):
+            await self.http.post(
+                self._api_url(prediction, "cancel"), headers=self.auth, timeout=CANCEL_TIMEOUT
+            )
+
+    def _api_url(self, prediction: dict[str, Any], kind: str) -> str:
+        """`urls.get` / `urls.cancel`, but only on the API's own origin: our key goes with it."""
+        url = (prediction.get("urls") or {}).get(kind)
+        if isinstance(url, str) and _origin(url) == _origin(self.base_url):
+            return url
+        suffix = "/cancel" if kind == "cancel" else ""
+        return f"{self.base_url}/v1/predictions/{prediction['id']}{suffix}"
+
+    async def _fetch(self, url: str) -> bytes:
+        if url.startswith("data:"):
+            try:
+                return base64.b64decode(url.partition(",")[2], validate=True)
+            except binascii.Error:
+                return b""  # reported by the image check
+        return await self.download(url)
+
+    def _prediction(self, response: httpx.Response) -> dict[str, Any]:
+        prediction = json_object(response)
+        if not isinstance(prediction.get("id"), str) or "status" not in prediction:
+            raise BackendError(
+                "backend_unavailable",
+                "replicate answered without a prediction",
+                retryable=True,
+                charged=True,
+            )
+        return prediction
+
+    def _failure(self, response: httpx.Response) -> BackendError:
+        body = json_object(response)
+        parts = (str(body.get("title") or ""), str(body.get("detail") or ""))
+        detail = ": ".join(part for part in parts if part) or response.reason_phrase
+        return self.error(response, detail)
+
+
+def _outputs(prediction: dict[str, Any]) -> list[str]:
+    output = prediction.get("output")
+    urls = [output] if isinstance(output, str) else output if isinstance(output, list) else []
+    urls = [url for url in urls if isinstance(url, str)]
+    if not urls:
+        raise BackendError(
+            "backend_unavailable",
+            "replicate succeeded without output",
+            retryable=True,
+            charged=True,
+        )
+    return urls
+
+
+def _origin(url: str) -> tuple[str, str, int | None]:
+    parsed = httpx.URL(url)
+    return parsed.scheme, parsed.host, parsed.port

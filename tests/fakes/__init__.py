@@ -1,0 +1,1 @@
+"""Local servers that speak the vendors' documented wire formats, scriptable from tests."""

@@ -1,0 +1,246 @@
+"""OpenAIBackend against a local server speaking the OpenAI Images wire format."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import socket
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+import httpx
+import pytest
+from PIL import Image
+
+from backends.base import BackendError, GenerationRequest
+from backends.openai import OpenAIBackend
+from gateway.settings import BackendSettings, ConfigError
+from tests.fakes.openai_server import FakeOpenAI, content_policy, error_body
+from tests.fakes.script import Step, error, html, rate_limited, slow, truncated
+from tests.fakes.serve import running
+
+KEY = "sk-test-openai-0123456789abcdef"
+ENV = "IMAGEGATE_TEST_OPENAI_KEY"
+
+
+@pytest.fixture
+def fake() -> Iterator[FakeOpenAI]:
+    fake = FakeOpenAI(KEY)
+    with running(fake.app) as base_url:
+        fake.base_url = base_url
+        yield fake
+
+
+@pytest.fixture
+async def http() -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient() as client:
+        yield client
+
+
+@pytest.fixture(autouse=True)
+def api_key(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(ENV, KEY)
+
+
+def make(base_url: str, http: httpx.AsyncClient, **overrides: Any) -> OpenAIBackend:
+    fields: dict[str, Any] = {
+        "type": "openai",
+        "base_url": f"{base_url}/v1",
+        "api_key_env": ENV,
+        "timeout": 5.0,
+        "prices": {"default": "0.04", "dall-e-3": "0.08"},
+    }
+    return OpenAIBackend("openai", BackendSettings(**(fields | overrides)), http)
+
+
+def request(model: str = "dall-e-2", **overrides: Any) -> GenerationRequest:
+    fields: dict[str, Any] = {"prompt": "a red fox", "model": model, "width": 64, "height": 48}
+    return GenerationRequest(**(fields | overrides))
+
+
+async def failure(backend: OpenAIBackend, req: GenerationRequest | None = None) -> BackendError:
+    with pytest.raises(BackendError) as caught:
+        await backend.generate(req or request())
+    return caught.value
+
+
+def decoded(data: bytes) -> tuple[int, int]:
+    with Image.open(io.BytesIO(data)) as image:
+        image.load()
+        return image.size
+
+
+async def test_dall_e_asks_for_b64_json_and_returns_real_pngs(
+    fake: FakeOpenAI, http: httpx.AsyncClient
+) -> None:
+    images = await make(fake.base_url, http).generate(request(n=2))
+
+    assert [decoded(image.data) for image in images] == [(64, 48), (64, 48)]
+    assert {image.media_type for image in images} == {"image/png"}
+    [sent] = fake.requests_to("/v1/images/generations")
+    assert sent.headers["authorization"] == f"Bearer {KEY}"
+    assert sent.json == {
+        "model": "dall-e-2",
+        "prompt": "a red fox",
+        "n": 2,
+        "size": "64x48",
+        "response_format": "b64_json",
+    }
+
+
+async def test_gpt_image_never_sends_response_format(
+    fake: FakeOpenAI, http: httpx.AsyncClient
+) -> None:
+    req = request("gpt-image-1", quality="low", output_format="webp")
+    [image] = await make(fake.base_url, http).generate(req)
+
+    assert decoded(image.data) == (64, 48)
+    assert image.media_type == "image/webp"
+    [sent] = fake.requests_to("/v1/images/generations")
+    assert "response_format" not in sent.json
+    assert sent.json["quality"] == "low"
+    assert sent.json["output_format"] == "webp"
+
+
+async def test_url_results_are_downloaded_without_our_key(
+    fake: FakeOpenAI, http: httpx.AsyncClient
+) -> None:
+    fake.will(Step("url"))
+    [image] = await make(fake.base_url, http).generate(request())
+
+    assert decoded(image.data) == (64, 48)
+    [download] = fake.requests_to("/files/", method="GET")
+    assert "authorization" not in download.headers
+
+
+async def test_dall_e_3_n_above_one_becomes_single_image_calls(
+    fake: FakeOpenAI, http: httpx.AsyncClient
+) -> None:
+    images = await make(fake.base_url, http).generate(request("dall-e-3", n=3))
+
+    assert len(images) == 3
+    assert [r.json["n"] for r in fake.requests_to("/v1/images/generations")] == [1, 1, 1]
+
+
+async def test_estimate_cost_is_price_per_image_times_n(http: httpx.AsyncClient) -> None:
+    backend = make("http://127.0.0.1:9", http)
+    assert str(backend.estimate_cost(request("dall-e-3", n=2))) == "0.16"
+    assert str(backend.estimate_cost(request("gpt-image-1", n=3))) == "0.12"
+
+
+@pytest.mark.parametrize("code", ["content_policy_violation", "moderation_blocked"])
+async def test_safety_refusal_is_content_rejected(
+    fake: FakeOpenAI, http: httpx.AsyncClient, code: str
+) -> None:
+    body = content_policy() if code == "content_policy_violation" else None
+    fake.will(error(400, body or error_body("Request blocked by moderation.", code=code)))
+    err = await failure(make(fake.base_url, http))
+
+    assert (err.code, err.retryable, err.charged) == ("content_rejected", False, False)
+
+
+async def test_other_400_is_not_retried(fake: FakeOpenAI, http: httpx.AsyncClient) -> None:
+    fake.will(error(400, error_body("Invalid size '64x48'.", code="invalid_value")))
+    err = await failure(make(fake.base_url, http))
+
+    assert (err.code, err.retryable) == ("backend_unavailable", False)
+    assert "invalid_value" in err.message
+
+
+async def test_wrong_key_is_401_not_retried_and_not_echoed(
+    fake: FakeOpenAI, http: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(ENV, "sk-wrong-key-9876543210")
+    err = await failure(make(fake.base_url, http))
+
+    assert (err.code, err.retryable) == ("backend_unavailable", False)
+    assert "401" in err.message
+    assert "sk-wrong-key-9876543210" not in repr(err)
+
+
+async def test_429_is_retryable_with_retry_after(fake: FakeOpenAI, http: httpx.AsyncClient) -> None:
+    fake.will(rate_limited(error_body("Rate limit reached.", code="rate_limit_exceeded")))
+    err = await failure(make(fake.base_url, http))
+
+    assert (err.retryable, err.retry_after, err.charged) == (True, 2.0, False)
+
+
+async def test_429_out_of_quota_is_not_retried(fake: FakeOpenAI, http: httpx.AsyncClient) -> None:
+    fake.will(rate_limited(error_body("You exceeded your quota.", code="insufficient_quota")))
+    err = await failure(make(fake.base_url, http))
+
+    assert err.retryable is False
+
+
+async def test_500_is_retryable(fake: FakeOpenAI, http: httpx.AsyncClient) -> None:
+    fake.will(error(500, error_body("The server had an error.", type="server_error")))
+    err = await failure(make(fake.base_url, http))
+
+    assert (err.code, err.retryable, err.charged) == ("backend_unavailable", True, False)
+
+
+async def test_slow_answer_is_a_charged_timeout(fake: FakeOpenAI, http: httpx.AsyncClient) -> None:
+    fake.will(slow(2.0))
+    err = await failure(make(fake.base_url, http, timeout=0.3))
+
+    assert (err.code, err.retryable, err.charged) == ("timeout", True, True)
+
+
+async def test_connection_refused_is_retryable_and_free(http: httpx.AsyncClient) -> None:
+    with socket.socket() as sock:  # a port nobody listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    err = await failure(make(f"http://127.0.0.1:{port}", http))
+
+    assert (err.code, err.retryable, err.charged) == ("backend_unavailable", True, False)
+
+
+@pytest.mark.parametrize("step", [truncated(), html()], ids=["truncated", "html"])
+async def test_bytes_that_are_not_a_whole_image_are_rejected(
+    fake: FakeOpenAI, http: httpx.AsyncClient, step: Step
+) -> None:
+    fake.will(step)
+    err = await failure(make(fake.base_url, http))
+
+    assert (err.code, err.retryable, err.charged) == ("backend_unavailable", True, True)
+
+
+async def test_concurrency_is_capped(fake: FakeOpenAI, http: httpx.AsyncClient) -> None:
+    fake.will(slow(0.15), slow(0.15))
+    backend = make(fake.base_url, http, max_concurrency=1)
+    await asyncio.gather(backend.generate(request()), backend.generate(request()))
+
+    assert fake.slow_peak == 1
+
+
+async def test_error_messages_never_carry_secrets(
+    fake: FakeOpenAI, http: httpx.AsyncClient
+) -> None:
+    leak = (
+        f"key {KEY} or sk-live-abc123456789 or r8_ABCDEFGH123456; "
+        "sent Authorization: Basic dXNlcjpwYXNz and Bearer xyz.token-123; see "
+        "https://bucket.s3.amazonaws.com/img.png?X-Amz-Signature=abc123&X-Amz-Credential=AKIA"
+    )
+    fake.will(error(500, error_body(leak, type="server_error")))
+    err = await failure(make(fake.base_url, http))
+
+    for secret in (
+        KEY,
+        "sk-live-abc123456789",
+        "r8_ABCDEFGH123456",
+        "dXNlcjpwYXNz",
+        "xyz.token-123",
+        "X-Amz-Signature=abc123",
+        "amazonaws.com",
+        "127.0.0.1",
+    ):
+        assert secret not in err.message
+        assert secret not in repr(err)
+
+
+async def test_missing_key_fails_at_construction_naming_the_variable(
+    http: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv(ENV)
+    with pytest.raises(ConfigError, match=ENV):
+        make("http://127.0.0.1:9", http)
