@@ -21,8 +21,9 @@ from gateway.api.presenters import present_job
 from gateway.auth import KeyRing
 from gateway.bootstrap import bootstrap
 from gateway.jobs import Job
+from gateway.quotas import RateLimiter, limits_storage
 from gateway.runner import JobRunner
-from gateway.settings import ConfigError, Settings
+from gateway.settings import ConfigError, PlanSettings, Settings
 from gateway.signing import UrlSigner
 from gateway.state import StateStore, state_from_settings
 from gateway.storage import ImageStore, UrlBuilder, object_store_from_url
@@ -54,6 +55,8 @@ class Gateway:
     http: httpx.AsyncClient
     notifier: Notifier
     workers: WorkerPool
+    rates: RateLimiter
+    plans: dict[str, PlanSettings]  # tenant -> effective limits, merged once at start
     new_keys: dict[str, str] = field(default_factory=dict)
 
     @classmethod
@@ -93,16 +96,18 @@ class Gateway:
             on_finished=notifier.jobs_finished,
         )
         gateway = cls(
-            settings,
-            state,
-            images,
-            urls,
-            KeyRing(boot.key_hashes),
-            backends,
-            http,
-            notifier,
-            workers,
-            boot.new_keys,
+            settings=settings,
+            state=state,
+            images=images,
+            urls=urls,
+            keyring=KeyRing(boot.key_hashes),
+            backends=backends,
+            http=http,
+            notifier=notifier,
+            workers=workers,
+            rates=RateLimiter(limits_storage(settings.state.url)),
+            plans={tenant: settings.plan_for(tenant) for tenant in settings.tenants},
+            new_keys=boot.new_keys,
         )
         await workers.start()
         return gateway

@@ -87,3 +87,12 @@ def redis_url(redis_proc: RedisServer) -> str:
     """A clean database on the session's redis-server."""
     redis_proc.flush()
     return redis_proc.url
+
+
+@pytest.fixture(params=["memory"])
+def state_url(request: pytest.FixtureRequest) -> str:
+    """Run the test over both state stores: `memory://` and a clean real Redis database."""
+    if request.param == "memory":
+        return "memory://"
+    url: str = request.getfixturevalue("redis_url")
+    return url

@@ -24,8 +24,19 @@ IMAGEGATE = [sys.executable, "-m", "gateway.cli"]
 KEY_LINE = re.compile(r"^\s+(ig_\S+)$", re.MULTILINE)
 
 
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def cli_env() -> dict[str, str]:
+    """This checkout's code (not whichever one is installed), no IMAGEGATE_* from the caller."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("IMAGEGATE_")}
+    return {**env, "PYTHONPATH": str(ROOT)}
+
+
 def run_cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([*IMAGEGATE, *args], capture_output=True, text=True, cwd=cwd, timeout=60)
+    return subprocess.run(
+        [*IMAGEGATE, *args], capture_output=True, text=True, cwd=cwd, env=cli_env(), timeout=60
+    )
 
 
 def test_keys_create_prints_a_key_and_its_hash() -> None:

@@ -18,15 +18,21 @@ class StateUnavailable(Exception):
     """The state backend cannot be reached; the API answers 503 `state_unavailable`."""
 
 
+class ConcurrencyLimited(Exception):
+    """The tenant already has `max_active` jobs PENDING or RUNNING; nothing was stored."""
+
+
 class StateStore(Protocol):
-    async def submit(self, job: Job) -> Job:
+    async def submit(self, job: Job, *, max_active: int | None = None) -> Job:
         """Admit a new PENDING job and return it as stored.
 
         Unless `job.spec.no_cache`: a cached result under `job.fingerprint` makes the job
         SUCCEEDED at birth (`cached=True`); an execution already in flight for the fingerprint
         makes it a follower (`leader_id` set, finished together with the leader). Otherwise
         the job is queued (and becomes the in-flight execution for its fingerprint).
-        Submitting an id that exists returns the stored job unchanged.
+        Submitting an id that exists returns the stored job unchanged. When the job would be
+        active (queued or following) and the tenant already has `max_active` active jobs,
+        raises `ConcurrencyLimited` and stores nothing.
         """
         ...
 

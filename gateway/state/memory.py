@@ -12,6 +12,7 @@ from collections import deque
 from dataclasses import replace
 
 from gateway.jobs import Attempt, Job, JobError, JobResult, JobStatus
+from gateway.state.base import ConcurrencyLimited
 
 ACTIVE = (JobStatus.PENDING, JobStatus.RUNNING)
 
@@ -24,6 +25,7 @@ class MemoryState:
         self._cache: dict[str, tuple[float, JobResult]] = {}
         self._inflight: dict[str, str] = {}  # fingerprint -> leader job id
         self._followers: dict[str, list[str]] = {}  # leader job id -> follower ids
+        self._active: dict[str, set[str]] = {}  # tenant -> ids of PENDING/RUNNING jobs
         self._queue: deque[str] = deque()
         self._ready = asyncio.Condition()
         self._next_sweep = time.monotonic() + 60
@@ -45,7 +47,7 @@ class MemoryState:
     async def get_job(self, job_id: str) -> Job | None:
         return self._get(job_id)
 
-    async def submit(self, job: Job) -> Job:
+    async def submit(self, job: Job, *, max_active: int | None = None) -> Job:
         self._sweep()
         existing = self._get(job.id)
         if existing is not None:
@@ -56,6 +58,9 @@ class MemoryState:
                 job = job.transition(JobStatus.SUCCEEDED, cached=True, result=cached)
                 self._put(job)
                 return job
+        if max_active is not None and self._active_count(job.tenant) >= max_active:
+            raise ConcurrencyLimited(job.tenant)
+        if not job.spec.no_cache:
             leader_id = self._inflight.get(job.fingerprint)
             leader = self._get(leader_id) if leader_id else None
             if leader is not None and leader.status in ACTIVE:
@@ -64,9 +69,11 @@ class MemoryState:
                 )
                 self._followers.setdefault(leader.id, []).append(job.id)
                 self._put(job)
+                self._active.setdefault(job.tenant, set()).add(job.id)
                 return job
         self._inflight.setdefault(job.fingerprint, job.id)
         self._put(job)
+        self._active.setdefault(job.tenant, set()).add(job.id)
         self._queue.append(job.id)
         await self._notify()
         return job
@@ -108,6 +115,7 @@ class MemoryState:
                 finished.append(follower.transition(status, result=result, error=error))
         for each in finished:
             self._put(each)
+            self._active.get(each.tenant, set()).discard(each.id)
         if self._inflight.get(job.fingerprint) == job_id:
             del self._inflight[job.fingerprint]
         if result is not None:
@@ -123,9 +131,7 @@ class MemoryState:
         await self._notify()
 
     async def count_active(self, tenant: str) -> int:
-        return sum(
-            1 for _, job in self._jobs.values() if job.tenant == tenant and job.status in ACTIVE
-        )
+        return self._active_count(tenant)
 
     async def ping(self) -> None:
         return None
@@ -138,6 +144,9 @@ class MemoryState:
         return len(self._queue)
 
     # -- internals --------------------------------------------------------------------
+    def _active_count(self, tenant: str) -> int:
+        return len(self._active.get(tenant, ()))
+
     def _cached(self, fingerprint: str) -> JobResult | None:
         entry = self._cache.get(fingerprint)
         if entry is None:
