@@ -132,6 +132,8 @@ class Job:
     error: JobError | None = None
     attempts: tuple[Attempt, ...] = ()
     deliveries: int = 0
+    # Tenant budget reserved at admission for the first attempt: {window: USD}.
+    reserved: dict[int, Decimal] = field(default_factory=dict)
 
     def transition(self, status: JobStatus, **changes: Any) -> Job:
         """A copy in `status`, or `IllegalTransition` if the model forbids the move."""
@@ -179,6 +181,7 @@ class Job:
                 Attempt(**{**a, "cost": Decimal(a["cost"])}) for a in data.get("attempts", ())
             ),
             deliveries=data.get("deliveries", 0),
+            reserved={int(w): Decimal(v) for w, v in data.get("reserved", {}).items()},
         )
 
 

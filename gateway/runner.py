@@ -13,11 +13,14 @@ from tenacity import RetryError
 
 from backends.base import Backend, BackendError, GenerationRequest
 from backends.imaging import NotAnImage
+from gateway.budgets import Budget, Budgets
 from gateway.errors import redact
 from gateway.fingerprint import prompt_digest
 from gateway.jobs import Attempt, Job, JobError, JobResult, JobSpec, StoredImage
-from gateway.retry import CostLedger, retrying
+from gateway.quotas import RateLimiter, Refused
+from gateway.retry import retrying
 from gateway.settings import Settings, Target
+from gateway.spend import JobSpend
 from gateway.state.base import StateStore
 from gateway.storage import ImageStore, PreparedImage
 from gateway.units import parse_size
@@ -25,6 +28,7 @@ from gateway.units import parse_size
 log = logging.getLogger("imagegate.runner")
 
 Sleep = Callable[[float], Awaitable[None]]
+FAIL_FAST = frozenset({"content_rejected", "budget_exhausted"})  # no retry, no fallback
 
 
 def generation_request(spec: JobSpec, vendor_model: str) -> GenerationRequest:
@@ -50,31 +54,53 @@ class JobRunner:
         backends: Mapping[str, Backend],
         images: ImageStore,
         state: StateStore,
+        rates: RateLimiter,
+        budgets: Budgets,
         sleep: Sleep = asyncio.sleep,
     ) -> None:
         self.settings = settings
         self.backends = backends
         self.images = images
         self.state = state
+        self.rates = rates
+        self.budgets = budgets
         self.sleep = sleep
+
+    def spend_for(self, job: Job) -> JobSpend:
+        plan = self.settings.plan_for(job.tenant)
+        return JobSpend(
+            job.tenant,
+            plan.max_cost_per_job,
+            Budget.parse(plan.budget),
+            self.budgets,
+            job.reserved,
+        )
 
     async def run(self, job: Job) -> JobResult | JobError:
         """The job's result record, or the public error it failed with."""
-        ledger = CostLedger(self.settings.plan_for(job.tenant).max_cost_per_job)
+        spend = self.spend_for(job)
+        try:
+            return await self._run(job, spend)
+        finally:
+            await spend.settle()
+
+    async def _run(self, job: Job, spend: JobSpend) -> JobResult | JobError:
+        ledger = spend.ledger
         failure = JobError("backend_unavailable", "no backend could serve the request")
         for target in self.settings.models[job.spec.model].targets:
             backend = self.backends[target.backend]
             request = generation_request(job.spec, target.model)
-            if not ledger.can_afford(backend.estimate_cost(request)):
-                failure = _budget_failure(failure, ledger)
+            estimate = backend.estimate_cost(request)
+            if not ledger.can_afford(estimate):
+                failure = _cap_failure(failure, ledger.limit, ledger.spent, ledger.attempts)
                 break
             started = time.monotonic()
             try:
-                prepared = await self._attempt_target(job, target, backend, request, ledger)
+                prepared = await self._attempt_target(job, target, backend, request, spend)
             except BackendError as error:
-                failure = _failure_from(error, ledger, backend.estimate_cost(request))
-                if error.code == "content_rejected":
-                    break  # the prompt is the problem: no retry, no fallback
+                failure = _failure_from(error, spend, estimate)
+                if error.code in FAIL_FAST:
+                    break
                 continue
             stored = await self._store(prepared)
             return JobResult(
@@ -95,15 +121,15 @@ class JobRunner:
         target: Target,
         backend: Backend,
         request: GenerationRequest,
-        ledger: CostLedger,
+        spend: JobSpend,
     ) -> list[PreparedImage]:
         estimate = backend.estimate_cost(request)
         try:
             async for attempt in retrying(
-                self.settings.retry, ledger, lambda: estimate, sleep=self.sleep
+                self.settings.retry, spend.ledger, lambda: estimate, sleep=self.sleep
             ):
                 with attempt:
-                    return await self._one_attempt(job, target, backend, request, ledger)
+                    return await self._one_attempt(job, target, backend, request, spend)
         except RetryError:  # stopped before any attempt was made
             raise BackendError(
                 "retry_budget_exhausted", "no attempt fits the budget", retryable=False
@@ -116,9 +142,16 @@ class JobRunner:
         target: Target,
         backend: Backend,
         request: GenerationRequest,
-        ledger: CostLedger,
+        spend: JobSpend,
     ) -> list[PreparedImage]:
         estimate = backend.estimate_cost(request)
+        if not await spend.reserve(estimate):
+            raise BackendError(
+                "budget_exhausted",
+                f"the tenant's spend budget cannot hold another attempt ({estimate} USD)",
+                retryable=False,
+            )
+        await self._vendor_rate(target.backend)
         started = time.monotonic()
         outcome, cost = "ok", estimate
         try:
@@ -158,7 +191,7 @@ class JobRunner:
                 charged=True,
             ) from exc
         finally:
-            ledger.charge(cost)
+            spend.ledger.charge(cost)
             await self.state.add_attempt(
                 job.id,
                 Attempt(
@@ -170,25 +203,40 @@ class JobRunner:
                 ),
             )
 
+    async def _vendor_rate(self, backend: str) -> None:
+        """Wait (the job stays claimed) until the vendor's shared rate window has room."""
+        rule = self.settings.backends[backend].rate
+        while True:
+            try:
+                await self.rates.hit(rule, "backend", backend)
+                return
+            except Refused as refused:
+                await self.sleep(max(0.05, float(refused.state.reset)))
+
     async def _store(self, prepared: list[PreparedImage]) -> tuple[StoredImage, ...]:
         return tuple([await self.images.upload(image) for image in prepared])
 
 
-def _budget_failure(previous: JobError, ledger: CostLedger) -> JobError:
-    detail = f"; last error: {previous.message}" if ledger.attempts else ""
+def _cap_failure(
+    previous: JobError, limit: Decimal | None, spent: Decimal, attempts: int
+) -> JobError:
+    detail = f"; last error: {previous.message}" if attempts else ""
     return JobError(
         "retry_budget_exhausted",
-        f"the job's cost budget ({ledger.limit} USD) cannot pay for another attempt "
-        f"(spent {ledger.spent} USD in {ledger.attempts} attempts){detail}",
+        f"the job's cost cap ({limit} USD) cannot pay for another attempt "
+        f"(spent {spent} USD in {attempts} attempts){detail}",
     )
 
 
-def _failure_from(error: BackendError, ledger: CostLedger, estimate: Decimal) -> JobError:
+def _failure_from(error: BackendError, spend: JobSpend, estimate: Decimal) -> JobError:
+    ledger = spend.ledger
     message = redact(error.message)
     if not error.retryable:
         return JobError(error.code, message)
     if not ledger.can_afford(estimate):
-        return _budget_failure(JobError(error.code, message), ledger)
+        return _cap_failure(
+            JobError(error.code, message), ledger.limit, ledger.spent, ledger.attempts
+        )
     return JobError(
         "retry_budget_exhausted",
         f"{ledger.attempts} attempts failed; last error: {error.code}: {message}",

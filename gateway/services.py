@@ -11,18 +11,21 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any
 
 import httpx
 
 from backends.base import Backend
 from backends.registry import backend_factory
+from gateway.admission import Admission
 from gateway.api.presenters import present_job
 from gateway.auth import KeyRing
 from gateway.bootstrap import bootstrap
-from gateway.jobs import Job
+from gateway.budgets import Budgets, budget_store_from_url
+from gateway.jobs import Job, JobSpec
 from gateway.quotas import RateLimiter, limits_storage
-from gateway.runner import JobRunner
+from gateway.runner import JobRunner, generation_request
 from gateway.settings import ConfigError, PlanSettings, Settings
 from gateway.signing import UrlSigner
 from gateway.state import StateStore, state_from_settings
@@ -55,7 +58,8 @@ class Gateway:
     http: httpx.AsyncClient
     notifier: Notifier
     workers: WorkerPool
-    rates: RateLimiter
+    admission: Admission
+    budgets: Budgets
     plans: dict[str, PlanSettings]  # tenant -> effective limits, merged once at start
     new_keys: dict[str, str] = field(default_factory=dict)
 
@@ -81,8 +85,16 @@ class Gateway:
         http = httpx.AsyncClient(timeout=httpx.Timeout(30.0), follow_redirects=False)
         state = state or state_from_settings(settings)
         backends = dict(backends) if backends is not None else build_backends(settings, http)
+        rates = RateLimiter(limits_storage(settings.state.url))
+        budgets = Budgets(budget_store_from_url(settings.state.url))
         runner = JobRunner(
-            settings=settings, backends=backends, images=images, state=state, sleep=sleep
+            settings=settings,
+            backends=backends,
+            images=images,
+            state=state,
+            rates=rates,
+            budgets=budgets,
+            sleep=sleep,
         )
         notifier = Notifier(http, boot.signing_secret, lambda job: present_job(job, urls))
         workers = WorkerPool(
@@ -105,12 +117,18 @@ class Gateway:
             http=http,
             notifier=notifier,
             workers=workers,
-            rates=RateLimiter(limits_storage(settings.state.url)),
+            admission=Admission(state, rates, budgets),
+            budgets=budgets,
             plans={tenant: settings.plan_for(tenant) for tenant in settings.tenants},
             new_keys=boot.new_keys,
         )
         await workers.start()
         return gateway
+
+    def first_attempt_estimate(self, spec: JobSpec) -> Decimal:
+        """What the first target of the job's route expects one attempt to cost."""
+        target = self.settings.models[spec.model].targets[0]
+        return self.backends[target.backend].estimate_cost(generation_request(spec, target.model))
 
     def present(self, job: Job) -> dict[str, Any]:
         return present_job(job, self.urls)
@@ -121,4 +139,5 @@ class Gateway:
         for backend in self.backends.values():
             await backend.aclose()
         await self.http.aclose()
+        await self.budgets.store.aclose()
         await self.state.aclose()

@@ -13,7 +13,7 @@ from tests.conftest import AUTH, OTHER_AUTH
 
 def window_remaining(client: TestClient, rule: str, namespace: str, tenant: str = "demo") -> int:
     """Read a window of the running app's limiter, on the app's own event loop."""
-    rates = client.app.state.gateway.rates  # type: ignore[attr-defined]
+    rates = client.app.state.gateway.admission.rates  # type: ignore[attr-defined]
     item = parse(rule)
     assert client.portal is not None
     stats = client.portal.call(rates.strategy.get_window_stats, item, namespace, tenant)
