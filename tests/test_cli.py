@@ -7,7 +7,6 @@ import os
 import re
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -18,19 +17,10 @@ from PIL import Image
 
 from gateway.auth import key_hash
 from gateway.settings import default_config_path
+from tests.processes import IMAGEGATE, cli_env
 from tests.servers import free_port, wait_for_port
 
-IMAGEGATE = [sys.executable, "-m", "gateway.cli"]
 KEY_LINE = re.compile(r"^\s+(ig_\S+)$", re.MULTILINE)
-
-
-ROOT = Path(__file__).resolve().parent.parent
-
-
-def cli_env() -> dict[str, str]:
-    """This checkout's code (not whichever one is installed), no IMAGEGATE_* from the caller."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("IMAGEGATE_")}
-    return {**env, "PYTHONPATH": str(ROOT)}
 
 
 def run_cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
