@@ -127,6 +127,12 @@ class MemoryState:
             1 for _, job in self._jobs.values() if job.tenant == tenant and job.status in ACTIVE
         )
 
+    async def referenced_keys(self) -> set[str]:
+        now = time.monotonic()
+        results = [job.result for expires, job in self._jobs.values() if expires >= now]
+        results += [result for expires, result in self._cache.values() if expires >= now]
+        return {image.key for result in results if result is not None for image in result.images}
+
     async def ping(self) -> None:
         return None
 
