@@ -88,7 +88,7 @@ class StorageSettings(Section):
     # s3:// only; each falls back to the usual AWS_* variable, credentials come only from there.
     endpoint: str | None = None
     region: str | None = None
-    upload_attempts: int = Field(4, ge=1, le=10)
+    upload_attempts: Annotated[int, Field(ge=1, le=10)] = 4
     retention: Seconds | None = None  # None keeps images forever
     gc_min_age: Seconds = 3600.0  # gc never deletes younger objects: a job may be storing now
 

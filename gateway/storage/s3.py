@@ -12,12 +12,15 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import urlsplit
 
 from obstore.store import S3Store
 
 from gateway.settings import ConfigError, StorageSettings
+
+if TYPE_CHECKING:
+    from obstore.store import S3Config
 
 DEFAULT_REGION = "us-east-1"
 CREDENTIAL_VARIABLES = {
@@ -89,7 +92,7 @@ def open_s3_store(location: S3Location) -> S3Store:
     return S3Store(
         location.bucket,
         prefix=location.prefix,
-        config=config,
+        config=cast("S3Config", config),
         client_options={"allow_http": location.allow_http, "connect_timeout": "5s"},
         # The runner's tenacity policy is the one retry layer, so its bound is the real one.
         retry_config={"max_retries": 0},
