@@ -67,6 +67,13 @@ def test_an_outage_fails_the_job_after_bounded_retries_without_a_second_vendor_c
         assert secret not in said
     assert "storing its images failed" in caplog.text
 
+    # The gateway's own file route answers 503 (not 500) while the store is down.
+    gateway = client.app.state.gateway  # type: ignore[attr-defined]
+    signed = gateway.signer.sign("http://testserver", f"images/00/{'0' * 64}.png")
+    response = client.get(signed)
+    assert response.status_code == 503
+    assert response.json()["error"]["code"] == "storage_unavailable"
+
 
 def test_storage_that_comes_back_within_the_bound_stores_the_same_image(
     make_settings: Callable[..., Settings],
