@@ -9,9 +9,12 @@ from collections.abc import Callable, Iterator
 
 import httpx
 import pytest
+from obstore.exceptions import GenericError
 from starlette.testclient import TestClient
 
 from gateway.settings import Settings
+from gateway.storage import StorageUnavailable
+from gateway.storage.images import storage_faults
 from tests.conftest import AUTH
 from tests.fakes.counting import CountingBackend
 from tests.polling import wait_for_job
@@ -102,3 +105,46 @@ def test_storage_that_comes_back_within_the_bound_stores_the_same_image(
     assert backend.calls == 1 and len(sleeps) == 2
     response = httpx.get(job["imageUrl"])
     assert response.status_code == 200 and len(response.content) == job["images"][0]["bytes"]
+
+
+def test_refused_credentials_fail_the_job_and_leak_nothing(
+    make_settings: Callable[..., Settings],
+    make_client: Callable[..., TestClient],
+    s3_proc: S3Server,
+    s3_bucket: str,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    async def sleep(seconds: float) -> None:
+        return None
+
+    # S3 answers SignatureDoesNotMatch with a body that echoes the key id and the
+    # canonical request, session token included: none of it may reach a log or a client.
+    environ = {**s3_proc.environ, "AWS_SECRET_ACCESS_KEY": "not-the-secret"}
+    settings = make_settings(storage={"url": f"s3://{s3_bucket}/x"})
+    client = make_client(settings, environ=environ, sleep=sleep)
+    with caplog.at_level(logging.INFO):
+        job = submit_and_wait(client)
+    assert (job["status"], job["error"]["code"]) == ("FAILED", "storage_unavailable")
+    assert "SignatureDoesNotMatch" in caplog.text
+    said = job["error"]["message"] + caplog.text
+    for secret in (S3Server.ACCESS_KEY, S3Server.SESSION_TOKEN, "not-the-secret", "X-Amz"):
+        assert secret not in said
+
+
+def test_store_errors_are_cut_to_one_redacted_line() -> None:
+    """A one-line S3 error body (some S3-compatible stores send one) is dropped but its code."""
+    body = (
+        "<Error><Code>SignatureDoesNotMatch</Code><AWSAccessKeyId>AKIAEXAMPLE</AWSAccessKeyId>"
+        "<CanonicalRequest>x-amz-security-token:TOKEN123</CanonicalRequest></Error>"
+    )
+    error = GenericError(
+        "Generic S3 error: Error performing PUT https://s3.example.com/b/k?X-Amz-Signature=abc "
+        f"- Server returned non-2xx status code: 403 Forbidden: {body}\n\nDebug source: ..."
+    )
+    with pytest.raises(StorageUnavailable) as caught, storage_faults("upload of", "images/k"):
+        raise error
+    message = str(caught.value)
+    assert message.startswith("upload of images/k: Generic S3 error")
+    assert message.endswith("403 Forbidden (SignatureDoesNotMatch)")
+    for secret in ("AKIAEXAMPLE", "TOKEN123", "s3.example.com", "abc", "Debug"):
+        assert secret not in message

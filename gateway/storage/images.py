@@ -80,7 +80,7 @@ def prepare_image(data: bytes, output_format: str) -> PreparedImage:
 
 
 @contextlib.contextmanager
-def _faults(action: str, key: str) -> Iterator[None]:
+def storage_faults(action: str, key: str) -> Iterator[None]:
     """obstore errors -> `StorageUnavailable` with one redacted line (its messages carry the
     endpoint URL and a multi-line debug dump). A missing object stays `FileNotFoundError`."""
     try:
@@ -88,8 +88,16 @@ def _faults(action: str, key: str) -> Iterator[None]:
     except FileNotFoundError:
         raise
     except (BaseError, OSError) as exc:
-        first_line = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-        raise StorageUnavailable(f"{action} {key}: {redact(first_line)[:300]}") from exc
+        raise StorageUnavailable(f"{action} {key}: {_summary(exc)}") from exc
+
+
+def _summary(exc: Exception) -> str:
+    """One redacted line. S3 error bodies are cut off: a SignatureDoesNotMatch body echoes
+    the canonical request, session token included; only its `<Code>` is kept."""
+    line = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+    code = re.search(r"<Code>(\w+)</Code>", line)
+    summary = line.partition("<")[0].rstrip(": ") + (f" ({code[1]})" if code else "")
+    return redact(summary)[:300]
 
 
 def _info(meta: Any) -> ObjectInfo:
@@ -113,7 +121,7 @@ class ImageStore:
             if self._keeps_attributes
             else None
         )
-        with _faults("upload of", image.key):
+        with storage_faults("upload of", image.key):
             await obstore.put_async(self.store, image.key, image.data, attributes=attributes)
         return StoredImage(
             image.key, image.sha256, image.width, image.height, len(image.data), image.media_type
@@ -124,7 +132,7 @@ class ImageStore:
 
     async def get(self, key: str) -> ObjectBytes | None:
         try:
-            with _faults("read of", key):
+            with storage_faults("read of", key):
                 result = await obstore.get_async(self.store, key)
                 data = bytes(await result.bytes_async())
         except FileNotFoundError:
@@ -134,19 +142,19 @@ class ImageStore:
 
     async def head(self, key: str) -> ObjectInfo | None:
         try:
-            with _faults("head of", key):
+            with storage_faults("head of", key):
                 return _info(await obstore.head_async(self.store, key))
         except FileNotFoundError:
             return None
 
     async def list_images(self) -> AsyncIterator[ObjectInfo]:
         """Every object whose key has the gateway's content-addressed shape."""
-        with _faults("listing of", PREFIX):
+        with storage_faults("listing of", PREFIX):
             async for chunk in obstore.list(self.store, prefix=PREFIX):
                 for meta in chunk:
                     if IMAGE_KEY.match(meta["path"]):
                         yield _info(meta)
 
     async def delete(self, key: str) -> None:
-        with contextlib.suppress(FileNotFoundError), _faults("delete of", key):
+        with contextlib.suppress(FileNotFoundError), storage_faults("delete of", key):
             await obstore.delete_async(self.store, key)

@@ -8,8 +8,10 @@ request is signed with AWS Signature Version 4:
 - query auth (presigned URLs): `X-Amz-Credential`, `X-Amz-Signature`, ... in the query,
   which must also be unexpired and last at most 7 days.
 
-A wrong key, region, session token or signature gets 403 like S3 gives. Unsigned requests
-pass to moto unchanged (moto refuses anonymous reads of private objects itself).
+A wrong key, region, session token or signature gets 403 like S3 gives; like S3, a
+SignatureDoesNotMatch body echoes the key id and the canonical request (session token
+included), which a client must never log. Unsigned requests pass to moto unchanged (moto
+refuses anonymous reads of private objects itself).
 
     python -m tests.fakes.s3_server --port P --access-key K --secret-key S \
         --region R [--session-token T]
@@ -27,6 +29,7 @@ from calendar import timegm
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 from urllib.parse import parse_qsl, quote, unquote
+from xml.sax.saxutils import escape
 
 ALGORITHM = "AWS4-HMAC-SHA256"
 MAX_EXPIRES = 7 * 86400
@@ -46,37 +49,42 @@ def _header(environ: Environ, name: str) -> str:
     return " ".join(str(environ.get(key, "")).split())
 
 
-def signature(
-    secret: str,
+def canonical_request(
     method: str,
     path: str,
     query: Iterable[tuple[str, str]],
     headers: Mapping[str, str],
     payload_hash: str,
-    amz_date: str,
-    scope: str,
 ) -> str:
-    """SigV4 as S3 computes it (path encoded once, query sorted and re-encoded)."""
+    """SigV4's canonical request as S3 builds it (path encoded once, query sorted)."""
     canonical_uri = "/".join(_encode(unquote(part)) for part in path.split("/"))
     canonical_query = "&".join(sorted(f"{_encode(key)}={_encode(value)}" for key, value in query))
     names = sorted(headers)
-    canonical_request = "\n".join(
-        [
-            method,
-            canonical_uri,
-            canonical_query,
-            "".join(f"{name}:{headers[name]}\n" for name in names),
-            ";".join(names),
-            payload_hash,
-        ]
-    )
-    to_sign = "\n".join(
-        [ALGORITHM, amz_date, scope, hashlib.sha256(canonical_request.encode()).hexdigest()]
-    )
+    lines = "".join(f"{name}:{headers[name]}\n" for name in names)
+    return "\n".join([method, canonical_uri, canonical_query, lines, ";".join(names), payload_hash])
+
+
+def signature(secret: str, canonical: str, amz_date: str, scope: str) -> str:
+    digest = hashlib.sha256(canonical.encode()).hexdigest()
+    to_sign = "\n".join([ALGORITHM, amz_date, scope, digest])
     key = ("AWS4" + secret).encode()
     for part in scope.split("/"):
         key = hmac.new(key, part.encode(), hashlib.sha256).digest()
     return hmac.new(key, to_sign.encode(), hashlib.sha256).hexdigest()
+
+
+class Refusal(Exception):
+    def __init__(self, code: str, message: str, detail: str = "") -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.detail = detail  # extra XML elements, as S3 adds them
+
+    def body(self) -> bytes:
+        return (
+            f"<Error><Code>{self.code}</Code><Message>{escape(self.message)}</Message>"
+            f"{self.detail}</Error>"
+        ).encode()
 
 
 class SigV4Check:
@@ -95,91 +103,84 @@ class SigV4Check:
         raw_uri = environ.get("RAW_URI") or environ.get("REQUEST_URI") or environ["PATH_INFO"]
         path = raw_uri.split("?", 1)[0]
         query = parse_qsl(environ.get("QUERY_STRING", ""), keep_blank_values=True)
+        try:
+            if "X-Amz-Signature" in dict(query):
+                self._check_query(environ, path, query)
+            elif environ.get("HTTP_AUTHORIZATION", "").startswith(ALGORITHM):
+                self._check_header(environ, path, query)
+        except Refusal as refusal:
+            body = refusal.body()
+            start_response(
+                "403 Forbidden",
+                [("Content-Type", "application/xml"), ("Content-Length", str(len(body)))],
+            )
+            return [body]
+        result: Iterable[bytes] = self.app(environ, start_response)
+        return result
+
+    def _check_query(self, environ: Environ, path: str, query: list[tuple[str, str]]) -> None:
         params = dict(query)
-        authorization = environ.get("HTTP_AUTHORIZATION", "")
-        if "X-Amz-Signature" in params:
-            problem = self._check_query(environ["REQUEST_METHOD"], path, query, params, environ)
-        elif authorization.startswith(ALGORITHM):
-            problem = self._check_header(environ["REQUEST_METHOD"], path, query, environ)
-        else:
-            problem = None
-        if problem is None:
-            result: Iterable[bytes] = self.app(environ, start_response)
-            return result
-        code, message = problem
-        body = f"<Error><Code>{code}</Code><Message>{message}</Message></Error>".encode()
-        start_response(
-            "403 Forbidden",
-            [("Content-Type", "application/xml"), ("Content-Length", str(len(body)))],
-        )
-        return [body]
-
-    def _check_scope(self, credential: str) -> tuple[str, str] | None:
-        key, _, scope = credential.partition("/")
-        if key != self.access_key:
-            return "InvalidAccessKeyId", "unknown access key"
-        if scope.split("/")[1:2] != [self.region]:
-            return "AuthorizationHeaderMalformed", "wrong region in the credential scope"
-        return None
-
-    def _check_query(
-        self,
-        method: str,
-        path: str,
-        query: list[tuple[str, str]],
-        params: dict[str, str],
-        environ: Environ,
-    ) -> tuple[str, str] | None:
-        problem = self._check_scope(params.get("X-Amz-Credential", ""))
-        if problem:
-            return problem
-        if self.token is not None and params.get("X-Amz-Security-Token") != self.token:
-            return "InvalidToken", "missing or wrong session token"
         expires = int(params.get("X-Amz-Expires", "0"))
         if expires > MAX_EXPIRES:
-            return "AuthorizationQueryParametersError", "X-Amz-Expires must be <= 604800"
+            raise Refusal("AuthorizationQueryParametersError", "X-Amz-Expires must be <= 604800")
         amz_date = params.get("X-Amz-Date", "")
-        signed_at = timegm(time.strptime(amz_date, "%Y%m%dT%H%M%SZ"))
-        if time.time() > signed_at + expires:
-            return "AccessDenied", "Request has expired"
-        names = params.get("X-Amz-SignedHeaders", "host").split(";")
-        expected = signature(
-            self.secret_key,
-            method,
+        if time.time() > timegm(time.strptime(amz_date, "%Y%m%dT%H%M%SZ")) + expires:
+            raise Refusal("AccessDenied", "Request has expired")
+        self._check(
+            environ,
             path,
             [(k, v) for k, v in query if k != "X-Amz-Signature"],
-            {name: _header(environ, name) for name in names},
+            params.get("X-Amz-SignedHeaders", "host").split(";"),
             params.get("X-Amz-Content-Sha256", "UNSIGNED-PAYLOAD"),
             amz_date,
-            params["X-Amz-Credential"].split("/", 1)[1],
+            params.get("X-Amz-Credential", ""),
+            params.get("X-Amz-Security-Token"),
+            params["X-Amz-Signature"],
         )
-        if not hmac.compare_digest(expected, params["X-Amz-Signature"]):
-            return "SignatureDoesNotMatch", "the signature does not match"
-        return None
 
-    def _check_header(
-        self, method: str, path: str, query: list[tuple[str, str]], environ: Environ
-    ) -> tuple[str, str] | None:
+    def _check_header(self, environ: Environ, path: str, query: list[tuple[str, str]]) -> None:
         fields = dict(re.findall(r"(\w+)=([^,\s]+)", environ["HTTP_AUTHORIZATION"]))
-        problem = self._check_scope(fields.get("Credential", ""))
-        if problem:
-            return problem
-        if self.token is not None and _header(environ, "x-amz-security-token") != self.token:
-            return "InvalidToken", "missing or wrong session token"
-        names = fields.get("SignedHeaders", "").split(";")
-        expected = signature(
-            self.secret_key,
-            method,
+        self._check(
+            environ,
             path,
             query,
-            {name: _header(environ, name) for name in names},
+            fields.get("SignedHeaders", "").split(";"),
             _header(environ, "x-amz-content-sha256"),
             _header(environ, "x-amz-date"),
-            fields["Credential"].split("/", 1)[1],
+            fields.get("Credential", ""),
+            _header(environ, "x-amz-security-token") or None,
+            fields.get("Signature", ""),
         )
-        if not hmac.compare_digest(expected, fields.get("Signature", "")):
-            return "SignatureDoesNotMatch", "the signature does not match"
-        return None
+
+    def _check(
+        self,
+        environ: Environ,
+        path: str,
+        query: list[tuple[str, str]],
+        signed_headers: list[str],
+        payload_hash: str,
+        amz_date: str,
+        credential: str,
+        token: str | None,
+        provided: str,
+    ) -> None:
+        key, _, scope = credential.partition("/")
+        if key != self.access_key:
+            raise Refusal("InvalidAccessKeyId", "unknown access key")
+        if scope.split("/")[1:2] != [self.region]:
+            raise Refusal("AuthorizationHeaderMalformed", "wrong region in the credential scope")
+        if self.token is not None and token != self.token:
+            raise Refusal("InvalidToken", "missing or wrong session token")
+        headers = {name: _header(environ, name) for name in signed_headers}
+        canonical = canonical_request(environ["REQUEST_METHOD"], path, query, headers, payload_hash)
+        expected = signature(self.secret_key, canonical, amz_date, scope)
+        if not hmac.compare_digest(expected, provided):
+            detail = (
+                f"<AWSAccessKeyId>{escape(key)}</AWSAccessKeyId>"
+                f"<SignatureProvided>{escape(provided)}</SignatureProvided>"
+                f"<CanonicalRequest>{escape(canonical)}</CanonicalRequest>"
+            )
+            raise Refusal("SignatureDoesNotMatch", "the signature does not match", detail)
 
 
 def main() -> None:
