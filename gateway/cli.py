@@ -75,8 +75,9 @@ def _worker(args: argparse.Namespace) -> None:
 
 
 def _gc(args: argparse.Namespace) -> None:
+    from gateway.errors import redact
     from gateway.gc import collect_garbage
-    from gateway.state import state_from_settings
+    from gateway.state import StateUnavailable, state_from_settings
     from gateway.storage import StorageUnavailable, open_image_store
 
     settings = _load(args.config)
@@ -106,8 +107,9 @@ def _gc(args: argparse.Namespace) -> None:
 
     try:
         asyncio.run(run())
-    except (ConfigError, StorageUnavailable) as exc:
-        sys.exit(f"imagegate: {exc}")
+    except (ConfigError, StateUnavailable, StorageUnavailable) as exc:
+        # Nothing is deleted on a state error: unknown references never mean "unreferenced".
+        sys.exit(f"imagegate: gc stopped: {redact(str(exc))}")
 
 
 def _keys_create(args: argparse.Namespace) -> None:
