@@ -21,6 +21,7 @@ from gateway.cli import main
 from gateway.gc import collect_garbage
 from gateway.jobs import Job, JobResult, JobSpec, StoredImage, new_job_id
 from gateway.settings import Settings, StorageSettings
+from gateway.state import StateUnavailable
 from gateway.state.memory import MemoryState
 from gateway.storage import ImageStore, ObjectInfo, open_image_store
 
@@ -182,6 +183,22 @@ async def test_an_image_referenced_during_gc_is_kept(
     report = await collect_garbage(settings, state, images, now)  # type: ignore[arg-type]
     assert (report.deleted, report.kept_referenced) == (0, 1)
     assert await images.head(image.key) is not None
+
+
+class UnreachableState:
+    async def referenced_keys(self) -> set[str]:
+        raise StateUnavailable("redis is down")
+
+
+async def test_an_unreachable_state_stops_gc_before_any_delete(
+    make_settings: Callable[..., Settings],
+) -> None:
+    images = open_image_store(make_settings(storage={"url": "memory://"}).storage, {})
+    orphan = await images.put(png(12))
+    now = datetime.now(UTC) + 31 * DAY
+    with pytest.raises(StateUnavailable):
+        await collect_garbage(gc_settings(make_settings), UnreachableState(), images, now)  # type: ignore[arg-type]
+    assert await images.head(orphan.key) is not None
 
 
 # -- the CLI ------------------------------------------------------------------------------
