@@ -196,8 +196,9 @@ async def test_an_unreachable_state_stops_gc_before_any_delete(
     images = open_image_store(make_settings(storage={"url": "memory://"}).storage, {})
     orphan = await images.put(png(12))
     now = datetime.now(UTC) + 31 * DAY
+    settings, state = gc_settings(make_settings), UnreachableState()
     with pytest.raises(StateUnavailable):
-        await collect_garbage(gc_settings(make_settings), UnreachableState(), images, now)  # type: ignore[arg-type]
+        await collect_garbage(settings, state, images, now)  # type: ignore[arg-type]
     assert await images.head(orphan.key) is not None
 
 
