@@ -18,6 +18,7 @@ from gateway.errors import ApiError, redact
 from gateway.services import Gateway
 from gateway.settings import Settings
 from gateway.state.base import StateUnavailable
+from gateway.storage import StorageUnavailable
 
 log = logging.getLogger("imagegate.app")
 
@@ -40,6 +41,18 @@ async def _state_unavailable(request: Request, exc: Exception) -> Response:
             503,
             "state_unavailable",
             "the gateway's state store is unavailable; retry",
+            {"Retry-After": "1"},
+        )
+    )
+
+
+async def _storage_unavailable(request: Request, exc: Exception) -> Response:
+    log.error("storage unavailable: %s", exc)  # already redacted
+    return failure(
+        ApiError(
+            503,
+            "storage_unavailable",
+            "the gateway's object storage is unavailable; retry",
             {"Retry-After": "1"},
         )
     )
@@ -74,6 +87,7 @@ def create_app(settings: Settings, **overrides: Any) -> Starlette:
             ApiError: _api_error,
             HTTPException: _http_error,
             StateUnavailable: _state_unavailable,
+            StorageUnavailable: _storage_unavailable,
             Exception: _unexpected,
         },
         lifespan=lifespan,

@@ -1,12 +1,14 @@
-"""`imagegate serve | worker | keys create | config check`."""
+"""`imagegate serve | worker | gc | keys create | config check`."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
 import logging
+import os
 import signal
 import sys
+from datetime import UTC, datetime
 
 from gateway.auth import key_hash, new_key
 from gateway.settings import ConfigError, Settings, load_settings
@@ -72,6 +74,44 @@ def _worker(args: argparse.Namespace) -> None:
     asyncio.run(run())
 
 
+def _gc(args: argparse.Namespace) -> None:
+    from gateway.errors import redact
+    from gateway.gc import collect_garbage
+    from gateway.state import StateUnavailable, state_from_settings
+    from gateway.storage import StorageUnavailable, open_image_store
+
+    settings = _load(args.config)
+    shared = not settings.state.url.startswith("memory:")
+    if settings.storage.retention is None:
+        print("storage.retention is not set: images are kept; nothing to do")
+        return
+    if not shared and not args.dry_run:
+        sys.exit(
+            "imagegate: gc needs the state the gateway shares (state.url = redis://...): "
+            "a separate process cannot see a memory:// gateway's jobs, so it cannot tell "
+            "which images are still in use. --dry-run lists what is old."
+        )
+
+    async def run() -> None:
+        state = state_from_settings(settings)
+        try:
+            images = open_image_store(settings.storage, os.environ)
+            report = await collect_garbage(
+                settings, state, images, datetime.now(UTC), dry_run=args.dry_run
+            )
+        finally:
+            await state.aclose()
+        print(report.summary())
+        if not shared:
+            print("(memory:// state: no live references known; every old image is counted)")
+
+    try:
+        asyncio.run(run())
+    except (ConfigError, StateUnavailable, StorageUnavailable) as exc:
+        # Nothing is deleted on a state error: unknown references never mean "unreferenced".
+        sys.exit(f"imagegate: gc stopped: {redact(str(exc))}")
+
+
 def _keys_create(args: argparse.Namespace) -> None:
     key = new_key()
     print(f"API key for tenant {args.tenant!r} (shown once, store it now):\n  {key}")
@@ -79,7 +119,14 @@ def _keys_create(args: argparse.Namespace) -> None:
 
 
 def _config_check(args: argparse.Namespace) -> None:
+    from gateway.storage.s3 import resolve_s3
+
     settings = _load(args.file)
+    if settings.storage.url.startswith("s3://"):
+        try:
+            resolve_s3(settings.storage.url, settings.storage, os.environ)
+        except ConfigError as exc:
+            sys.exit(f"imagegate: {args.file}: {exc}")
     print(
         f"{args.file}: ok ({len(settings.tenants)} tenants, {len(settings.models)} models, "
         f"{len(settings.backends)} backends; default model {settings.default_model!r})"
@@ -100,6 +147,13 @@ def parser() -> argparse.ArgumentParser:
     worker = commands.add_parser("worker", help="run workers only (shared redis:// state)")
     worker.add_argument("--config", help="TOML file (default: $IMAGEGATE_CONFIG or embedded)")
     worker.set_defaults(run=_worker)
+
+    gc = commands.add_parser(
+        "gc", help="delete images older than storage.retention that no live job uses"
+    )
+    gc.add_argument("--config", help="TOML file (default: $IMAGEGATE_CONFIG or embedded)")
+    gc.add_argument("--dry-run", action="store_true", help="report what would go; delete nothing")
+    gc.set_defaults(run=_gc)
 
     keys = commands.add_parser("keys", help="manage API keys").add_subparsers(
         dest="keys_command", required=True

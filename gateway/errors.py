@@ -12,6 +12,7 @@ Tree::
     ├── code="forbidden"               403  (bad or expired file signature)
     ├── code="rate_limited" | "concurrency_limited" | "budget_exhausted"  429
     ├── code="state_unavailable"       503
+    ├── code="storage_unavailable"     503  (the /files/ route cannot read the store)
     └── code="internal_error"          500  (never with a traceback)
 
 Job failures (stored on the job, not raised at the client): backend_unavailable,

@@ -4,6 +4,9 @@
     wait  = wait_retry_after(wait_exponential_jitter(initial, max))
     retry = retry_if_exception(is_retryable)
 
+Uploads have their own small policy (`upload_retrying`): the image is already paid for,
+so a storage hiccup is retried a few times, quickly, without asking the vendor again.
+
 `sleep` is injectable so tests never wait for real.
 """
 
@@ -17,6 +20,7 @@ from tenacity import (
     AsyncRetrying,
     RetryCallState,
     retry_if_exception,
+    retry_if_exception_type,
     stop_after_attempt,
     wait_exponential_jitter,
 )
@@ -25,6 +29,7 @@ from tenacity.wait import wait_base
 
 from backends.base import BackendError
 from gateway.settings import RetrySettings
+from gateway.storage import StorageUnavailable
 
 MAX_RETRY_AFTER = 120.0  # a vendor asking for longer than this is treated as down
 
@@ -90,6 +95,19 @@ def retrying(
             )
         ),
         retry=retry_if_exception(is_retryable),
+        sleep=sleep,
+        reraise=True,
+    )
+
+
+def upload_retrying(
+    attempts: int, sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
+) -> AsyncRetrying:
+    """`attempts` tries of one upload, 0.2 s doubling up to 2 s apart (with jitter)."""
+    return AsyncRetrying(
+        stop=stop_after_attempt(attempts),
+        wait=wait_exponential_jitter(multiplier=0.2, max=2.0, jitter=0.1),
+        retry=retry_if_exception_type(StorageUnavailable),
         sleep=sleep,
         reraise=True,
     )

@@ -18,11 +18,11 @@ from gateway.errors import redact
 from gateway.fingerprint import prompt_digest
 from gateway.jobs import Attempt, Job, JobError, JobResult, JobSpec, StoredImage
 from gateway.quotas import RateLimiter, Refused
-from gateway.retry import retrying
+from gateway.retry import retrying, upload_retrying
 from gateway.settings import Settings, Target
 from gateway.spend import JobSpend
 from gateway.state.base import StateStore
-from gateway.storage import ImageStore, PreparedImage
+from gateway.storage import ImageStore, PreparedImage, StorageUnavailable
 from gateway.units import parse_size
 
 log = logging.getLogger("imagegate.runner")
@@ -102,7 +102,15 @@ class JobRunner:
                 if error.code in FAIL_FAST:
                     break
                 continue
-            stored = await self._store(prepared)
+            try:
+                stored = await self._store(prepared)
+            except StorageUnavailable as exc:
+                # The image exists and was paid for: no fallback target, no new vendor call.
+                log.error("job %s: storing its images failed: %s", job.id, exc)
+                return JobError(
+                    "storage_unavailable",
+                    "the image was generated but could not be stored; retry later",
+                )
             return JobResult(
                 prompt_sha256=prompt_digest(job.spec.prompt),
                 model=job.spec.model,
@@ -214,7 +222,14 @@ class JobRunner:
                 await self.sleep(max(0.05, float(refused.state.reset)))
 
     async def _store(self, prepared: list[PreparedImage]) -> tuple[StoredImage, ...]:
-        return tuple([await self.images.upload(image) for image in prepared])
+        """Upload each image under the bounded upload policy; the bytes stay in memory
+        meanwhile, so a storage fault never sends the job back to the vendor."""
+        stored: list[StoredImage] = []
+        for image in prepared:
+            async for attempt in upload_retrying(self.settings.storage.upload_attempts, self.sleep):
+                with attempt:
+                    stored.append(await self.images.upload(image))
+        return tuple(stored)
 
 
 def _cap_failure(

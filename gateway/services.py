@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -29,7 +30,7 @@ from gateway.runner import JobRunner, generation_request
 from gateway.settings import ConfigError, PlanSettings, Settings
 from gateway.signing import UrlSigner
 from gateway.state import StateStore, state_from_settings
-from gateway.storage import ImageStore, UrlBuilder, object_store_from_url
+from gateway.storage import ImageStore, UrlBuilder, open_image_store, url_builder
 from gateway.webhooks import Notifier
 from gateway.worker import WorkerPool
 
@@ -53,6 +54,7 @@ class Gateway:
     state: StateStore
     images: ImageStore
     urls: UrlBuilder
+    signer: UrlSigner  # the /files/ route verifies with it, whatever the URL mode
     keyring: KeyRing
     backends: dict[str, Backend]
     http: httpx.AsyncClient
@@ -77,11 +79,9 @@ class Gateway:
         boot = bootstrap(settings, environ)
         for tenant, key in boot.new_keys.items():
             log.warning("generated an API key for tenant %r (shown once): %s", tenant, key)
-        store, keeps_attributes = object_store_from_url(settings.storage.url)
-        images = ImageStore(store, keeps_attributes=keeps_attributes)
-        urls = UrlBuilder(
-            settings.server.base_url, UrlSigner(boot.signing_secret, settings.storage.url_ttl)
-        )
+        images = open_image_store(settings.storage, os.environ if environ is None else environ)
+        signer = UrlSigner(boot.signing_secret, settings.storage.url_ttl)
+        urls = url_builder(settings.storage, images, settings.server.base_url, signer)
         http = httpx.AsyncClient(timeout=httpx.Timeout(30.0), follow_redirects=False)
         state = state or state_from_settings(settings)
         backends = dict(backends) if backends is not None else build_backends(settings, http)
@@ -112,6 +112,7 @@ class Gateway:
             state=state,
             images=images,
             urls=urls,
+            signer=signer,
             keyring=KeyRing(boot.key_hashes),
             backends=backends,
             http=http,
@@ -130,8 +131,8 @@ class Gateway:
         target = self.settings.models[spec.model].targets[0]
         return self.backends[target.backend].estimate_cost(generation_request(spec, target.model))
 
-    def present(self, job: Job) -> dict[str, Any]:
-        return present_job(job, self.urls)
+    async def present(self, job: Job) -> dict[str, Any]:
+        return await present_job(job, self.urls)
 
     async def aclose(self) -> None:
         await self.workers.stop()

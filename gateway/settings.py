@@ -29,6 +29,7 @@ from gateway.units import parse_budget, parse_duration, parse_money, parse_size
 
 ENV_PREFIX = "IMAGEGATE_"
 CONFIG_ENV = "IMAGEGATE_CONFIG"
+STORAGE_SCHEMES = ("file", "memory", "s3")
 
 Seconds = Annotated[float, BeforeValidator(parse_duration)]
 Money = Annotated[Decimal, BeforeValidator(parse_money)]
@@ -78,10 +79,42 @@ class StateSettings(Section):
 
 
 class StorageSettings(Section):
+    """Where images go and how clients reach them (see config/gateway.toml for each key)."""
+
     url: str = "file://./data/images"
     cdn_base_url: str | None = None
     url_ttl: Seconds = 3600.0
     signing_secret_env: str = "IMAGEGATE_SIGNING_SECRET"
+    # s3:// only; each falls back to the usual AWS_* variable, credentials come only from there.
+    endpoint: str | None = None
+    region: str | None = None
+    upload_attempts: Annotated[int, Field(ge=1, le=10)] = 4
+    retention: Seconds | None = None  # None keeps images forever
+    gc_min_age: Seconds = 3600.0  # gc never deletes younger objects: a job may be storing now
+
+    @field_validator("url")
+    @classmethod
+    def _known_scheme(cls, url: str) -> str:
+        scheme, separator, _ = url.partition("://")
+        if not separator or scheme not in STORAGE_SCHEMES:
+            raise ValueError(
+                f"unknown storage url {url!r}: use file://PATH, memory:// or s3://BUCKET/PREFIX"
+            )
+        return url
+
+    @field_validator("cdn_base_url", "endpoint")
+    @classmethod
+    def _http_url(cls, url: str | None) -> str | None:
+        if url is not None and not url.startswith(("https://", "http://")):
+            raise ValueError(f"{url!r} is not an http(s) URL")
+        return url.rstrip("/") if url else url
+
+    @field_validator("retention")
+    @classmethod
+    def _positive(cls, retention: float | None) -> float | None:
+        if retention is not None and retention <= 0:
+            raise ValueError("retention must be positive (leave it out to keep images forever)")
+        return retention
 
 
 class CacheSettings(Section):

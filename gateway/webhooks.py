@@ -7,7 +7,7 @@ import hashlib
 import hmac
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import httpx
@@ -26,7 +26,10 @@ class WebhookError(Exception):
 
 class Notifier:
     def __init__(
-        self, http: httpx.AsyncClient, secret: bytes, present: Callable[[Job], dict[str, Any]]
+        self,
+        http: httpx.AsyncClient,
+        secret: bytes,
+        present: Callable[[Job], Awaitable[dict[str, Any]]],
     ) -> None:
         self.http = http
         self.secret = secret
@@ -41,7 +44,7 @@ class Notifier:
                 task.add_done_callback(self._tasks.discard)
 
     async def _deliver(self, url: str, job: Job) -> None:
-        body = json.dumps({"ok": True, "data": self.present(job)}).encode()
+        body = json.dumps({"ok": True, "data": await self.present(job)}).encode()
         signature = hmac.new(self.secret, body, hashlib.sha256).hexdigest()
         headers = {"Content-Type": "application/json", SIGNATURE_HEADER: f"sha256={signature}"}
         try:

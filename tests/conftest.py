@@ -1,9 +1,10 @@
-"""Shared fixtures: settings and app factories, a real redis-server for the session."""
+"""Shared fixtures: settings and app factories, a real redis-server and S3 server per session."""
 
 from __future__ import annotations
 
 import copy
 import tomllib
+import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -14,7 +15,7 @@ from starlette.testclient import TestClient
 from gateway.app import create_app
 from gateway.auth import key_hash
 from gateway.settings import Settings, default_config_path, parse_settings
-from tests.servers import RedisServer, redis_server
+from tests.servers import RedisServer, S3Server, redis_server, s3_server
 
 API_KEY = "ig_test_key_alpha_0123456789"
 OTHER_KEY = "ig_test_key_beta_0123456789"
@@ -96,3 +97,17 @@ def state_url(request: pytest.FixtureRequest) -> str:
         return "memory://"
     url: str = request.getfixturevalue("redis_url")
     return url
+
+
+@pytest.fixture(scope="session")
+def s3_proc() -> Iterator[S3Server]:
+    with s3_server() as server:
+        yield server
+
+
+@pytest.fixture
+def s3_bucket(s3_proc: S3Server) -> str:
+    """A new, empty bucket on the session's S3 server (its AWS_* are `s3_proc.environ`)."""
+    name = f"imagegate-{uuid.uuid4().hex[:16]}"
+    s3_proc.create_bucket(name)
+    return name

@@ -1,15 +1,17 @@
-"""Real processes for tests: a redis-server on a free loopback port, free-port helpers."""
+"""Real processes for tests on free loopback ports: redis-server, an S3 server; port helpers."""
 
 from __future__ import annotations
 
 import shutil
 import socket
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import httpx
 import redis
 
 
@@ -99,6 +101,74 @@ class RedisServer:
 @contextmanager
 def redis_server(workdir: Path, aof: bool = False) -> Iterator[RedisServer]:
     server = RedisServer(workdir, aof=aof)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+class S3Server:
+    """`tests.fakes.s3_server` (moto behind a SigV4 check) as a child process on loopback.
+
+    `environ` holds the AWS_* variables a client needs; `stop()` takes the server away
+    (an outage), `start()` brings it back on the same port.
+    """
+
+    ACCESS_KEY = "AKIAIMAGEGATETEST01"
+    SECRET_KEY = "imagegate-test-secret-key-0123456789"
+    SESSION_TOKEN = "imagegate-test-session-token"
+    REGION = "eu-west-1"
+
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def endpoint(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def environ(self) -> dict[str, str]:
+        return {
+            "AWS_ACCESS_KEY_ID": self.ACCESS_KEY,
+            "AWS_SECRET_ACCESS_KEY": self.SECRET_KEY,
+            "AWS_SESSION_TOKEN": self.SESSION_TOKEN,
+            "AWS_DEFAULT_REGION": self.REGION,
+            "AWS_ENDPOINT_URL": self.endpoint,
+        }
+
+    def start(self) -> None:
+        args = [
+            sys.executable,
+            "-m",
+            "tests.fakes.s3_server",
+            f"--port={self.port}",
+            f"--access-key={self.ACCESS_KEY}",
+            f"--secret-key={self.SECRET_KEY}",
+            f"--region={self.REGION}",
+            f"--session-token={self.SESSION_TOKEN}",
+        ]
+        root = Path(__file__).resolve().parent.parent
+        self.process = subprocess.Popen(
+            args, cwd=root, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
+        wait_for_port(self.port)
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.terminate()
+            self.process.wait(10)
+            self.process = None
+
+    def create_bucket(self, name: str) -> None:
+        # Anonymous bucket creation: the fake checks signatures only on signed requests.
+        httpx.put(f"{self.endpoint}/{name}").raise_for_status()
+
+
+@contextmanager
+def s3_server() -> Iterator[S3Server]:
+    server = S3Server()
     server.start()
     try:
         yield server

@@ -17,7 +17,7 @@ async def get_file(request: Request) -> Response:
     key = request.path_params["key"]
     expires = request.query_params.get("exp", "")
     signature = request.query_params.get("sig", "")
-    if not gateway.urls.signer.verify(key, expires, signature):
+    if not gateway.signer.verify(key, expires, signature):
         raise ApiError(403, "forbidden", "the file URL's signature is invalid or has expired")
     found = await gateway.images.get(key)
     if found is None:

@@ -51,7 +51,7 @@ async def get_job(request: Request) -> JSONResponse:
     # Another tenant's job answers exactly like a missing one.
     if job is None or job.tenant != tenant:
         raise job_not_found(job_id)
-    return ok(gateway.present(job), headers=quota.headers() if quota else None)
+    return ok(await gateway.present(job), headers=quota.headers() if quota else None)
 
 
 routes = [

@@ -8,11 +8,11 @@ from gateway.jobs import Job, iso
 from gateway.storage import UrlBuilder
 
 
-def present_job(job: Job, urls: UrlBuilder) -> dict[str, Any]:
+async def present_job(job: Job, urls: UrlBuilder) -> dict[str, Any]:
     result = job.result
     images = [
         {
-            "url": urls.url_for(image),
+            "url": await urls.url_for(image),
             "sha256": image.sha256,
             "width": image.width,
             "height": image.height,

@@ -64,6 +64,15 @@ class StateStore(Protocol):
         """How many of the tenant's jobs are PENDING or RUNNING."""
         ...
 
+    async def referenced_keys(self) -> set[str]:
+        """Storage keys of every image a live job or cache entry points to.
+
+        `imagegate gc` deletes only objects outside this set. Expired jobs and cache
+        entries do not count; a job that is storing right now is not here yet (gc covers it
+        by never deleting objects younger than `storage.gc_min_age`).
+        """
+        ...
+
     async def ping(self) -> None:
         """Raise `StateUnavailable` when the backend cannot be reached."""
         ...

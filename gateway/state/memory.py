@@ -133,6 +133,12 @@ class MemoryState:
     async def count_active(self, tenant: str) -> int:
         return self._active_count(tenant)
 
+    async def referenced_keys(self) -> set[str]:
+        now = time.monotonic()
+        results = [job.result for expires, job in self._jobs.values() if expires >= now]
+        results += [result for expires, result in self._cache.values() if expires >= now]
+        return {image.key for result in results if result is not None for image in result.images}
+
     async def ping(self) -> None:
         return None
 

@@ -1,0 +1,46 @@
+"""A local backend for storage tests: counts generate calls, can run a hook before
+answering (e.g. take the S3 server down), and can answer in one fixed format like a
+vendor that only ever returns PNG."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from dataclasses import replace
+from decimal import Decimal
+
+from backends.base import GeneratedImage, GenerationRequest
+from backends.imaging import FORMATS
+from backends.procedural import render
+
+
+class CountingBackend:
+    def __init__(
+        self,
+        name: str = "procedural",
+        *,
+        returns_format: str | None = None,
+        before: Callable[[], Awaitable[None]] | None = None,
+    ) -> None:
+        self.name = name
+        self.returns_format = returns_format
+        self.before = before
+        self.calls = 0
+
+    def estimate_cost(self, request: GenerationRequest) -> Decimal:
+        return Decimal("0.01") * request.n
+
+    async def generate(self, request: GenerationRequest) -> list[GeneratedImage]:
+        self.calls += 1
+        if self.before is not None:
+            await self.before()
+        if self.returns_format is not None:
+            request = replace(request, output_format=self.returns_format)
+        media_type = FORMATS[request.output_format][1]
+        return [
+            GeneratedImage(await asyncio.to_thread(render, request, index), media_type)
+            for index in range(request.n)
+        ]
+
+    async def aclose(self) -> None:
+        return None
