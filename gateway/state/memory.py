@@ -50,22 +50,22 @@ class MemoryState:
         existing = self._get(job.id)
         if existing is not None:
             return existing
+        leader = self._leader(job.fingerprint)
         if not job.spec.no_cache:
             cached = self._cached(job.fingerprint)
             if cached is not None:
                 job = job.transition(JobStatus.SUCCEEDED, cached=True, result=cached)
                 self._put(job)
                 return job
-            leader_id = self._inflight.get(job.fingerprint)
-            leader = self._get(leader_id) if leader_id else None
-            if leader is not None and leader.status in ACTIVE:
+            if leader is not None:
                 job = replace(
                     job, leader_id=leader.id, status=leader.status, started_at=leader.started_at
                 )
                 self._followers.setdefault(leader.id, []).append(job.id)
                 self._put(job)
                 return job
-        self._inflight.setdefault(job.fingerprint, job.id)
+        if leader is None:  # also replaces a leader that expired without finishing
+            self._inflight[job.fingerprint] = job.id
         self._put(job)
         self._queue.append(job.id)
         await self._notify()
@@ -119,6 +119,10 @@ class MemoryState:
         if job is None or job.status is not JobStatus.RUNNING:
             return
         self._put(job.transition(JobStatus.PENDING))
+        for follower_id in self._followers.get(job_id, ()):
+            follower = self._get(follower_id)
+            if follower is not None and follower.status is JobStatus.RUNNING:
+                self._put(follower.transition(JobStatus.PENDING))
         self._queue.appendleft(job_id)
         await self._notify()
 
@@ -138,6 +142,12 @@ class MemoryState:
         return len(self._queue)
 
     # -- internals --------------------------------------------------------------------
+    def _leader(self, fingerprint: str) -> Job | None:
+        """The active job executing `fingerprint`, if any."""
+        leader_id = self._inflight.get(fingerprint)
+        leader = self._get(leader_id) if leader_id else None
+        return leader if leader is not None and leader.status in ACTIVE else None
+
     def _cached(self, fingerprint: str) -> JobResult | None:
         entry = self._cache.get(fingerprint)
         if entry is None:
