@@ -7,6 +7,7 @@ delivery, the delivery limit, concurrent submits across connections, and outages
 from __future__ import annotations
 
 import asyncio
+import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
 from decimal import Decimal
 from pathlib import Path
@@ -42,7 +43,8 @@ RESULT = JobResult(
     cost=Decimal("0.040"),
     images=(StoredImage(key="images/ab.png", sha256="cd" * 32, width=256, height=256, bytes=99),),
 )
-ERROR = JobError("backend_unavailable", "the vendor answered 503")
+# Text the scripts must carry through cjson untouched: quotes, a fake spec member, non-ASCII.
+ERROR = JobError("backend_unavailable", 'vendor said 503: {"x":1,"spec":{}} — ☂ 🌅 \\/')
 NOTHING = 0.05  # seconds a claim waits when the queue is expected to be empty
 
 
@@ -351,6 +353,45 @@ async def test_concurrent_identical_submits_queue_once(redis_url: str, raw: aior
             await state.aclose()
 
 
+async def test_round_trips_per_call(redis_url: str, raw: aioredis.Redis) -> None:
+    """The budget a benchmark holds us to: submit and poll are one round trip each."""
+    await raw.script_flush()  # as after a restart: the first call of each script sends it
+    state = redis_state(redis_url)
+    calls: list[str] = []
+    for client in (state.client, state.blocking):
+        original = client.execute_command
+
+        async def counted(*args: Any, _original: Any = original, **options: Any) -> Any:
+            calls.append(str(args[0]))
+            return await _original(*args, **options)
+
+        client.execute_command = counted  # type: ignore[method-assign]
+
+    async def trips(call: Awaitable[Any]) -> int:
+        calls.clear()
+        await call
+        return len(calls)
+
+    try:
+        job = make_job()
+        assert await trips(state.submit(job)) == 2  # a fresh server: EVALSHA, then EVAL
+        assert await trips(state.submit(make_job())) == 1  # joins job: one EVALSHA
+        assert await trips(state.get_job(job.id)) == 1
+        await state.claim("w0", NOTHING)  # creates the consumer group, loads the scripts
+        await state.requeue(job.id)
+        assert await trips(state.claim("w1", 1)) == 1  # work waiting: one script
+        attempt = Attempt("procedural", "v1", "ok", Decimal("0.01"), 5)
+        await state.add_attempt(job.id, attempt)
+        assert await trips(state.add_attempt(job.id, attempt)) == 1
+        await state.count_active("demo")
+        assert await trips(state.count_active("demo")) == 1
+        assert await trips(state.finish(job.id, result=RESULT)) == 2  # first FINISH: EVAL
+        assert await trips(state.submit(make_job())) == 1  # cached at birth
+        assert await trips(state.claim("w1", 0.05)) == 2  # nothing waiting: + XREADGROUP
+    finally:
+        await state.aclose()
+
+
 async def within(seconds: float, call: Awaitable[Any]) -> Any:
     """Hang guard: an outage must answer, not wait on a socket."""
     return await asyncio.wait_for(call, seconds)
@@ -389,6 +430,19 @@ async def test_outage_raises_state_unavailable_and_recovers(tmp_path: Path) -> N
     finally:
         await state.aclose()
         server.stop()
+
+
+async def test_a_redis_that_never_answers_times_out() -> None:
+    """A server that accepts connections and then says nothing (a hung or paused Redis)."""
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(16)
+        state = redis_state(f"redis://127.0.0.1:{listener.getsockname()[1]}/0")
+        try:
+            with pytest.raises(StateUnavailable, match="TimeoutError"):
+                await within(8, state.get_job("job_x"))
+        finally:
+            await state.aclose()
 
 
 async def test_unreachable_redis_answers_quickly() -> None:

@@ -37,12 +37,20 @@ import time
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from functools import partial
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from redis.asyncio import Redis
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
-from redis.exceptions import ConnectionError, ResponseError, TimeoutError
+from redis.commands.core import AsyncScript
+from redis.exceptions import (
+    ConnectionError,
+    MasterDownError,
+    NoScriptError,
+    ReadOnlyError,
+    ResponseError,
+    TimeoutError,
+)
 
 from gateway.jobs import Attempt, Job, JobError, JobResult, record_to_json, utcnow
 from gateway.state import redis_scripts as lua
@@ -61,7 +69,9 @@ def _unavailable() -> Iterator[None]:
     """Connection-level failures become `StateUnavailable` (without the URL or password)."""
     try:
         yield
-    except (ConnectionError, TimeoutError) as exc:  # includes BusyLoading, Authentication
+    # ConnectionError includes BusyLoadingError (still loading) and AuthenticationError;
+    # ReadOnly and MasterDown are the answers of a replica during a failover.
+    except (ConnectionError, TimeoutError, ReadOnlyError, MasterDownError) as exc:
         raise StateUnavailable(f"redis did not answer ({type(exc).__name__})") from exc
 
 
@@ -168,7 +178,7 @@ class RedisState:
         ]
         args = self._args(_dumps(job), "1" if job.spec.no_cache else "0")
         with _unavailable():
-            return _loads(await self._submit(keys=keys, args=args))
+            return _loads(await self._run(self._submit, keys=keys, args=args))
 
     async def get_job(self, job_id: str) -> Job | None:
         with _unavailable():
@@ -179,7 +189,7 @@ class RedisState:
         deadline = time.monotonic() + timeout
         args = self._args(worker_id, _ms(self.visibility_timeout), self.max_deliveries, self._lost)
         with _unavailable():
-            reply = await self._grouped(lambda: self._take(keys=[self.stream], args=args))
+            reply = await self._grouped(partial(self._run, self._take, [self.stream], args))
             if reply:
                 return self._delivered(reply)
             while (remaining := deadline - time.monotonic()) > 0:
@@ -188,7 +198,8 @@ class RedisState:
                 if entry is None:
                     continue
                 entry_id, job_id = entry
-                reply = await self._start(
+                reply = await self._run(
+                    self._start,
                     keys=[self.job_key(job_id)],
                     args=self._args(entry_id, job_id, self.max_deliveries, self._lost),
                 )
@@ -199,7 +210,7 @@ class RedisState:
     async def add_attempt(self, job_id: str, attempt: Attempt) -> None:
         args = self._args(job_id, json.dumps(record_to_json(attempt)))
         with _unavailable():
-            await self._add_attempt(keys=[self.job_key(job_id)], args=args)
+            await self._run(self._add_attempt, keys=[self.job_key(job_id)], args=args)
 
     async def finish(
         self, job_id: str, *, result: JobResult | None = None, error: JobError | None = None
@@ -211,16 +222,16 @@ class RedisState:
             _ms(self.cache_ttl),
         )
         with _unavailable():
-            docs = await self._finish(keys=[self.job_key(job_id)], args=args)
+            docs = await self._run(self._finish, keys=[self.job_key(job_id)], args=args)
         return [_loads(doc) for doc in docs]
 
     async def requeue(self, job_id: str) -> None:
         with _unavailable():
-            await self._requeue(keys=[self.job_key(job_id)], args=self._args(job_id))
+            await self._run(self._requeue, keys=[self.job_key(job_id)], args=self._args(job_id))
 
     async def count_active(self, tenant: str) -> int:
         with _unavailable():
-            return int(await self._count_active(keys=[self.tenant_key(tenant)]))
+            return int(await self._run(self._count_active, keys=[self.tenant_key(tenant)]))
 
     async def ping(self) -> None:
         with _unavailable():
@@ -258,6 +269,17 @@ class RedisState:
             return None
         [[_, [(entry_id, fields)]]] = reply  # one stream, one entry (RESP2 shape)
         return entry_id.decode(), fields[b"job"].decode()
+
+    async def _run(
+        self, script: AsyncScript, keys: list[str], args: list[str | int] | None = None
+    ) -> Any:
+        """EVALSHA; a Redis that lost its script cache (restart, failover) gets the source
+        once by EVAL, which caches it again: 2 round trips then, never 3 (load + retry)."""
+        argv = [*keys, *(args or [])]
+        try:
+            return await self.client.evalsha(script.sha, len(keys), *argv)
+        except NoScriptError:
+            return await self.client.eval(cast(str, script.script), len(keys), *argv)
 
     async def _grouped(self, call: Callable[[], Awaitable[T]]) -> T:
         """Run a consumer-group command, creating the group first if Redis lost it."""
