@@ -1,20 +1,22 @@
 """`redis://`: the state shared by any number of gateway and worker processes.
 
-Keys (prefix `ig`; `{...}` is a Redis Cluster hash tag):
+Keys (prefix `ig`; `{...}` is a Redis Cluster hash tag), and how long they live:
 
-    ig:{<job id>}:job          the job, as JSON (`Job.to_json`, "spec" last)    job_ttl
-    ig:{<job id>}:followers    LIST of the ids of jobs that follow its execution job_ttl
-    ig:{<job id>}:entry        id of the job's current stream entry              job_ttl
-    ig:cache:{<fingerprint>}   a result (JSON of `JobResult`)                    cache_ttl
-    ig:inflight:{<fingerprint>} id of the job executing the fingerprint          job_ttl
-    ig:tenant:{<name>}:active  ZSET of the tenant's PENDING/RUNNING job ids, scored by expiry
-    ig:queue                   STREAM of {job: <id>}, consumer group `workers`
+    ig:{<job id>}:job            the job: `Job.to_json`, "spec" last           job_ttl
+    ig:{<job id>}:followers      LIST of the jobs following its execution      job_ttl
+    ig:{<job id>}:entry          id of the job's current stream entry          job_ttl
+    ig:cache:{<fingerprint>}     a result: JSON of `JobResult`                 cache_ttl
+    ig:inflight:{<fingerprint>}  id of the job executing the fingerprint       job_ttl
+    ig:tenant:{<name>}:active    ZSET of the tenant's PENDING/RUNNING job ids, scored
+                                 by the job's expiry (pruned when counted)
+    ig:queue                     STREAM of {job: <id>}, consumer group `workers`
 
 Every change to more than one key is one Lua script (`redis_scripts.py`), so it is atomic,
 and every script is safe to run twice (redis-py retries a command whose reply was lost):
 `submit` returns the stored job when the id exists, `finish` only changes an active job,
 `requeue` only a RUNNING one. Round trips: submit 1, get_job 1, add_attempt 1, finish 1,
-count_active 1; claim 1 when work is waiting, else 1 + a blocking XREADGROUP + 1.
+count_active 1; claim 1 when work is waiting, else 1 + a blocking XREADGROUP + 1. The
+first call of a script after Redis restarts costs one more (EVALSHA fails, then EVAL).
 
 The queue is at-least-once: an entry stays pending in the group until `finish` acks and
 deletes it; a worker that dies leaves it pending, and after `visibility_timeout` another
@@ -24,9 +26,12 @@ worker takes it over with XAUTOCLAIM. A job delivered `max_deliveries` times end
 Redis Cluster: the scripts touch several slots (job keys tagged by job id, cache and
 in-flight keys by fingerprint, the tenant set, the one stream) and derive some keys inside
 Lua (a leader's followers, a finished job's fingerprint keys), which one Redis (or one
-primary with replicas) allows and Cluster does not. A Cluster layout would route by
-fingerprint: job ids carrying their fingerprint's tag (`ig:{<fp>}:job:<id>`), one stream
-per tag group, per-slot tenant counters summed on read; only then is each script one slot.
+primary with replicas) allows and Cluster does not. For Cluster, tag by queue shard
+instead: `q = hash(fingerprint) % N`, job ids that carry it (`job_<q>_<random>`, so a poll
+still finds the key from the id), and every key of a fingerprint's jobs under `{q<q>}`:
+`ig:{q7}:job:<id>`, `ig:{q7}:cache:<fp>`, `ig:{q7}:inflight:<fp>`, `ig:{q7}:queue`. Each
+script is then one slot, workers read the N streams, and the per-tenant sets become
+per-shard sets summed by `count_active` (N reads) or a counter updated after the script.
 """
 
 from __future__ import annotations
@@ -72,7 +77,7 @@ def _unavailable() -> Iterator[None]:
     # ConnectionError includes BusyLoadingError (still loading) and AuthenticationError;
     # ReadOnly and MasterDown are the answers of a replica during a failover.
     except (ConnectionError, TimeoutError, ReadOnlyError, MasterDownError) as exc:
-        raise StateUnavailable(f"redis did not answer ({type(exc).__name__})") from exc
+        raise StateUnavailable(f"redis is unavailable ({type(exc).__name__})") from exc
 
 
 def _dumps(job: Job) -> str:
@@ -136,7 +141,8 @@ class RedisState:
         cls, url: str, *, job_ttl: float, cache_ttl: float, visibility_timeout: float
     ) -> RedisState:
         """Two clients on `url`: commands time out after 1 s, blocking reads after
-        `MAX_BLOCK + 1` s; a connection or timeout error is retried once after 50 ms."""
+        `MAX_BLOCK + 1` s; a connection or timeout error is retried once after 0.1 s, so
+        an unreachable Redis answers `StateUnavailable` within about two seconds."""
 
         def connect(socket_timeout: float) -> Redis:
             return Redis.from_url(
