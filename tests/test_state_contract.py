@@ -296,8 +296,8 @@ async def raw(redis_url: str) -> AsyncIterator[aioredis.Redis]:
 
 
 async def test_a_dead_workers_delivery_is_reclaimed(redis_url: str) -> None:
-    crashed, alive = redis_state(redis_url, visibility_timeout=0.3), redis_state(redis_url)
-    alive.visibility_timeout = 0.3
+    crashed = redis_state(redis_url, visibility_timeout=0.3)
+    alive = redis_state(redis_url, visibility_timeout=0.3)
     try:
         job = await crashed.submit(make_job())
         assert (await crashed.claim("dead-worker", 1)).id == job.id
@@ -313,6 +313,25 @@ async def test_a_dead_workers_delivery_is_reclaimed(redis_url: str) -> None:
     finally:
         await crashed.aclose()
         await alive.aclose()
+
+
+async def test_a_stale_delivery_behind_many_live_ones_is_found(
+    redis_url: str, raw: aioredis.Redis
+) -> None:
+    state = redis_state(redis_url, visibility_timeout=0.3)
+    try:
+        jobs = [await state.submit(make_job(f"prompt {i}")) for i in range(25)]
+        for _ in jobs:
+            await state.claim("busy", 1)
+        await asyncio.sleep(0.4)
+        # The first 24 deliveries are alive (their idle time is reset); the last is stale.
+        pending = await raw.xpending_range(state.stream, "workers", "-", "+", 25)
+        entries = [each["message_id"] for each in pending]
+        await raw.xclaim(state.stream, "workers", "busy", 0, entries[:-1], justid=True)
+        reclaimed = await state.claim("rescuer", NOTHING)
+        assert reclaimed is not None and reclaimed.id == jobs[-1].id
+    finally:
+        await state.aclose()
 
 
 async def test_a_job_delivered_too_often_fails(redis_url: str, raw: aioredis.Redis) -> None:

@@ -20,8 +20,8 @@ first call of a script after Redis restarts costs one more (EVALSHA fails, then 
 
 The queue is at-least-once: an entry stays pending in the group until `finish` acks and
 deletes it; a worker that dies leaves it pending, and after `visibility_timeout` another
-worker takes it over with XAUTOCLAIM. A job delivered `max_deliveries` times ends FAILED
-(`worker_lost`) instead of looping forever.
+worker takes it over (XPENDING IDLE + XCLAIM). A job delivered `max_deliveries` times
+ends FAILED (`worker_lost`) instead of looping forever.
 
 Redis Cluster: the scripts touch several slots (job keys tagged by job id, cache and
 in-flight keys by fingerprint, the tenant set, the one stream) and derive some keys inside

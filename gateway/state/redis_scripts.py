@@ -178,22 +178,30 @@ return doc
 )
 
 # KEYS: stream. ARGV[5..8]: consumer, visibility timeout (ms), max deliveries, lost error.
-# A stale delivery first (XAUTOCLAIM), else a new entry, without blocking.
+# A delivery idle for the visibility timeout first, else a new entry; never blocks.
+# (XPENDING IDLE finds the oldest stale delivery however many live ones precede it;
+# XAUTOCLAIM from 0-0 would look at only COUNT*10 entries and need a kept cursor.)
 TAKE = (
     PRELUDE
     + """
 local consumer, idle, max_deliveries, lost = ARGV[5], ARGV[6], tonumber(ARGV[7]), ARGV[8]
 for _ = 1, 10 do
-  local entries = redis.call('XAUTOCLAIM', stream, group, consumer, idle, '0-0', 'COUNT', 1)[2]
-  if #entries == 0 then
+  local entries
+  local stale = redis.call('XPENDING', stream, group, 'IDLE', idle, '-', '+', 1)
+  if #stale > 0 then
+    -- empty when the entry was deleted meanwhile (XCLAIM drops it from the group)
+    entries = redis.call('XCLAIM', stream, group, consumer, idle, stale[1][1])
+  else
     local fresh = redis.call(
       'XREADGROUP', 'GROUP', group, consumer, 'COUNT', 1, 'STREAMS', stream, '>')
     if not fresh then return false end
     entries = fresh[1][2]
   end
-  local entry, fields = entries[1][1], entries[1][2]
-  local outcome = deliver(entry, fields and fields[2], max_deliveries, lost)
-  if outcome then return outcome end
+  if #entries > 0 then
+    local entry, fields = entries[1][1], entries[1][2]
+    local outcome = deliver(entry, fields and fields[2], max_deliveries, lost)
+    if outcome then return outcome end
+  end
 end
 return false
 """
