@@ -1,12 +1,14 @@
 """One suite for every state store: `memory://` and a real redis-server, same contract.
 
-Redis-only tests at the end cover what memory cannot have: reclaiming a dead worker's
-delivery, the delivery limit, concurrent submits across connections, and outages.
+Redis-only tests at the end cover what memory cannot have: the stored JSON, round trips,
+reclaiming a dead worker's delivery, the delivery limit, concurrent submits across
+connections, and outages (a stopped, a hung and an absent server).
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
 from decimal import Decimal
@@ -295,20 +297,41 @@ async def raw(redis_url: str) -> AsyncIterator[aioredis.Redis]:
     await client.aclose()
 
 
+async def test_scripts_store_exactly_job_to_json(redis_url: str, raw: aioredis.Redis) -> None:
+    state = redis_state(redis_url)
+    try:
+
+        async def stored() -> dict[str, Any]:
+            data: dict[str, Any] = json.loads(await raw.get(state.job_key(job.id)))
+            assert list(data)[-1] == "spec"  # what the scripts rely on
+            return data
+
+        job = await state.submit(make_job(seed=2**63 - 1))
+        assert await stored() == job.to_json()
+        claimed = await state.claim("w1", 1)
+        assert await stored() == claimed.to_json() and (await stored())["attempts"] == []
+        await state.add_attempt(job.id, Attempt("procedural", "v1", "ok", Decimal("0.01"), 5))
+        assert await stored() == (await state.get_job(job.id)).to_json()
+        [done] = await state.finish(job.id, error=ERROR)
+        assert await stored() == done.to_json()
+    finally:
+        await state.aclose()
+
+
 async def test_a_dead_workers_delivery_is_reclaimed(redis_url: str) -> None:
-    crashed = redis_state(redis_url, visibility_timeout=0.3)
-    alive = redis_state(redis_url, visibility_timeout=0.3)
+    crashed = redis_state(redis_url, visibility_timeout=0.5)
+    alive = redis_state(redis_url, visibility_timeout=0.5)
     try:
         job = await crashed.submit(make_job())
         assert (await crashed.claim("dead-worker", 1)).id == job.id
         assert await alive.claim("live-worker", NOTHING) is None  # not yet idle long enough
-        await asyncio.sleep(0.4)
+        await asyncio.sleep(0.6)
         reclaimed = await alive.claim("live-worker", NOTHING)
         assert reclaimed is not None and reclaimed.id == job.id and reclaimed.deliveries == 2
         assert len(await alive.finish(job.id, result=RESULT)) == 1
         assert await crashed.finish(job.id, error=ERROR) == []  # the paused one wakes up late
         assert (await alive.get_job(job.id)).status is JobStatus.SUCCEEDED
-        await asyncio.sleep(0.4)
+        await asyncio.sleep(0.6)
         assert await alive.claim("live-worker", NOTHING) is None  # acked: nothing to reclaim
     finally:
         await crashed.aclose()
@@ -318,12 +341,12 @@ async def test_a_dead_workers_delivery_is_reclaimed(redis_url: str) -> None:
 async def test_a_stale_delivery_behind_many_live_ones_is_found(
     redis_url: str, raw: aioredis.Redis
 ) -> None:
-    state = redis_state(redis_url, visibility_timeout=0.3)
+    state = redis_state(redis_url, visibility_timeout=0.5)
     try:
         jobs = [await state.submit(make_job(f"prompt {i}")) for i in range(25)]
         for _ in jobs:
             await state.claim("busy", 1)
-        await asyncio.sleep(0.4)
+        await asyncio.sleep(0.6)
         # The first 24 deliveries are alive (their idle time is reset); the last is stale.
         pending = await raw.xpending_range(state.stream, "workers", "-", "+", 25)
         entries = [each["message_id"] for each in pending]
