@@ -185,6 +185,12 @@ class Job:
         )
 
 
+def record_to_json(record: Attempt | JobResult | JobError) -> dict[str, Any]:
+    """One part of a job in the job's JSON format (what `Job.to_json` writes for it)."""
+    encoded: dict[str, Any] = _encode(asdict(record))
+    return encoded
+
+
 def _result_from_json(data: dict[str, Any]) -> JobResult:
     return JobResult(
         **{

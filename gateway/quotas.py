@@ -11,12 +11,12 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass
-from typing import Any
 
 from limits import RateLimitItem, parse_many
 from limits.aio.storage import MemoryStorage, RedisStorage, Storage
 from limits.aio.strategies import MovingWindowRateLimiter
 from limits.errors import StorageError
+from redis.asyncio import ConnectionPool
 
 from gateway.errors import ApiError
 from gateway.state.base import StateUnavailable
@@ -40,24 +40,12 @@ class QuotaState:
         }
 
 
-def limits_storage(state_url: str) -> Storage:
-    """The `limits` storage matching the state store: in memory, or the same Redis."""
-    if state_url.startswith("memory://"):
-        return MemoryStorage()
-    options: dict[str, Any] = {
-        "socket_timeout": REDIS_TIMEOUT,
-        "socket_connect_timeout": REDIS_TIMEOUT,
-    }
-    return RedisStorage(
-        "async+" + state_url, wrap_exceptions=True, implementation="redispy", **options
-    )
-
-
 class RateLimiter:
     """Moving-window limits keyed by a namespace and an identity (tenant or backend)."""
 
-    def __init__(self, storage: Storage) -> None:
+    def __init__(self, storage: Storage, pool: ConnectionPool | None = None) -> None:
         self.storage = storage
+        self._pool = pool
         self.strategy = MovingWindowRateLimiter(storage)
         self._parsed: dict[str, list[RateLimitItem]] = {}
 
@@ -66,6 +54,27 @@ class RateLimiter:
         if items is None:
             items = self._parsed[rule] = parse_many(rule)
         return items
+
+    @classmethod
+    def from_url(cls, state_url: str) -> RateLimiter:
+        """In memory, or on the state's Redis through a pool we own (so we can close it:
+        `limits` storages have no close of their own)."""
+        if state_url.startswith("memory://"):
+            return cls(MemoryStorage())
+        pool = ConnectionPool.from_url(
+            state_url, socket_timeout=REDIS_TIMEOUT, socket_connect_timeout=REDIS_TIMEOUT
+        )
+        storage = RedisStorage(
+            "async+" + state_url,
+            wrap_exceptions=True,
+            implementation="redispy",
+            connection_pool=pool,
+        )
+        return cls(storage, pool)
+
+    async def aclose(self) -> None:
+        if self._pool is not None:
+            await self._pool.aclose()
 
     async def hit(self, rule: str | None, namespace: str, identity: str) -> QuotaState | None:
         """Consume one unit from every window of `rule`; None when there is no rule.

@@ -25,7 +25,7 @@ from gateway.auth import KeyRing
 from gateway.bootstrap import bootstrap
 from gateway.budgets import Budgets, budget_store_from_url
 from gateway.jobs import Job, JobSpec
-from gateway.quotas import RateLimiter, limits_storage
+from gateway.quotas import RateLimiter
 from gateway.runner import JobRunner, generation_request
 from gateway.settings import ConfigError, PlanSettings, Settings
 from gateway.signing import UrlSigner
@@ -85,7 +85,7 @@ class Gateway:
         http = httpx.AsyncClient(timeout=httpx.Timeout(30.0), follow_redirects=False)
         state = state or state_from_settings(settings)
         backends = dict(backends) if backends is not None else build_backends(settings, http)
-        rates = RateLimiter(limits_storage(settings.state.url))
+        rates = RateLimiter.from_url(settings.state.url)
         budgets = Budgets(budget_store_from_url(settings.state.url))
         runner = JobRunner(
             settings=settings,
@@ -141,4 +141,5 @@ class Gateway:
             await backend.aclose()
         await self.http.aclose()
         await self.budgets.store.aclose()
+        await self.admission.rates.aclose()
         await self.state.aclose()

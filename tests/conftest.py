@@ -23,11 +23,11 @@ AUTH = {"Authorization": f"Bearer {API_KEY}"}
 OTHER_AUTH = {"Authorization": f"Bearer {OTHER_KEY}"}
 
 
-def _merge(base: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
+def merge(base: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
     merged = copy.deepcopy(base)
     for key, value in overrides.items():
         if isinstance(value, dict) and isinstance(merged.get(key), dict):
-            merged[key] = _merge(merged[key], value)
+            merged[key] = merge(merged[key], value)
         else:
             merged[key] = value
     return merged
@@ -36,7 +36,7 @@ def _merge(base: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
 def config_dict(tmp_path: Path, **overrides: Any) -> dict[str, Any]:
     """The embedded default with two keyed tenants, data under `tmp_path`, then overrides."""
     base = tomllib.loads(default_config_path().read_text())
-    base = _merge(
+    base = merge(
         base,
         {
             "server": {"data_dir": str(tmp_path / "data"), "public_url": "http://testserver"},
@@ -49,7 +49,7 @@ def config_dict(tmp_path: Path, **overrides: Any) -> dict[str, Any]:
             },
         },
     )
-    return _merge(base, overrides)
+    return merge(base, overrides)
 
 
 @pytest.fixture
@@ -90,7 +90,7 @@ def redis_url(redis_proc: RedisServer) -> str:
     return redis_proc.url
 
 
-@pytest.fixture(params=["memory"])
+@pytest.fixture(params=["memory", "redis"])
 def state_url(request: pytest.FixtureRequest) -> str:
     """Run the test over both state stores: `memory://` and a clean real Redis database."""
     if request.param == "memory":

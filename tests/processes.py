@@ -23,8 +23,15 @@ def cli_env(**extra: str) -> dict[str, str]:
     return {**env, "PYTHONPATH": str(ROOT), **extra}
 
 
+def without_none(value: Any) -> Any:
+    """TOML has no null: a key set to None in a test config means "leave it unset"."""
+    if isinstance(value, dict):
+        return {k: without_none(v) for k, v in value.items() if v is not None}
+    return value
+
+
 def write_config(path: Path, config: dict[str, Any]) -> Path:
-    path.write_bytes(tomli_w.dumps(config).encode())
+    path.write_bytes(tomli_w.dumps(without_none(config)).encode())
     return path
 
 

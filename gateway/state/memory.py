@@ -60,18 +60,17 @@ class MemoryState:
                 return job
         if max_active is not None and self._active_count(job.tenant) >= max_active:
             raise ConcurrencyLimited(job.tenant)
-        if not job.spec.no_cache:
-            leader_id = self._inflight.get(job.fingerprint)
-            leader = self._get(leader_id) if leader_id else None
-            if leader is not None and leader.status in ACTIVE:
-                job = replace(
-                    job, leader_id=leader.id, status=leader.status, started_at=leader.started_at
-                )
-                self._followers.setdefault(leader.id, []).append(job.id)
-                self._put(job)
-                self._active.setdefault(job.tenant, set()).add(job.id)
-                return job
-        self._inflight.setdefault(job.fingerprint, job.id)
+        leader = self._leader(job.fingerprint)
+        if leader is not None and not job.spec.no_cache:
+            job = replace(
+                job, leader_id=leader.id, status=leader.status, started_at=leader.started_at
+            )
+            self._followers.setdefault(leader.id, []).append(job.id)
+            self._put(job)
+            self._active.setdefault(job.tenant, set()).add(job.id)
+            return job
+        if leader is None:  # also replaces a leader that expired without finishing
+            self._inflight[job.fingerprint] = job.id
         self._put(job)
         self._active.setdefault(job.tenant, set()).add(job.id)
         self._queue.append(job.id)
@@ -127,6 +126,10 @@ class MemoryState:
         if job is None or job.status is not JobStatus.RUNNING:
             return
         self._put(job.transition(JobStatus.PENDING))
+        for follower_id in self._followers.get(job_id, ()):
+            follower = self._get(follower_id)
+            if follower is not None and follower.status is JobStatus.RUNNING:
+                self._put(follower.transition(JobStatus.PENDING))
         self._queue.appendleft(job_id)
         await self._notify()
 
@@ -152,6 +155,12 @@ class MemoryState:
     # -- internals --------------------------------------------------------------------
     def _active_count(self, tenant: str) -> int:
         return len(self._active.get(tenant, ()))
+
+    def _leader(self, fingerprint: str) -> Job | None:
+        """The active job executing `fingerprint`, if any."""
+        leader_id = self._inflight.get(fingerprint)
+        leader = self._get(leader_id) if leader_id else None
+        return leader if leader is not None and leader.status in ACTIVE else None
 
     def _cached(self, fingerprint: str) -> JobResult | None:
         entry = self._cache.get(fingerprint)

@@ -1,0 +1,341 @@
+"""`redis://`: the state shared by any number of gateway and worker processes.
+
+Keys (prefix `ig`; `{...}` is a Redis Cluster hash tag), and how long they live:
+
+    ig:{<job id>}:job            the job: `Job.to_json`, "spec" last           job_ttl
+    ig:{<job id>}:followers      LIST of the jobs following its execution      job_ttl
+    ig:{<job id>}:entry          id of the job's current stream entry          job_ttl
+    ig:cache:{<fingerprint>}     a result: JSON of `JobResult`                 cache_ttl
+    ig:inflight:{<fingerprint>}  id of the job executing the fingerprint       job_ttl
+    ig:tenant:{<name>}:active    ZSET of the tenant's PENDING/RUNNING job ids, scored
+                                 by the job's expiry (pruned when counted)
+    ig:queue                     STREAM of {job: <id>}, consumer group `workers`
+
+Every change to more than one key is one Lua script (`redis_scripts.py`), so it is atomic,
+and every script is safe to run twice (redis-py retries a command whose reply was lost):
+`submit` returns the stored job when the id exists, `finish` only changes an active job,
+`requeue` only a RUNNING one. Round trips: submit 1, get_job 1, add_attempt 1, finish 1,
+count_active 1; claim 1 when work is waiting, else 1 + a blocking XREADGROUP + 1. The
+first call of a script after Redis restarts costs one more (EVALSHA fails, then EVAL).
+
+The queue is at-least-once: an entry stays pending in the group until `finish` acks and
+deletes it; a worker that dies leaves it pending, and after `visibility_timeout` another
+worker takes it over (XPENDING IDLE + XCLAIM). A job delivered `max_deliveries` times
+ends FAILED (`worker_lost`) instead of looping forever.
+
+Redis Cluster: the scripts touch several slots (job keys tagged by job id, cache and
+in-flight keys by fingerprint, the tenant set, the one stream) and derive some keys inside
+Lua (a leader's followers, a finished job's fingerprint keys), which one Redis (or one
+primary with replicas) allows and Cluster does not. For Cluster, tag by queue shard
+instead: `q = hash(fingerprint) % N`, job ids that carry it (`job_<q>_<random>`, so a poll
+still finds the key from the id), and every key of a fingerprint's jobs under `{q<q>}`:
+`ig:{q7}:job:<id>`, `ig:{q7}:cache:<fp>`, `ig:{q7}:inflight:<fp>`, `ig:{q7}:queue`. Each
+script is then one slot, workers read the N streams, and the per-tenant sets become
+per-shard sets summed by `count_active` (N reads) or a counter updated after the script.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
+from functools import partial
+from typing import Any, TypeVar, cast
+
+from redis.asyncio import Redis
+from redis.asyncio.retry import Retry
+from redis.backoff import ExponentialBackoff
+from redis.commands.core import AsyncScript
+from redis.exceptions import (
+    ConnectionError,
+    MasterDownError,
+    NoScriptError,
+    ReadOnlyError,
+    ResponseError,
+    TimeoutError,
+)
+
+from gateway.jobs import Attempt, Job, JobError, JobResult, record_to_json, utcnow
+from gateway.state import redis_scripts as lua
+from gateway.state.base import ConcurrencyLimited, StateUnavailable
+
+log = logging.getLogger("imagegate.state")
+
+T = TypeVar("T")
+MAX_DELIVERIES = 5
+MAX_BLOCK = 5.0  # seconds one XREADGROUP blocks; its socket waits a second longer
+GROUP = "workers"
+
+
+@contextmanager
+def _unavailable() -> Iterator[None]:
+    """Connection-level failures become `StateUnavailable` (without the URL or password)."""
+    try:
+        yield
+    # ConnectionError includes BusyLoadingError (still loading) and AuthenticationError;
+    # ReadOnly and MasterDown are the answers of a replica during a failover.
+    except (ConnectionError, TimeoutError, ReadOnlyError, MasterDownError) as exc:
+        raise StateUnavailable(f"redis is unavailable ({type(exc).__name__})") from exc
+
+
+def _dumps(job: Job) -> str:
+    data = job.to_json()
+    data["spec"] = data.pop("spec")  # last: the scripts keep it verbatim
+    return json.dumps(data, separators=(",", ":"))
+
+
+def _loads(doc: bytes | str) -> Job:
+    return Job.from_json(json.loads(doc))
+
+
+def _ms(seconds: float) -> int:
+    return max(1, round(seconds * 1000))
+
+
+class RedisState:
+    """The state Protocol on one Redis (7.0+).
+
+    >>> state = RedisState.from_url("redis://127.0.0.1:6379/0", job_ttl=604800,
+    ...                             cache_ttl=86400, visibility_timeout=300)
+    """
+
+    durable = True
+
+    def __init__(
+        self,
+        client: Redis,
+        blocking: Redis,
+        *,
+        job_ttl: float,
+        cache_ttl: float,
+        visibility_timeout: float,
+        max_deliveries: int = MAX_DELIVERIES,
+        prefix: str = "ig",
+    ) -> None:
+        self.client = client
+        self.blocking = blocking  # XREADGROUP BLOCK: a longer socket timeout
+        self.job_ttl = job_ttl
+        self.cache_ttl = cache_ttl
+        self.visibility_timeout = visibility_timeout
+        self.max_deliveries = max_deliveries
+        self.prefix = prefix
+        self.stream = f"{prefix}:queue"
+        self._lost = json.dumps(
+            {
+                "code": "worker_lost",
+                "message": f"no worker finished the job in {max_deliveries} deliveries",
+            }
+        )
+        self._submit = client.register_script(lua.SUBMIT)
+        self._take = client.register_script(lua.TAKE)
+        self._start = client.register_script(lua.START)
+        self._add_attempt = client.register_script(lua.ADD_ATTEMPT)
+        self._finish = client.register_script(lua.FINISH)
+        self._requeue = client.register_script(lua.REQUEUE)
+        self._count_active = client.register_script(lua.COUNT_ACTIVE)
+
+    @classmethod
+    def from_url(
+        cls, url: str, *, job_ttl: float, cache_ttl: float, visibility_timeout: float
+    ) -> RedisState:
+        """Two clients on `url`: commands time out after 1 s, blocking reads after
+        `MAX_BLOCK + 1` s; a connection or timeout error is retried once after 0.1 s, so
+        an unreachable Redis answers `StateUnavailable` within about two seconds."""
+
+        def connect(socket_timeout: float) -> Redis:
+            return Redis.from_url(
+                url,
+                socket_connect_timeout=1.0,
+                socket_timeout=socket_timeout,
+                retry=Retry(ExponentialBackoff(cap=0.2, base=0.05), retries=1),
+            )
+
+        return cls(
+            connect(1.0),
+            connect(MAX_BLOCK + 1.0),
+            job_ttl=job_ttl,
+            cache_ttl=cache_ttl,
+            visibility_timeout=visibility_timeout,
+        )
+
+    # -- keys (the scripts build the same names) ---------------------------------------
+    def job_key(self, job_id: str) -> str:
+        return f"{self.prefix}:{{{job_id}}}:job"
+
+    def followers_key(self, job_id: str) -> str:
+        return f"{self.prefix}:{{{job_id}}}:followers"
+
+    def tenant_key(self, tenant: str) -> str:
+        return f"{self.prefix}:tenant:{{{tenant}}}:active"
+
+    def _args(self, *extra: str | int) -> list[str | int]:
+        return [self.prefix, _ms(self.job_ttl), utcnow().isoformat(), GROUP, *extra]
+
+    # -- the Protocol ------------------------------------------------------------------
+    async def submit(self, job: Job, *, max_active: int | None = None) -> Job:
+        keys = [
+            self.job_key(job.id),
+            f"{self.prefix}:cache:{{{job.fingerprint}}}",
+            f"{self.prefix}:inflight:{{{job.fingerprint}}}",
+            self.stream,
+            self.tenant_key(job.tenant),
+        ]
+        args = self._args(
+            _dumps(job),
+            "1" if job.spec.no_cache else "0",
+            "" if max_active is None else max_active,
+        )
+        with _unavailable():
+            doc = await self._run(self._submit, keys=keys, args=args)
+        if doc is None:
+            raise ConcurrencyLimited(job.tenant)
+        return _loads(doc)
+
+    async def get_job(self, job_id: str) -> Job | None:
+        with _unavailable():
+            doc = await self.client.get(self.job_key(job_id))
+        return None if doc is None else _loads(doc)
+
+    async def claim(self, worker_id: str, timeout: float) -> Job | None:
+        deadline = time.monotonic() + timeout
+        args = self._args(worker_id, _ms(self.visibility_timeout), self.max_deliveries, self._lost)
+        with _unavailable():
+            reply = await self._grouped(partial(self._run, self._take, [self.stream], args))
+            if reply:
+                return self._delivered(reply)
+            while (remaining := deadline - time.monotonic()) > 0:
+                block = _ms(min(remaining, MAX_BLOCK))
+                entry = await self._grouped(partial(self._read, worker_id, block))
+                if entry is None:
+                    continue
+                entry_id, job_id = entry
+                reply = await self._run(
+                    self._start,
+                    keys=[self.job_key(job_id)],
+                    args=self._args(entry_id, job_id, self.max_deliveries, self._lost),
+                )
+                if reply:
+                    return self._delivered(reply)
+        return None
+
+    async def add_attempt(self, job_id: str, attempt: Attempt) -> None:
+        args = self._args(job_id, json.dumps(record_to_json(attempt)))
+        with _unavailable():
+            await self._run(self._add_attempt, keys=[self.job_key(job_id)], args=args)
+
+    async def finish(
+        self, job_id: str, *, result: JobResult | None = None, error: JobError | None = None
+    ) -> list[Job]:
+        args = self._args(
+            job_id,
+            json.dumps(record_to_json(result)) if result is not None else "",
+            json.dumps(record_to_json(error)) if error is not None else "",
+            _ms(self.cache_ttl),
+        )
+        with _unavailable():
+            docs = await self._run(self._finish, keys=[self.job_key(job_id)], args=args)
+        return [_loads(doc) for doc in docs]
+
+    async def requeue(self, job_id: str) -> None:
+        with _unavailable():
+            await self._run(self._requeue, keys=[self.job_key(job_id)], args=self._args(job_id))
+
+    async def count_active(self, tenant: str) -> int:
+        with _unavailable():
+            return int(await self._run(self._count_active, keys=[self.tenant_key(tenant)]))
+
+    async def referenced_keys(self) -> set[str]:
+        """Storage keys of every image a live job or cache entry points to (for gc).
+
+        A SCAN over job and cache keys: fine for a periodic gc; any Redis error raises
+        `StateUnavailable`, never a partial set (gc would read that as "unreferenced").
+        """
+        keys: set[str] = set()
+        with _unavailable():
+            for pattern in (f"{self.prefix}:{{*}}:job", f"{self.prefix}:cache:*"):
+                batch: list[Any] = []
+                async for name in self.client.scan_iter(match=pattern, count=500):
+                    batch.append(name)
+                    if len(batch) == 500:
+                        keys |= _image_keys(await self.client.mget(batch))
+                        batch = []
+                if batch:
+                    keys |= _image_keys(await self.client.mget(batch))
+        return keys
+
+    async def ping(self) -> None:
+        with _unavailable():
+            await self.client.ping()
+
+    async def aclose(self) -> None:
+        await self.client.aclose()
+        await self.blocking.aclose()
+
+    @property
+    def queued(self) -> int:
+        """Not tracked here: the queue outlives this process (see `durable`)."""
+        return 0
+
+    # -- internals ---------------------------------------------------------------------
+    def _delivered(self, reply: list[bytes]) -> Job | None:
+        kind, *docs = reply
+        if kind == b"job":
+            return _loads(docs[0])
+        jobs = [_loads(doc) for doc in docs]
+        log.warning(
+            "job %s failed after %d deliveries (worker_lost), with %d followers",
+            jobs[0].id,
+            jobs[0].deliveries,
+            len(jobs) - 1,
+        )
+        return None
+
+    async def _read(self, worker_id: str, block_ms: int) -> tuple[str, str] | None:
+        """Wait for one new entry: (entry id, job id), or None when the block times out."""
+        reply: Any = await self.blocking.xreadgroup(
+            GROUP, worker_id, {self.stream: ">"}, count=1, block=block_ms
+        )
+        if not reply:
+            return None
+        [[_, [(entry_id, fields)]]] = reply  # one stream, one entry (RESP2 shape)
+        return entry_id.decode(), fields[b"job"].decode()
+
+    async def _run(
+        self, script: AsyncScript, keys: list[str], args: list[str | int] | None = None
+    ) -> Any:
+        """EVALSHA; a Redis that lost its script cache (restart, failover) gets the source
+        once by EVAL, which caches it again: 2 round trips then, never 3 (load + retry)."""
+        argv = [*keys, *(args or [])]
+        try:
+            return await self.client.evalsha(script.sha, len(keys), *argv)
+        except NoScriptError:
+            return await self.client.eval(cast(str, script.script), len(keys), *argv)
+
+    async def _grouped(self, call: Callable[[], Awaitable[T]]) -> T:
+        """Run a consumer-group command, creating the group first if Redis lost it."""
+        try:
+            return await call()
+        except ResponseError as exc:
+            if "NOGROUP" not in str(exc):
+                raise
+        try:  # from 0: entries added before the group existed are still work
+            await self.client.xgroup_create(self.stream, GROUP, id="0", mkstream=True)
+        except ResponseError as exc:
+            if "BUSYGROUP" not in str(exc):
+                raise
+        return await call()
+
+
+def _image_keys(docs: list[bytes | None]) -> set[str]:
+    """Image storage keys in job documents or cached results."""
+    found: set[str] = set()
+    for doc in docs:
+        if doc is None:
+            continue
+        data = json.loads(doc)
+        result = data.get("result") if "spec" in data else data
+        for image in (result or {}).get("images", ()):
+            found.add(image["key"])
+    return found

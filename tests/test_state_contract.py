@@ -1,0 +1,498 @@
+"""One suite for every state store: `memory://` and a real redis-server, same contract.
+
+Redis-only tests at the end cover what memory cannot have: the stored JSON, round trips,
+reclaiming a dead worker's delivery, the delivery limit, concurrent submits across
+connections, and outages (a stopped, a hung and an absent server).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+from collections.abc import AsyncIterator, Awaitable, Callable
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis.asyncio as aioredis
+
+from gateway.fingerprint import fingerprint
+from gateway.jobs import (
+    Attempt,
+    Job,
+    JobError,
+    JobResult,
+    JobSpec,
+    JobStatus,
+    StoredImage,
+    new_job_id,
+)
+from gateway.state.base import StateStore, StateUnavailable
+from gateway.state.memory import MemoryState
+from gateway.state.redis import RedisState
+from tests.servers import RedisServer, free_port
+
+MakeState = Callable[..., Any]
+RESULT = JobResult(
+    prompt_sha256="ab" * 32,
+    model="procedural",
+    size="256x256",
+    backend="procedural",
+    duration_ms=12,
+    attempts=1,
+    cost=Decimal("0.040"),
+    images=(StoredImage(key="images/ab.png", sha256="cd" * 32, width=256, height=256, bytes=99),),
+)
+# Text the scripts must carry through cjson untouched: quotes, a fake spec member, non-ASCII.
+ERROR = JobError("backend_unavailable", 'vendor said 503: {"x":1,"spec":{}} — ☂ 🌅 \\/')
+NOTHING = 0.05  # seconds a claim waits when the queue is expected to be empty
+
+
+def make_job(prompt: str = "a lighthouse at dusk", tenant: str = "demo", **spec: Any) -> Job:
+    job_spec = JobSpec(prompt=prompt, model="procedural", size="256x256", **spec)
+    return Job(
+        id=new_job_id(),
+        tenant=tenant,
+        spec=job_spec,
+        fingerprint=fingerprint(job_spec),
+    )
+
+
+@pytest.fixture(params=["memory", "redis"])
+async def make_state(request: pytest.FixtureRequest) -> AsyncIterator[MakeState]:
+    """`make_state(job_ttl=60, cache_ttl=60, visibility_timeout=30)` on a clean store."""
+    url = request.getfixturevalue("redis_url") if request.param == "redis" else None
+    made: list[StateStore] = []
+
+    def factory(job_ttl: float = 60, cache_ttl: float = 60, visibility_timeout: float = 30) -> Any:
+        state: StateStore
+        if url is None:
+            state = MemoryState(job_ttl=job_ttl, cache_ttl=cache_ttl)
+        else:
+            state = RedisState.from_url(
+                url, job_ttl=job_ttl, cache_ttl=cache_ttl, visibility_timeout=visibility_timeout
+            )
+        made.append(state)
+        return state
+
+    yield factory
+    for state in made:
+        await state.aclose()
+
+
+@pytest.fixture
+def state(make_state: MakeState) -> Any:
+    return make_state()
+
+
+async def run_to_success(state: Any, job: Job) -> list[Job]:
+    await state.submit(job)
+    claimed = await state.claim("w1", 1)
+    assert claimed is not None and claimed.id == job.id
+    finished: list[Job] = await state.finish(job.id, result=RESULT)
+    return finished
+
+
+# -- the contract ------------------------------------------------------------------------
+async def test_submit_claim_finish_round_trip(state: Any) -> None:
+    job = make_job()
+    stored = await state.submit(job)
+    assert stored == job and stored.status is JobStatus.PENDING
+    assert await state.get_job(job.id) == job
+    assert await state.get_job("job_missing") is None
+
+    claimed = await state.claim("w1", 1)
+    assert claimed is not None and claimed.id == job.id
+    assert claimed.status is JobStatus.RUNNING and claimed.deliveries == 1
+    assert claimed.started_at is not None
+    assert await state.get_job(job.id) == claimed
+
+    finished = await state.finish(job.id, result=RESULT)
+    assert [j.id for j in finished] == [job.id]
+    done = await state.get_job(job.id)
+    assert done == finished[0]
+    assert done.status is JobStatus.SUCCEEDED and done.result == RESULT and done.error is None
+    assert done.finished_at is not None and not done.cached
+    assert await state.claim("w1", NOTHING) is None
+
+
+async def test_job_document_survives_every_update_intact(state: Any) -> None:
+    job = make_job(
+        'un phare « au crépuscule » "quoted" /slash/ 🌅',
+        seed=2**63 - 1,
+        metadata={"fingerprint": "x", "spec": '{"a":[]}', "empty": ""},
+        negative_prompt="no\nnewlines",
+    )
+    await state.submit(job)
+    await state.claim("w1", 1)
+    attempt = Attempt("procedural", "v1", "ok", Decimal("0.0400"), 7)
+    await state.add_attempt(job.id, attempt)
+    await state.finish(job.id, result=RESULT)
+    stored = await state.get_job(job.id)
+    assert stored.spec == job.spec
+    assert stored.attempts == (attempt,) and stored.result == RESULT
+    assert stored.created_at == job.created_at
+
+
+async def test_submitting_an_id_twice_stores_and_queues_it_once(state: Any) -> None:
+    job = make_job()
+    first = await state.submit(job)
+    again = await state.submit(job)
+    assert again == first
+    assert (await state.claim("w1", 1)).id == job.id
+    assert await state.claim("w1", NOTHING) is None
+    assert await state.count_active("demo") == 1
+
+
+async def test_cached_result_makes_a_job_succeed_at_birth(state: Any) -> None:
+    await run_to_success(state, make_job())
+    twin = make_job()
+    born = await state.submit(twin)
+    assert born.id == twin.id
+    assert born.status is JobStatus.SUCCEEDED and born.cached is True
+    assert born.result == RESULT and born.finished_at is not None
+    assert await state.get_job(twin.id) == born
+    assert await state.claim("w1", NOTHING) is None
+    assert await state.count_active("demo") == 0
+
+
+async def test_no_cache_bypasses_the_cache_and_in_flight_jobs(state: Any) -> None:
+    await run_to_success(state, make_job())
+    fresh = await state.submit(make_job(no_cache=True))
+    assert fresh.status is JobStatus.PENDING and not fresh.cached
+
+    leader = await state.submit(make_job("another prompt"))
+    loner = await state.submit(make_job("another prompt", no_cache=True))
+    assert loner.leader_id is None and loner.status is JobStatus.PENDING
+    claimed = {(await state.claim("w1", 1)).id for _ in range(3)}
+    assert claimed == {fresh.id, leader.id, loner.id}
+
+
+async def test_identical_job_in_flight_is_joined(state: Any) -> None:
+    leader = await state.submit(make_job())
+    early = await state.submit(make_job())
+    assert early.leader_id == leader.id and early.status is JobStatus.PENDING
+    await state.claim("w1", 1)
+    assert (await state.get_job(early.id)).status is JobStatus.RUNNING
+    late = await state.submit(make_job(tenant="other"))
+    assert late.leader_id == leader.id and late.status is JobStatus.RUNNING
+    assert await state.claim("w1", NOTHING) is None  # followers are never queued
+
+    finished = await state.finish(leader.id, result=RESULT)
+    assert [j.id for j in finished] == [leader.id, early.id, late.id]
+    for job in finished:
+        assert job == await state.get_job(job.id)
+        assert job.status is JobStatus.SUCCEEDED and job.result == RESULT
+    assert await state.count_active("demo") == 0
+    assert await state.count_active("other") == 0
+
+
+async def test_failures_fail_followers_and_are_not_cached(state: Any) -> None:
+    leader = await state.submit(make_job())
+    follower = await state.submit(make_job())
+    await state.claim("w1", 1)
+    finished = await state.finish(leader.id, error=ERROR)
+    assert [(j.id, j.status, j.error) for j in finished] == [
+        (leader.id, JobStatus.FAILED, ERROR),
+        (follower.id, JobStatus.FAILED, ERROR),
+    ]
+    retry = await state.submit(make_job())
+    assert retry.status is JobStatus.PENDING and not retry.cached and retry.leader_id is None
+    assert (await state.claim("w1", 1)).id == retry.id
+
+
+async def test_finish_writes_a_terminal_status_once(state: Any) -> None:
+    job = make_job()
+    [done] = await run_to_success(state, job)
+    assert await state.finish(job.id, error=ERROR) == []
+    assert await state.finish(job.id, result=RESULT) == []
+    assert await state.get_job(job.id) == done
+    assert await state.finish("job_missing", result=RESULT) == []
+
+
+async def test_requeue_makes_a_running_job_claimable_again(state: Any) -> None:
+    job = await state.submit(make_job())
+    follower = await state.submit(make_job())
+    await state.requeue(job.id)  # PENDING: nothing to give back, nothing queued twice
+    assert (await state.claim("w1", 1)).id == job.id
+    await state.requeue(job.id)
+    assert (await state.get_job(job.id)).status is JobStatus.PENDING
+    assert (await state.get_job(follower.id)).status is JobStatus.PENDING
+    again = await state.claim("w2", 1)
+    assert again.id == job.id and again.deliveries == 2
+    assert await state.claim("w2", NOTHING) is None
+    assert len(await state.finish(job.id, result=RESULT)) == 2
+
+
+async def test_count_active_is_exact(state: Any) -> None:
+    a = await state.submit(make_job("a"))
+    await state.submit(make_job("a"))  # a follower is active too
+    b = await state.submit(make_job("b"))
+    await state.submit(make_job("c", tenant="other"))
+    assert await state.count_active("demo") == 3
+    assert await state.count_active("other") == 1
+    assert await state.count_active("nobody") == 0
+    claimed = await state.claim("w1", 1)
+    assert claimed.id == a.id and await state.count_active("demo") == 3
+    await state.finish(a.id, result=RESULT)
+    assert await state.count_active("demo") == 1
+    await state.submit(make_job("a"))  # cached at birth: never active
+    assert await state.count_active("demo") == 1
+    await state.claim("w1", 1)
+    await state.finish(b.id, error=ERROR)
+    assert await state.count_active("demo") == 0
+    assert await state.count_active("other") == 1
+
+
+async def test_jobs_expire_after_job_ttl(make_state: MakeState) -> None:
+    state = make_state(job_ttl=0.5)
+    job = await state.submit(make_job())
+    assert await state.count_active("demo") == 1
+    await asyncio.sleep(0.7)
+    assert await state.get_job(job.id) is None
+    assert await state.count_active("demo") == 0
+    assert await state.claim("w1", NOTHING) is None
+    # The expired job no longer holds the fingerprint: a new one leads and is joined.
+    leader = await state.submit(make_job())
+    follower = await state.submit(make_job())
+    assert leader.leader_id is None and follower.leader_id == leader.id
+
+
+async def test_results_expire_after_cache_ttl(make_state: MakeState) -> None:
+    state = make_state(cache_ttl=0.5)
+    await run_to_success(state, make_job())
+    assert (await state.submit(make_job())).cached
+    await asyncio.sleep(0.7)
+    again = await state.submit(make_job())
+    assert again.status is JobStatus.PENDING and not again.cached
+
+
+async def test_attempts_are_recorded_until_the_job_ends(state: Any) -> None:
+    job = await state.submit(make_job())
+    await state.claim("w1", 1)
+    first = Attempt("openai", "gpt-image-1", "backend_unavailable", Decimal("0"), 120)
+    second = Attempt("procedural", "v1", "ok", Decimal("0.010"), 30)
+    await state.add_attempt(job.id, first)
+    await state.add_attempt(job.id, second)
+    assert (await state.get_job(job.id)).attempts == (first, second)
+    [done] = await state.finish(job.id, result=RESULT)
+    assert done.attempts == (first, second) and done.cost == Decimal("0.010")
+    await state.add_attempt(job.id, first)
+    assert (await state.get_job(job.id)).attempts == (first, second)
+    await state.add_attempt("job_missing", first)
+
+
+# -- Redis only ----------------------------------------------------------------------------
+def redis_state(url: str, **options: Any) -> RedisState:
+    settings = {"job_ttl": 60, "cache_ttl": 60, "visibility_timeout": 30, **options}
+    return RedisState.from_url(url, **settings)
+
+
+@pytest.fixture
+async def raw(redis_url: str) -> AsyncIterator[aioredis.Redis]:
+    client = aioredis.Redis.from_url(redis_url)
+    yield client
+    await client.aclose()
+
+
+async def test_scripts_store_exactly_job_to_json(redis_url: str, raw: aioredis.Redis) -> None:
+    state = redis_state(redis_url)
+    try:
+
+        async def stored() -> dict[str, Any]:
+            data: dict[str, Any] = json.loads(await raw.get(state.job_key(job.id)))
+            assert list(data)[-1] == "spec"  # what the scripts rely on
+            return data
+
+        job = await state.submit(make_job(seed=2**63 - 1))
+        assert await stored() == job.to_json()
+        claimed = await state.claim("w1", 1)
+        assert await stored() == claimed.to_json() and (await stored())["attempts"] == []
+        await state.add_attempt(job.id, Attempt("procedural", "v1", "ok", Decimal("0.01"), 5))
+        assert await stored() == (await state.get_job(job.id)).to_json()
+        [done] = await state.finish(job.id, error=ERROR)
+        assert await stored() == done.to_json()
+    finally:
+        await state.aclose()
+
+
+async def test_a_dead_workers_delivery_is_reclaimed(redis_url: str) -> None:
+    crashed = redis_state(redis_url, visibility_timeout=0.5)
+    alive = redis_state(redis_url, visibility_timeout=0.5)
+    try:
+        job = await crashed.submit(make_job())
+        assert (await crashed.claim("dead-worker", 1)).id == job.id
+        assert await alive.claim("live-worker", NOTHING) is None  # not yet idle long enough
+        await asyncio.sleep(0.6)
+        reclaimed = await alive.claim("live-worker", NOTHING)
+        assert reclaimed is not None and reclaimed.id == job.id and reclaimed.deliveries == 2
+        assert len(await alive.finish(job.id, result=RESULT)) == 1
+        assert await crashed.finish(job.id, error=ERROR) == []  # the paused one wakes up late
+        assert (await alive.get_job(job.id)).status is JobStatus.SUCCEEDED
+        await asyncio.sleep(0.6)
+        assert await alive.claim("live-worker", NOTHING) is None  # acked: nothing to reclaim
+    finally:
+        await crashed.aclose()
+        await alive.aclose()
+
+
+async def test_a_stale_delivery_behind_many_live_ones_is_found(
+    redis_url: str, raw: aioredis.Redis
+) -> None:
+    state = redis_state(redis_url, visibility_timeout=0.5)
+    try:
+        jobs = [await state.submit(make_job(f"prompt {i}")) for i in range(25)]
+        for _ in jobs:
+            await state.claim("busy", 1)
+        await asyncio.sleep(0.6)
+        # The first 24 deliveries are alive (their idle time is reset); the last is stale.
+        pending = await raw.xpending_range(state.stream, "workers", "-", "+", 25)
+        entries = [each["message_id"] for each in pending]
+        await raw.xclaim(state.stream, "workers", "busy", 0, entries[:-1], justid=True)
+        reclaimed = await state.claim("rescuer", NOTHING)
+        assert reclaimed is not None and reclaimed.id == jobs[-1].id
+    finally:
+        await state.aclose()
+
+
+async def test_a_job_delivered_too_often_fails(redis_url: str, raw: aioredis.Redis) -> None:
+    state = redis_state(redis_url, visibility_timeout=0.05)
+    try:
+        job = await state.submit(make_job())
+        follower = await state.submit(make_job())
+        for delivery in range(1, state.max_deliveries + 1):
+            claimed = await state.claim(f"w{delivery}", 1)
+            assert claimed is not None and claimed.deliveries == delivery
+            await asyncio.sleep(0.1)
+        assert await state.claim("last", NOTHING) is None
+        for each in (job, follower):
+            failed = await state.get_job(each.id)
+            assert failed.status is JobStatus.FAILED and failed.error.code == "worker_lost"
+        assert await raw.xlen(state.stream) == 0
+        assert await state.count_active("demo") == 0
+    finally:
+        await state.aclose()
+
+
+async def test_concurrent_identical_submits_queue_once(redis_url: str, raw: aioredis.Redis) -> None:
+    states = [redis_state(redis_url) for _ in range(5)]  # several connections, several clients
+    try:
+        jobs = [make_job() for _ in range(50)]
+        stored = await asyncio.gather(*(states[i % 5].submit(job) for i, job in enumerate(jobs)))
+        leaders = [job for job in stored if job.leader_id is None]
+        assert len(leaders) == 1
+        assert sum(job.leader_id == leaders[0].id for job in stored) == 49
+        assert await raw.xlen(states[0].stream) == 1
+        assert await raw.llen(states[0].followers_key(leaders[0].id)) == 49
+        assert await states[0].count_active("demo") == 50
+        assert (await states[1].claim("w1", 1)).id == leaders[0].id
+        assert len(await states[2].finish(leaders[0].id, result=RESULT)) == 50
+        assert await states[0].count_active("demo") == 0
+    finally:
+        for state in states:
+            await state.aclose()
+
+
+async def test_round_trips_per_call(redis_url: str, raw: aioredis.Redis) -> None:
+    """The budget a benchmark holds us to: submit and poll are one round trip each."""
+    await raw.script_flush()  # as after a restart: the first call of each script sends it
+    state = redis_state(redis_url)
+    calls: list[str] = []
+    for client in (state.client, state.blocking):
+        original = client.execute_command
+
+        async def counted(*args: Any, _original: Any = original, **options: Any) -> Any:
+            calls.append(str(args[0]))
+            return await _original(*args, **options)
+
+        client.execute_command = counted  # type: ignore[method-assign]
+
+    async def trips(call: Awaitable[Any]) -> int:
+        calls.clear()
+        await call
+        return len(calls)
+
+    try:
+        job = make_job()
+        assert await trips(state.submit(job)) == 2  # a fresh server: EVALSHA, then EVAL
+        assert await trips(state.submit(make_job())) == 1  # joins job: one EVALSHA
+        assert await trips(state.get_job(job.id)) == 1
+        await state.claim("w0", NOTHING)  # creates the consumer group, loads the scripts
+        await state.requeue(job.id)
+        assert await trips(state.claim("w1", 1)) == 1  # work waiting: one script
+        attempt = Attempt("procedural", "v1", "ok", Decimal("0.01"), 5)
+        await state.add_attempt(job.id, attempt)
+        assert await trips(state.add_attempt(job.id, attempt)) == 1
+        await state.count_active("demo")
+        assert await trips(state.count_active("demo")) == 1
+        assert await trips(state.finish(job.id, result=RESULT)) == 2  # first FINISH: EVAL
+        assert await trips(state.submit(make_job())) == 1  # cached at birth
+        assert await trips(state.claim("w1", 0.05)) == 2  # nothing waiting: + XREADGROUP
+    finally:
+        await state.aclose()
+
+
+async def within(seconds: float, call: Awaitable[Any]) -> Any:
+    """Hang guard: an outage must answer, not wait on a socket."""
+    return await asyncio.wait_for(call, seconds)
+
+
+async def test_outage_raises_state_unavailable_and_recovers(tmp_path: Path) -> None:
+    server = RedisServer(tmp_path / "redis", aof=True)
+    server.start()
+    state = redis_state(server.url)
+    try:
+        job = await state.submit(make_job())
+        server.stop()
+        calls: dict[str, Callable[[], Awaitable[Any]]] = {
+            "ping": state.ping,
+            "submit": lambda: state.submit(make_job("other")),
+            "get_job": lambda: state.get_job(job.id),
+            "claim": lambda: state.claim("w1", 1),
+            "add_attempt": lambda: state.add_attempt(
+                job.id, Attempt("p", "m", "ok", Decimal(0), 1)
+            ),
+            "finish": lambda: state.finish(job.id, result=RESULT),
+            "requeue": lambda: state.requeue(job.id),
+            "count_active": lambda: state.count_active("demo"),
+        }
+        for name, call in calls.items():
+            with pytest.raises(StateUnavailable) as caught:
+                await within(5, call())
+            message = str(caught.value)
+            assert "redis://" not in message and "127.0.0.1" not in message, name
+
+        server.start()  # same port; the AOF brings the job and the queue back
+        await within(5, state.ping())
+        assert (await state.get_job(job.id)).status is JobStatus.PENDING
+        assert (await state.claim("w1", 1)).id == job.id
+        assert len(await state.finish(job.id, result=RESULT)) == 1
+    finally:
+        await state.aclose()
+        server.stop()
+
+
+async def test_a_redis_that_never_answers_times_out() -> None:
+    """A server that accepts connections and then says nothing (a hung or paused Redis)."""
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(16)
+        state = redis_state(f"redis://127.0.0.1:{listener.getsockname()[1]}/0")
+        try:
+            with pytest.raises(StateUnavailable, match="TimeoutError"):
+                await within(8, state.get_job("job_x"))
+        finally:
+            await state.aclose()
+
+
+async def test_unreachable_redis_answers_quickly() -> None:
+    state = redis_state(f"redis://127.0.0.1:{free_port()}/0")
+    try:
+        with pytest.raises(StateUnavailable):
+            await within(5, state.ping())
+        with pytest.raises(StateUnavailable):
+            await within(5, state.claim("w1", 1))
+    finally:
+        await state.aclose()
