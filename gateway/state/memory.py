@@ -154,7 +154,13 @@ class MemoryState:
 
     # -- internals --------------------------------------------------------------------
     def _active_count(self, tenant: str) -> int:
-        return len(self._active.get(tenant, ()))
+        """Active jobs of the tenant; ones that expired meanwhile are dropped on the way."""
+        active = self._active.get(tenant, set())
+        for job_id in list(active):
+            job = self._get(job_id)
+            if job is None or job.status not in ACTIVE:
+                active.discard(job_id)
+        return len(active)
 
     def _leader(self, fingerprint: str) -> Job | None:
         """The active job executing `fingerprint`, if any."""
