@@ -105,6 +105,7 @@ class Gateway:
             ),
             grace=settings.workers.shutdown_grace,
             durable=getattr(state, "durable", False),
+            heartbeat_every=settings.workers.visibility_timeout / 3,
             on_finished=notifier.jobs_finished,
         )
         gateway = cls(

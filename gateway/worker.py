@@ -41,6 +41,7 @@ class WorkerPool:
         concurrency: int,
         grace: float,
         durable: bool,
+        heartbeat_every: float | None = None,
         on_finished: OnFinished = _ignore,
     ) -> None:
         self.state = state
@@ -48,6 +49,7 @@ class WorkerPool:
         self.concurrency = concurrency
         self.grace = grace
         self.durable = durable
+        self.heartbeat_every = heartbeat_every
         self.on_finished = on_finished
         self.name = f"{socket.gethostname()}-{uuid.uuid4().hex[:8]}"
         self._loops: list[asyncio.Task[None]] = []
@@ -100,13 +102,32 @@ class WorkerPool:
             task = asyncio.current_task()
             assert task is not None
             self._running[job.id] = task
+            beats = asyncio.create_task(self._heartbeats(job.id, worker_id))
             try:
                 await self.process(job)
             except asyncio.CancelledError:
                 await self._requeue(job)
                 raise
+            except StateUnavailable as exc:
+                # The job stays claimed; on a durable state it is reclaimed once the
+                # visibility timeout passes. This worker backs off and goes on.
+                log.warning("state unavailable while finishing job %s: %s", job.id, exc)
+                await asyncio.sleep(backoff)
             finally:
+                beats.cancel()
                 self._running.pop(job.id, None)
+
+    async def _heartbeats(self, job_id: str, worker_id: str) -> None:
+        """Keep a long job claimed (a durable queue would otherwise hand it to another
+        worker after the visibility timeout, and the vendor would be paid twice)."""
+        if self.heartbeat_every is None:
+            return
+        while True:
+            await asyncio.sleep(self.heartbeat_every)
+            try:
+                await self.state.heartbeat(job_id, worker_id)
+            except StateUnavailable as exc:
+                log.warning("heartbeat for job %s failed: %s", job_id, exc)
 
     async def process(self, job: Job) -> list[Job]:
         """Run a claimed job to its end and record the outcome."""

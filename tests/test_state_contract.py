@@ -338,6 +338,29 @@ async def test_a_dead_workers_delivery_is_reclaimed(redis_url: str) -> None:
         await alive.aclose()
 
 
+async def test_heartbeats_keep_a_long_job_from_being_reclaimed(redis_url: str) -> None:
+    holder = redis_state(redis_url, visibility_timeout=0.5)
+    other = redis_state(redis_url, visibility_timeout=0.5)
+    try:
+        job = await holder.submit(make_job())
+        assert (await holder.claim("holder", 1)).id == job.id
+        for _ in range(4):  # 1.2 s in all, well past the visibility timeout
+            await asyncio.sleep(0.3)
+            await holder.heartbeat(job.id, "holder")
+            assert await other.claim("other", NOTHING) is None
+        await asyncio.sleep(0.6)  # the holder stops beating: now it is reclaimable
+        reclaimed = await other.claim("other", NOTHING)
+        assert reclaimed is not None and reclaimed.id == job.id
+    finally:
+        await holder.aclose()
+        await other.aclose()
+
+
+async def test_referenced_keys_lists_live_results(state: Any) -> None:
+    await run_to_success(state, make_job())
+    assert await state.referenced_keys() == {image.key for image in RESULT.images}
+
+
 async def test_a_stale_delivery_behind_many_live_ones_is_found(
     redis_url: str, raw: aioredis.Redis
 ) -> None:

@@ -42,6 +42,10 @@ class StateStore(Protocol):
         """Wait up to `timeout` seconds for a queued job; mark it RUNNING and hand it out."""
         ...
 
+    async def heartbeat(self, job_id: str, worker_id: str) -> None:
+        """The worker still holds the job: restart its visibility timeout."""
+        ...
+
     async def add_attempt(self, job_id: str, attempt: Attempt) -> None:
         """Record one backend call on a RUNNING job."""
         ...

@@ -95,6 +95,9 @@ class MemoryState:
                 self._put(follower.transition(JobStatus.RUNNING))
         return job
 
+    async def heartbeat(self, job_id: str, worker_id: str) -> None:
+        return None  # nothing is ever reclaimed in one process
+
     async def add_attempt(self, job_id: str, attempt: Attempt) -> None:
         job = self._get(job_id)
         if job is not None and not job.status.terminal:

@@ -132,6 +132,7 @@ class RedisState:
         self._take = client.register_script(lua.TAKE)
         self._start = client.register_script(lua.START)
         self._add_attempt = client.register_script(lua.ADD_ATTEMPT)
+        self._heartbeat = client.register_script(lua.HEARTBEAT)
         self._finish = client.register_script(lua.FINISH)
         self._requeue = client.register_script(lua.REQUEUE)
         self._count_active = client.register_script(lua.COUNT_ACTIVE)
@@ -219,6 +220,11 @@ class RedisState:
                 if reply:
                     return self._delivered(reply)
         return None
+
+    async def heartbeat(self, job_id: str, worker_id: str) -> None:
+        args = self._args(job_id, worker_id)
+        with _unavailable():
+            await self._run(self._heartbeat, keys=[self.job_key(job_id)], args=args)
 
     async def add_attempt(self, job_id: str, attempt: Attempt) -> None:
         args = self._args(job_id, json.dumps(record_to_json(attempt)))

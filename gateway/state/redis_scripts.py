@@ -223,6 +223,17 @@ return deliver(ARGV[5], ARGV[6], tonumber(ARGV[7]), ARGV[8])
 """
 )
 
+# KEYS: job. ARGV[5..6]: job id, consumer. Reset the delivery's idle clock, so a job
+# that runs longer than the visibility timeout is not reclaimed while its worker lives.
+HEARTBEAT = (
+    PRELUDE
+    + """
+local entry = redis.call('GET', entry_key(ARGV[5]))
+if not entry then return 0 end
+return #redis.call('XCLAIM', stream, group, ARGV[6], 0, entry, 'JUSTID')
+"""
+)
+
 # KEYS: job. ARGV[5..6]: job id, the attempt (JSON).
 ADD_ATTEMPT = (
     PRELUDE

@@ -1,0 +1,89 @@
+"""Workers: long jobs stay claimed, shutdown loses nothing, a vendor's rate makes jobs wait."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+
+from starlette.testclient import TestClient
+
+from gateway.settings import Settings
+from tests.conftest import AUTH
+from tests.fakes.counting import CountingBackend
+from tests.polling import wait_for_job
+
+
+def slow_backend(seconds: float) -> CountingBackend:
+    async def pause() -> None:
+        await asyncio.sleep(seconds)
+
+    return CountingBackend(before=pause)
+
+
+def test_a_job_longer_than_the_visibility_timeout_runs_once(
+    make_client: Callable[..., TestClient], make_settings: Callable[..., Settings], redis_url: str
+) -> None:
+    settings = make_settings(
+        state={"url": redis_url}, workers={"concurrency": 3, "visibility_timeout": "600ms"}
+    )
+    backend = slow_backend(2.0)
+    client = make_client(settings, backends={"procedural": backend})
+    accepted = client.post("/images/jobs", json={"prompt": "a long one"}, headers=AUTH)
+    job = wait_for_job(client, accepted.json()["data"]["jobId"], AUTH)
+    assert job["status"] == "SUCCEEDED" and job["attempts"] == 1
+    assert backend.calls == 1
+
+
+def test_shutdown_on_memory_drains_the_queue(
+    make_client: Callable[..., TestClient], make_settings: Callable[..., Settings]
+) -> None:
+    settings = make_settings(workers={"concurrency": 1, "shutdown_grace": "10s"})
+    backend = slow_backend(0.2)
+    client = make_client(settings, backends={"procedural": backend})
+    for i in range(4):
+        assert client.post("/images/jobs", json={"prompt": f"d{i}"}, headers=AUTH).is_success
+    client.__exit__(None, None, None)  # shutdown while jobs are queued and running
+    assert backend.calls == 4
+
+
+def test_shutdown_on_redis_hands_running_jobs_back(
+    make_client: Callable[..., TestClient], make_settings: Callable[..., Settings], redis_url: str
+) -> None:
+    settings = make_settings(
+        state={"url": redis_url}, workers={"concurrency": 1, "shutdown_grace": "200ms"}
+    )
+    first = make_client(settings, backends={"procedural": slow_backend(3.0)})
+    accepted = first.post("/images/jobs", json={"prompt": "interrupted"}, headers=AUTH)
+    job_id = accepted.json()["data"]["jobId"]
+    deadline = time.monotonic() + 10
+    while first.get(f"/images/jobs/{job_id}", headers=AUTH).json()["data"]["status"] != "RUNNING":
+        assert time.monotonic() < deadline, "the job never started"
+        time.sleep(0.02)
+    first.__exit__(None, None, None)  # grace runs out: the job goes back to the queue
+
+    rescuer = CountingBackend()
+    second = make_client(settings, backends={"procedural": rescuer})
+    job = wait_for_job(second, job_id, AUTH)
+    assert job["status"] == "SUCCEEDED" and rescuer.calls == 1
+
+
+def test_a_vendor_rate_makes_jobs_wait_not_fail(
+    make_client: Callable[..., TestClient], make_settings: Callable[..., Settings], state_url: str
+) -> None:
+    settings = make_settings(
+        state={"url": state_url},
+        backends={"procedural": {"rate": "2/minute"}},
+        workers={"concurrency": 3, "shutdown_grace": "100ms"},
+    )
+    backend = CountingBackend()
+    client = make_client(settings, backends={"procedural": backend})
+    ids = [
+        client.post("/images/jobs", json={"prompt": f"r{i}"}, headers=AUTH).json()["data"]["jobId"]
+        for i in range(3)
+    ]
+    done = [wait_for_job(client, job_id, AUTH) for job_id in ids[:2]]
+    assert [job["status"] for job in done] == ["SUCCEEDED"] * 2
+    waiting = client.get(f"/images/jobs/{ids[2]}", headers=AUTH).json()["data"]
+    assert waiting["status"] in ("PENDING", "RUNNING") and waiting["error"] is None
+    assert backend.calls == 2
