@@ -1,15 +1,19 @@
 """Admission of a new job: the tenant's quotas, then the store. A refusal changes nothing.
 
-Order matters for that promise: the concurrency cap is read first (the store re-checks it
-atomically), then the first attempt's cost is reserved on the tenant budget (refundable),
-then one unit of the rate window is taken (a refused hit takes nothing), then the job is
-stored. Anything refused after the reservation gives the reservation back, and so does a
-job that is answered from the cache or joins another execution: those cost nothing.
+One atomic step of the state store checks the concurrency cap, reserves the first
+attempt's cost on the tenant budget (only for a job that will run: cached and joined jobs
+cost nothing) and stores the job. The rate window (`limits`) is a separate store, so its
+unit is taken first, and a read-only pre-check of the cap and the budget keeps a refusal
+there from spending a rate unit (only a lost race can). Round trips on Redis: the
+pre-check (only for tenants with a cap or a budget), the rate hit, then the submit script
+and the window report for the RateLimit-* headers, sent together.
 """
 
 from __future__ import annotations
 
+import asyncio
 import time
+from collections.abc import Awaitable
 from dataclasses import replace
 from decimal import Decimal
 
@@ -18,7 +22,7 @@ from gateway.errors import ApiError
 from gateway.jobs import Job
 from gateway.quotas import RateLimiter, Refused, concurrency_limited, rate_limited
 from gateway.settings import PlanSettings
-from gateway.state.base import ConcurrencyLimited, StateStore
+from gateway.state.base import BudgetRefused, ConcurrencyLimited, Reservation, StateStore
 
 
 def budget_exhausted(budget: Budget, estimate: Decimal) -> ApiError:
@@ -41,32 +45,61 @@ class Admission:
         self, job: Job, plan: PlanSettings, estimate: Decimal
     ) -> tuple[Job, dict[str, str]]:
         """Store `job` under the tenant's limits; the stored job and the RateLimit headers."""
-        tenant, limit = job.tenant, plan.max_concurrent
-        if limit is not None and await self.state.count_active(tenant) >= limit:
-            raise concurrency_limited(limit)
+        tenant, cap = job.tenant, plan.max_concurrent
         budget = Budget.parse(plan.budget)
+        reservation = None
         if budget is not None and estimate > 0:
-            window = await self.budgets.reserve(tenant, budget, estimate)
-            if window is None:
-                raise budget_exhausted(budget, estimate)
+            window = budget.window()
+            reservation = self.budgets.reservation(tenant, budget, estimate, window)
             job = replace(job, reserved={window: estimate})
+        if cap is not None or reservation is not None:
+            await self._precheck(tenant, cap, reservation, budget, estimate)
         try:
-            quota = await self.rates.hit(plan.rate, "submit", tenant)
-            stored = await self.state.submit(job, max_active=limit)
+            limited = await self.rates.acquire(plan.rate, "submit", tenant)
         except Refused as refused:
-            await self._refund(job, budget)
             raise rate_limited(refused.state, "submission") from None
-        except ConcurrencyLimited:
-            await self._refund(job, budget)
-            raise concurrency_limited(limit or 0) from None
-        except BaseException:
-            await self._refund(job, budget)
-            raise
-        if stored.id == job.id and (stored.cached or stored.leader_id):
-            await self._refund(job, budget)
+        submitted = self.state.submit(job, max_active=cap, reservation=reservation)
+        if not limited:
+            stored, quota = await self._stored(submitted, cap, budget, estimate), None
+        else:
+            assert plan.rate is not None
+            stored, quota = await asyncio.gather(
+                self._stored(submitted, cap, budget, estimate),
+                self.rates.report(plan.rate, "submit", tenant),
+            )
         return stored, quota.headers() if quota else {}
 
-    async def _refund(self, job: Job, budget: Budget | None) -> None:
-        if budget is not None:
-            for window, amount in job.reserved.items():
-                await self.budgets.refund(job.tenant, budget, window, amount)
+    async def _precheck(
+        self,
+        tenant: str,
+        cap: int | None,
+        reservation: Reservation | None,
+        budget: Budget | None,
+        estimate: Decimal,
+    ) -> None:
+        active, spent = await asyncio.gather(
+            self.state.count_active(tenant) if cap is not None else _zero(),
+            self.state.spent(reservation.key) if reservation is not None else _zero(),
+        )
+        if cap is not None and active >= cap:
+            raise concurrency_limited(cap)
+        if reservation is not None and spent + reservation.amount > reservation.limit:
+            assert budget is not None
+            raise budget_exhausted(budget, estimate)
+
+    @staticmethod
+    async def _stored(
+        submitted: Awaitable[Job], cap: int | None, budget: Budget | None, estimate: Decimal
+    ) -> Job:
+        """The stored job, with the store's atomic refusals turned into the contract's 429s."""
+        try:
+            return await submitted
+        except ConcurrencyLimited:
+            raise concurrency_limited(cap or 0) from None
+        except BudgetRefused:
+            assert budget is not None
+            raise budget_exhausted(budget, estimate) from None
+
+
+async def _zero() -> int:
+    return 0

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from limits import RateLimitItem, parse_many
@@ -76,41 +78,52 @@ class RateLimiter:
         if self._pool is not None:
             await self._pool.aclose()
 
-    async def hit(self, rule: str | None, namespace: str, identity: str) -> QuotaState | None:
-        """Consume one unit from every window of `rule`; None when there is no rule.
+    async def acquire(self, rule: str | None, namespace: str, identity: str) -> bool:
+        """Take one unit from every window of `rule` (False when there is no rule).
 
-        Raises `Refused` (carrying the exhausted window's state) when a window is full.
+        Raises `Refused`, carrying the full window's state, when a window has no room.
         """
         if not rule:
-            return None
-        try:
-            return await self._hit(self._items(rule), namespace, identity)
-        except StorageError as exc:
-            raise StateUnavailable("rate-limit storage unavailable") from exc
-
-    async def _hit(self, items: list[RateLimitItem], namespace: str, identity: str) -> QuotaState:
-        if len(items) > 1:
-            # Each hit is atomic, but a later window refusing would leave the earlier ones
-            # charged: test them all first, so only a lost race can charge a refused request.
+            return False
+        items = self._items(rule)
+        with _storage_errors():
+            if len(items) > 1:
+                # Each hit is atomic, but a later window refusing would leave the earlier
+                # ones charged: test them all first, so only a lost race can do that.
+                for item in items:
+                    if not await self.strategy.test(item, namespace, identity):
+                        raise Refused(await self._window(item, namespace, identity))
             for item in items:
-                if not await self.strategy.test(item, namespace, identity):
-                    stats = await self.strategy.get_window_stats(item, namespace, identity)
-                    raise Refused(_state(item, stats.remaining, stats.reset_time))
-        tightest: QuotaState | None = None
-        for item in items:
-            allowed = await self.strategy.hit(item, namespace, identity)
-            stats = await self.strategy.get_window_stats(item, namespace, identity)
-            state = _state(item, stats.remaining, stats.reset_time)
-            if not allowed:
-                raise Refused(state)
-            if tightest is None or state.remaining < tightest.remaining:
-                tightest = state
-        assert tightest is not None
-        return tightest
+                if not await self.strategy.hit(item, namespace, identity):
+                    raise Refused(await self._window(item, namespace, identity))
+        return True
+
+    async def report(self, rule: str, namespace: str, identity: str) -> QuotaState:
+        """The tightest window of `rule` now: what the RateLimit-* headers say."""
+        with _storage_errors():
+            windows = [await self._window(item, namespace, identity) for item in self._items(rule)]
+        return min(windows, key=lambda window: window.remaining)
+
+    async def hit(self, rule: str | None, namespace: str, identity: str) -> QuotaState | None:
+        """`acquire`, then `report`; None when there is no rule."""
+        if not await self.acquire(rule, namespace, identity):
+            return None
+        assert rule is not None
+        return await self.report(rule, namespace, identity)
+
+    async def _window(self, item: RateLimitItem, namespace: str, identity: str) -> QuotaState:
+        stats = await self.strategy.get_window_stats(item, namespace, identity)
+        return QuotaState(
+            item.amount, stats.remaining, max(0, math.ceil(stats.reset_time - time.time()))
+        )
 
 
-def _state(item: RateLimitItem, remaining: int, reset_time: float) -> QuotaState:
-    return QuotaState(item.amount, remaining, max(0, math.ceil(reset_time - time.time())))
+@contextmanager
+def _storage_errors() -> Iterator[None]:
+    try:
+        yield
+    except StorageError as exc:
+        raise StateUnavailable("rate-limit storage unavailable") from exc
 
 
 class Refused(Exception):

@@ -23,7 +23,7 @@ from gateway.admission import Admission
 from gateway.api.presenters import present_job
 from gateway.auth import KeyRing
 from gateway.bootstrap import bootstrap
-from gateway.budgets import Budgets, budget_store_from_url
+from gateway.budgets import Budgets
 from gateway.jobs import Job, JobSpec
 from gateway.quotas import RateLimiter
 from gateway.runner import JobRunner, generation_request
@@ -86,7 +86,7 @@ class Gateway:
         state = state or state_from_settings(settings)
         backends = dict(backends) if backends is not None else build_backends(settings, http)
         rates = RateLimiter.from_url(settings.state.url)
-        budgets = Budgets(budget_store_from_url(settings.state.url))
+        budgets = Budgets(state)
         runner = JobRunner(
             settings=settings,
             backends=backends,
@@ -141,6 +141,5 @@ class Gateway:
         for backend in self.backends.values():
             await backend.aclose()
         await self.http.aclose()
-        await self.budgets.store.aclose()
         await self.admission.rates.aclose()
         await self.state.aclose()

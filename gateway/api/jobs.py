@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
@@ -42,16 +44,22 @@ async def submit_job(request: Request) -> JSONResponse:
 async def get_job(request: Request) -> JSONResponse:
     gateway = _gateway(request)
     tenant = gateway.keyring.authenticate(request.headers)
-    try:
-        quota = await gateway.admission.rates.hit(gateway.plans[tenant].poll_rate, "poll", tenant)
-    except Refused as refused:
-        raise rate_limited(refused.state, "poll") from None
     job_id = request.path_params["job_id"]
-    job = await gateway.state.get_job(job_id)
+    # The poll-rate hit and the read go out together: one round trip of waiting.
+    polled, loaded = await asyncio.gather(
+        gateway.admission.rates.acquire(gateway.plans[tenant].poll_rate, "poll", tenant),
+        gateway.state.get_job(job_id),
+        return_exceptions=True,
+    )
+    if isinstance(polled, Refused):
+        raise rate_limited(polled.state, "poll")
+    for outcome in (polled, loaded):
+        if isinstance(outcome, BaseException):
+            raise outcome
     # Another tenant's job answers exactly like a missing one.
-    if job is None or job.tenant != tenant:
+    if loaded is None or loaded.tenant != tenant:
         raise job_not_found(job_id)
-    return ok(await gateway.present(job), headers=quota.headers() if quota else None)
+    return ok(await gateway.present(loaded))
 
 
 routes = [

@@ -9,6 +9,7 @@ worker can never overwrite a finished job.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Protocol
 
 from gateway.jobs import Attempt, Job, JobError, JobResult
@@ -22,8 +23,27 @@ class ConcurrencyLimited(Exception):
     """The tenant already has `max_active` jobs PENDING or RUNNING; nothing was stored."""
 
 
+class BudgetRefused(Exception):
+    """The tenant's spend budget cannot hold the job's first attempt; nothing was stored."""
+
+
+@dataclass(frozen=True)
+class Reservation:
+    """Add `amount` to the budget counter `key` only if it stays within `limit`.
+
+    Integer micro-dollars, so Redis adds them exactly; the counter lives `ttl` seconds.
+    """
+
+    key: str
+    amount: int
+    limit: int
+    ttl: int
+
+
 class StateStore(Protocol):
-    async def submit(self, job: Job, *, max_active: int | None = None) -> Job:
+    async def submit(
+        self, job: Job, *, max_active: int | None = None, reservation: Reservation | None = None
+    ) -> Job:
         """Admit a new PENDING job and return it as stored.
 
         Unless `job.spec.no_cache`: a cached result under `job.fingerprint` makes the job
@@ -32,7 +52,10 @@ class StateStore(Protocol):
         the job is queued (and becomes the in-flight execution for its fingerprint).
         Submitting an id that exists returns the stored job unchanged. When the job would be
         active (queued or following) and the tenant already has `max_active` active jobs,
-        raises `ConcurrencyLimited` and stores nothing.
+        raises `ConcurrencyLimited` and stores nothing. A job that will run (neither cached
+        nor following) takes `reservation` from the tenant's budget, or, when it does not
+        fit, raises `BudgetRefused` and stores nothing; the stored job keeps `reserved` only
+        when it took the reservation.
         """
         ...
 
@@ -75,6 +98,18 @@ class StateStore(Protocol):
         entries do not count; a job that is storing right now is not here yet (gc covers it
         by never deleting objects younger than `storage.gc_min_age`).
         """
+        ...
+
+    async def reserve(self, reservation: Reservation) -> bool:
+        """Take `reservation` if it fits (a retry's budget); False stores nothing."""
+        ...
+
+    async def refund(self, key: str, amount: int) -> None:
+        """Give back `amount` micro-dollars reserved but not spent."""
+        ...
+
+    async def spent(self, key: str) -> int:
+        """What the budget counter `key` holds now (micro-dollars)."""
         ...
 
     async def ping(self) -> None:

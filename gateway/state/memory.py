@@ -12,7 +12,7 @@ from collections import deque
 from dataclasses import replace
 
 from gateway.jobs import Attempt, Job, JobError, JobResult, JobStatus
-from gateway.state.base import ConcurrencyLimited
+from gateway.state.base import BudgetRefused, ConcurrencyLimited, Reservation
 
 ACTIVE = (JobStatus.PENDING, JobStatus.RUNNING)
 
@@ -26,6 +26,7 @@ class MemoryState:
         self._inflight: dict[str, str] = {}  # fingerprint -> leader job id
         self._followers: dict[str, list[str]] = {}  # leader job id -> follower ids
         self._active: dict[str, set[str]] = {}  # tenant -> ids of PENDING/RUNNING jobs
+        self._budgets: dict[str, tuple[float, int]] = {}  # key -> (expires, micro-dollars)
         self._queue: deque[str] = deque()
         self._ready = asyncio.Condition()
         self._next_sweep = time.monotonic() + 60
@@ -47,11 +48,14 @@ class MemoryState:
     async def get_job(self, job_id: str) -> Job | None:
         return self._get(job_id)
 
-    async def submit(self, job: Job, *, max_active: int | None = None) -> Job:
+    async def submit(
+        self, job: Job, *, max_active: int | None = None, reservation: Reservation | None = None
+    ) -> Job:
         self._sweep()
         existing = self._get(job.id)
         if existing is not None:
             return existing
+        reserved, job = job.reserved, replace(job, reserved={})  # kept only if it will run
         if not job.spec.no_cache:
             cached = self._cached(job.fingerprint)
             if cached is not None:
@@ -69,6 +73,10 @@ class MemoryState:
             self._put(job)
             self._active.setdefault(job.tenant, set()).add(job.id)
             return job
+        if reservation is not None:
+            if not self._reserve(reservation):
+                raise BudgetRefused(job.tenant)
+            job = replace(job, reserved=reserved)
         if leader is None:  # also replaces a leader that expired without finishing
             self._inflight[job.fingerprint] = job.id
         self._put(job)
@@ -136,6 +144,17 @@ class MemoryState:
         self._queue.appendleft(job_id)
         await self._notify()
 
+    async def reserve(self, reservation: Reservation) -> bool:
+        return self._reserve(reservation)
+
+    async def refund(self, key: str, amount: int) -> None:
+        expires, spent = self._budgets.get(key, (0.0, 0))
+        self._budgets[key] = (expires, max(0, spent - amount))
+
+    async def spent(self, key: str) -> int:
+        expires, spent = self._budgets.get(key, (0.0, 0))
+        return spent if expires >= time.monotonic() else 0
+
     async def count_active(self, tenant: str) -> int:
         return self._active_count(tenant)
 
@@ -156,6 +175,16 @@ class MemoryState:
         return len(self._queue)
 
     # -- internals --------------------------------------------------------------------
+    def _reserve(self, reservation: Reservation) -> bool:
+        now = time.monotonic()
+        expires, spent = self._budgets.get(reservation.key, (0.0, 0))
+        if expires < now:
+            spent = 0
+        if spent + reservation.amount > reservation.limit:
+            return False
+        self._budgets[reservation.key] = (now + reservation.ttl, spent + reservation.amount)
+        return True
+
     def _active_count(self, tenant: str) -> int:
         """Active jobs of the tenant; ones that expired meanwhile are dropped on the way."""
         active = self._active.get(tenant, set())

@@ -59,7 +59,12 @@ from redis.exceptions import (
 
 from gateway.jobs import Attempt, Job, JobError, JobResult, record_to_json, utcnow
 from gateway.state import redis_scripts as lua
-from gateway.state.base import ConcurrencyLimited, StateUnavailable
+from gateway.state.base import (
+    BudgetRefused,
+    ConcurrencyLimited,
+    Reservation,
+    StateUnavailable,
+)
 
 log = logging.getLogger("imagegate.state")
 
@@ -133,6 +138,7 @@ class RedisState:
         self._start = client.register_script(lua.START)
         self._add_attempt = client.register_script(lua.ADD_ATTEMPT)
         self._heartbeat = client.register_script(lua.HEARTBEAT)
+        self._reserve = client.register_script(lua.RESERVE)
         self._finish = client.register_script(lua.FINISH)
         self._requeue = client.register_script(lua.REQUEUE)
         self._count_active = client.register_script(lua.COUNT_ACTIVE)
@@ -175,24 +181,43 @@ class RedisState:
         return [self.prefix, _ms(self.job_ttl), utcnow().isoformat(), GROUP, *extra]
 
     # -- the Protocol ------------------------------------------------------------------
-    async def submit(self, job: Job, *, max_active: int | None = None) -> Job:
+    async def submit(
+        self, job: Job, *, max_active: int | None = None, reservation: Reservation | None = None
+    ) -> Job:
         keys = [
             self.job_key(job.id),
             f"{self.prefix}:cache:{{{job.fingerprint}}}",
             f"{self.prefix}:inflight:{{{job.fingerprint}}}",
             self.stream,
             self.tenant_key(job.tenant),
+            reservation.key if reservation else "",
         ]
         args = self._args(
             _dumps(job),
             "1" if job.spec.no_cache else "0",
             "" if max_active is None else max_active,
+            *((reservation.amount, reservation.limit, reservation.ttl) if reservation else ()),
         )
         with _unavailable():
-            doc = await self._run(self._submit, keys=keys, args=args)
-        if doc is None:
+            reply = await self._run(self._submit, keys=keys, args=args)
+        if isinstance(reply, list):  # ['refused', why]
+            if reply[1] == b"budget":
+                raise BudgetRefused(job.tenant)
             raise ConcurrencyLimited(job.tenant)
-        return _loads(doc)
+        return _loads(reply)
+
+    async def reserve(self, reservation: Reservation) -> bool:
+        args = self._args(reservation.amount, reservation.limit, reservation.ttl)
+        with _unavailable():
+            return bool(await self._run(self._reserve, keys=[reservation.key], args=args))
+
+    async def refund(self, key: str, amount: int) -> None:
+        with _unavailable():
+            await self.client.decrby(key, amount)
+
+    async def spent(self, key: str) -> int:
+        with _unavailable():
+            return int(await self.client.get(key) or 0)
 
     async def get_job(self, job_id: str) -> Job | None:
         with _unavailable():

@@ -79,6 +79,15 @@ local function followers(id)
   return found
 end
 
+-- Add `amount` to a budget counter if it stays within `limit` (integer micro-dollars).
+local function reserve(key, amount, limit, ttl_s)
+  local spent = tonumber(redis.call('GET', key) or '0')
+  if spent + amount > limit then return false end
+  redis.call('INCRBY', key, amount)
+  redis.call('EXPIRE', key, ttl_s)
+  return true
+end
+
 local function enqueue(id)
   local entry = redis.call('XADD', stream, '*', 'job', id)
   redis.call('SET', entry_key(id), entry, 'PX', ttl)
@@ -145,18 +154,21 @@ local function deliver(entry, id, max_deliveries, lost_error)
 end
 """
 
-# KEYS: job, cache, inflight, stream, tenant set (derived again in Lua; declared for routing)
-# ARGV[5]: the PENDING job document; ARGV[6]: '1' to bypass the cache and in-flight joining.
+# KEYS: job, cache, inflight, stream, tenant set, budget (derived again in Lua; declared
+# for routing). ARGV[5]: the PENDING job document; ARGV[6]: '1' to bypass the cache and
+# in-flight joining; ARGV[7]: the tenant's concurrency cap or ''; ARGV[8..10]: the budget
+# reservation for the job's first attempt (micro-dollars, limit, ttl seconds) or ''.
+# Returns the stored document, or {'refused', 'concurrency' | 'budget'} storing nothing.
 SUBMIT = (
     PRELUDE
     + """
 local job = load(ARGV[5])
 local stored = redis.call('GET', job_key(job.id))
 if stored then return stored end  -- a repeated or retried submit
-local leader_id = redis.call('GET', inflight_key(job.fingerprint))
-local leader = leader_id and read(leader_id)
-if leader and not ACTIVE[leader.status] then leader = nil end
-if ARGV[6] ~= '1' then
+local use_cache = ARGV[6] ~= '1'
+local reserved = job.reserved
+job.reserved = cjson.decode('{}')  -- only a job that will run holds a reservation
+if use_cache then
   local cached = redis.call('GET', cache_key(job.fingerprint))
   if cached then
     job.status, job.cached, job.finished_at = 'SUCCEEDED', true, now
@@ -165,23 +177,39 @@ if ARGV[6] ~= '1' then
   end
 end
 local max_active = tonumber(ARGV[7])
-if max_active then  -- the tenant's concurrency cap: refuse, storing nothing
+if max_active then
   local active = tenant_key(job.tenant)
   redis.call('ZREMRANGEBYSCORE', active, '-inf', string.format('%.0f', now_ms()))
-  if redis.call('ZCARD', active) >= max_active then return false end
+  if redis.call('ZCARD', active) >= max_active then return {'refused', 'concurrency'} end
 end
-if ARGV[6] ~= '1' then
-  if leader then
-    job.leader_id, job.status, job.started_at = leader.id, leader.status, leader.started_at
-    redis.call('RPUSH', followers_key(leader.id), job.id)
-    redis.call('PEXPIRE', followers_key(leader.id), ttl)
-    return save(job)
+local leader_id = redis.call('GET', inflight_key(job.fingerprint))
+local leader = leader_id and read(leader_id)
+if leader and not ACTIVE[leader.status] then leader = nil end
+if use_cache and leader then
+  job.leader_id, job.status, job.started_at = leader.id, leader.status, leader.started_at
+  redis.call('RPUSH', followers_key(leader.id), job.id)
+  redis.call('PEXPIRE', followers_key(leader.id), ttl)
+  return save(job)
+end
+if KEYS[6] ~= '' then
+  if not reserve(KEYS[6], tonumber(ARGV[8]), tonumber(ARGV[9]), ARGV[10]) then
+    return {'refused', 'budget'}
   end
+  job.reserved = reserved
 end
 if not leader then redis.call('SET', inflight_key(job.fingerprint), job.id, 'PX', ttl) end
 local doc = save(job)
 enqueue(job.id)
 return doc
+"""
+)
+
+# KEYS: budget counter. ARGV[5..7]: amount, limit (micro-dollars), ttl (s) -> 1 | 0
+RESERVE = (
+    PRELUDE
+    + """
+if reserve(KEYS[1], tonumber(ARGV[5]), tonumber(ARGV[6]), ARGV[7]) then return 1 end
+return 0
 """
 )
 
