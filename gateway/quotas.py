@@ -70,7 +70,7 @@ class RateLimiter:
             "async+" + state_url,
             wrap_exceptions=True,
             implementation="redispy",
-            connection_pool=pool,
+            connection_pool=pool,  # type: ignore[arg-type]  # limits types options as scalars
         )
         return cls(storage, pool)
 

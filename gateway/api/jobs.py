@@ -53,9 +53,10 @@ async def get_job(request: Request) -> JSONResponse:
     )
     if isinstance(polled, Refused):
         raise rate_limited(polled.state, "poll")
-    for outcome in (polled, loaded):
-        if isinstance(outcome, BaseException):
-            raise outcome
+    if isinstance(polled, BaseException):
+        raise polled
+    if isinstance(loaded, BaseException):
+        raise loaded
     # Another tenant's job answers exactly like a missing one.
     if loaded is None or loaded.tenant != tenant:
         raise job_not_found(job_id)

@@ -359,7 +359,7 @@ class RedisState:
         return await call()
 
 
-def _image_keys(docs: list[bytes | None]) -> set[str]:
+def _image_keys(docs: list[bytes | str | None]) -> set[str]:
     """Image storage keys in job documents or cached results."""
     found: set[str] = set()
     for doc in docs:
