@@ -12,14 +12,14 @@ from decimal import Decimal
 from tenacity import RetryError
 
 from backends.base import Backend, BackendError, GenerationRequest
-from backends.imaging import NotAnImage
+from gateway.attempt import Attempter, Call
 from gateway.budgets import Budget, Budgets
 from gateway.errors import redact
 from gateway.fingerprint import prompt_digest
-from gateway.jobs import Attempt, Job, JobError, JobResult, JobSpec, StoredImage
-from gateway.quotas import RateLimiter, Refused
+from gateway.jobs import Job, JobError, JobResult, JobSpec, StoredImage
+from gateway.quotas import RateLimiter
 from gateway.retry import retrying, upload_retrying
-from gateway.settings import Settings, Target
+from gateway.settings import Settings
 from gateway.spend import JobSpend
 from gateway.state.base import StateStore
 from gateway.storage import ImageStore, PreparedImage, StorageUnavailable
@@ -65,6 +65,13 @@ class JobRunner:
         self.rates = rates
         self.budgets = budgets
         self.sleep = sleep
+        self.attempter = Attempter(
+            state,
+            images,
+            rates,
+            {name: backend.rate for name, backend in settings.backends.items()},
+            sleep,
+        )
 
     def spend_for(self, job: Job) -> JobSpend:
         plan = self.settings.plan_for(job.tenant)
@@ -88,15 +95,19 @@ class JobRunner:
         ledger = spend.ledger
         failure = JobError("backend_unavailable", "no backend could serve the request")
         for target in self.settings.models[job.spec.model].targets:
-            backend = self.backends[target.backend]
-            request = generation_request(job.spec, target.model)
-            estimate = backend.estimate_cost(request)
+            call = Call(
+                job,
+                target,
+                self.backends[target.backend],
+                generation_request(job.spec, target.model),
+            )
+            estimate = call.estimate
             if not ledger.can_afford(estimate):
                 failure = _cap_failure(failure, ledger.limit, ledger.spent, ledger.attempts)
                 break
             started = time.monotonic()
             try:
-                prepared = await self._attempt_target(job, target, backend, request, spend)
+                prepared = await self._attempt_target(call, spend)
             except BackendError as error:
                 failure = _failure_from(error, spend, estimate)
                 if error.code in FAIL_FAST:
@@ -123,103 +134,20 @@ class JobRunner:
             )
         return failure
 
-    async def _attempt_target(
-        self,
-        job: Job,
-        target: Target,
-        backend: Backend,
-        request: GenerationRequest,
-        spend: JobSpend,
-    ) -> list[PreparedImage]:
-        estimate = backend.estimate_cost(request)
+    async def _attempt_target(self, call: Call, spend: JobSpend) -> list[PreparedImage]:
+        """Attempts at one target under the retry policy (attempt cap, job cost cap)."""
+        estimate = call.estimate
         try:
             async for attempt in retrying(
                 self.settings.retry, spend.ledger, lambda: estimate, sleep=self.sleep
             ):
                 with attempt:
-                    return await self._one_attempt(job, target, backend, request, spend)
+                    return await self.attempter.attempt(call, spend)
         except RetryError:  # stopped before any attempt was made
             raise BackendError(
                 "retry_budget_exhausted", "no attempt fits the budget", retryable=False
             ) from None
         raise AssertionError("unreachable: tenacity either returns or raises")
-
-    async def _one_attempt(
-        self,
-        job: Job,
-        target: Target,
-        backend: Backend,
-        request: GenerationRequest,
-        spend: JobSpend,
-    ) -> list[PreparedImage]:
-        estimate = backend.estimate_cost(request)
-        if not await spend.reserve(estimate):
-            raise BackendError(
-                "budget_exhausted",
-                f"the tenant's spend budget cannot hold another attempt ({estimate} USD)",
-                retryable=False,
-            )
-        await self._vendor_rate(target.backend)
-        started = time.monotonic()
-        outcome, cost = "ok", estimate
-        try:
-            generated = await backend.generate(request)
-            if len(generated) != request.n:
-                raise BackendError(
-                    "backend_unavailable",
-                    f"backend returned {len(generated)} images, expected {request.n}",
-                    retryable=True,
-                    charged=True,
-                )
-            try:
-                return [
-                    await self.images.prepare(image.data, request.output_format)
-                    for image in generated
-                ]
-            except NotAnImage as exc:
-                raise BackendError(
-                    "backend_unavailable",
-                    "backend returned bytes that are not a whole image",
-                    retryable=True,
-                    charged=True,
-                ) from exc
-        except BackendError as error:
-            outcome, cost = error.code, (estimate if error.charged else Decimal("0"))
-            raise
-        except Exception as exc:
-            # A bug in a backend must not take the job down with a traceback to the client.
-            log.error(
-                "backend %s raised %s: %s", target.backend, type(exc).__name__, redact(str(exc))
-            )
-            outcome, cost = "internal_error", estimate
-            raise BackendError(
-                "backend_unavailable",
-                f"backend {target.backend!r} failed unexpectedly",
-                retryable=True,
-                charged=True,
-            ) from exc
-        finally:
-            spend.ledger.charge(cost)
-            await self.state.add_attempt(
-                job.id,
-                Attempt(
-                    backend=target.backend,
-                    model=target.model,
-                    outcome=outcome,
-                    cost=cost,
-                    duration_ms=round((time.monotonic() - started) * 1000),
-                ),
-            )
-
-    async def _vendor_rate(self, backend: str) -> None:
-        """Wait (the job stays claimed) until the vendor's shared rate window has room."""
-        rule = self.settings.backends[backend].rate
-        while True:
-            try:
-                await self.rates.hit(rule, "backend", backend)
-                return
-            except Refused as refused:
-                await self.sleep(max(0.05, float(refused.state.reset)))
 
     async def _store(self, prepared: list[PreparedImage]) -> tuple[StoredImage, ...]:
         """Upload each image under the bounded upload policy; the bytes stay in memory

@@ -1,0 +1,121 @@
+"""One attempt at one target of a job's route: pay, wait for the vendor's window, generate,
+check the bytes, and record what happened (backend, outcome, cost) on the job."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from decimal import Decimal
+
+from backends.base import Backend, BackendError, GenerationRequest
+from backends.imaging import NotAnImage
+from gateway.errors import redact
+from gateway.jobs import Attempt, Job
+from gateway.quotas import RateLimiter, Refused
+from gateway.settings import Target
+from gateway.spend import JobSpend
+from gateway.state.base import StateStore
+from gateway.storage import ImageStore, PreparedImage
+
+log = logging.getLogger("imagegate.runner")
+
+Sleep = Callable[[float], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class Call:
+    """A job's request addressed to one target of its route."""
+
+    job: Job
+    target: Target
+    backend: Backend
+    request: GenerationRequest
+
+    @property
+    def estimate(self) -> Decimal:
+        return self.backend.estimate_cost(self.request)
+
+
+def _unusable(message: str) -> BackendError:
+    """The vendor answered (and billed) but what came back cannot be used."""
+    return BackendError("backend_unavailable", message, retryable=True, charged=True)
+
+
+class Attempter:
+    def __init__(
+        self,
+        state: StateStore,
+        images: ImageStore,
+        rates: RateLimiter,
+        vendor_rates: dict[str, str | None],
+        sleep: Sleep,
+    ) -> None:
+        self.state = state
+        self.images = images
+        self.rates = rates
+        self.vendor_rates = vendor_rates
+        self.sleep = sleep
+
+    async def attempt(self, call: Call, spend: JobSpend) -> list[PreparedImage]:
+        """Checked images, or `BackendError`; the attempt is recorded either way."""
+        estimate = call.estimate
+        if not await spend.reserve(estimate):
+            raise BackendError(
+                "budget_exhausted",
+                f"the tenant's spend budget cannot hold another attempt ({estimate} USD)",
+                retryable=False,
+            )
+        await self._vendor_window(call.target.backend)
+        started = time.monotonic()
+        outcome, cost = "ok", estimate
+        try:
+            return await self._generate(call)
+        except BackendError as error:
+            outcome, cost = error.code, (estimate if error.charged else Decimal("0"))
+            raise
+        except Exception as exc:
+            # A bug in a backend must not take the job down with a traceback to the client.
+            log.error(
+                "backend %s raised %s: %s",
+                call.target.backend,
+                type(exc).__name__,
+                redact(str(exc)),
+            )
+            outcome = "internal_error"
+            raise _unusable(f"backend {call.target.backend!r} failed unexpectedly") from exc
+        finally:
+            spend.ledger.charge(cost)
+            await self.state.add_attempt(
+                call.job.id,
+                Attempt(
+                    backend=call.target.backend,
+                    model=call.target.model,
+                    outcome=outcome,
+                    cost=cost,
+                    duration_ms=round((time.monotonic() - started) * 1000),
+                ),
+            )
+
+    async def _generate(self, call: Call) -> list[PreparedImage]:
+        request = call.request
+        generated = await call.backend.generate(request)
+        if len(generated) != request.n:
+            raise _unusable(f"backend returned {len(generated)} images, expected {request.n}")
+        try:
+            return [
+                await self.images.prepare(image.data, request.output_format) for image in generated
+            ]
+        except NotAnImage as exc:
+            raise _unusable("backend returned bytes that are not a whole image") from exc
+
+    async def _vendor_window(self, backend: str) -> None:
+        """Wait (the job stays claimed) until the vendor's shared rate window has room."""
+        rule = self.vendor_rates.get(backend)
+        while True:
+            try:
+                await self.rates.acquire(rule, "backend", backend)
+                return
+            except Refused as refused:
+                await self.sleep(max(0.05, float(refused.state.reset)))
