@@ -21,6 +21,24 @@ def _load(path: str | None) -> Settings:
         sys.exit(f"imagegate: {exc}")
 
 
+def _preflight(settings: Settings) -> None:
+    """Build every backend once, so a missing vendor key or an unknown backend type stops
+    the command with one clear line instead of a failed start-up deep in the server."""
+    import httpx
+
+    from gateway.services import build_backends
+
+    async def check() -> None:
+        async with httpx.AsyncClient() as http:
+            for backend in build_backends(settings, http).values():
+                await backend.aclose()
+
+    try:
+        asyncio.run(check())
+    except ConfigError as exc:
+        sys.exit(f"imagegate: {exc}")
+
+
 def _serve(args: argparse.Namespace) -> None:
     import uvicorn
 
@@ -32,6 +50,7 @@ def _serve(args: argparse.Namespace) -> None:
         update={k: v for k, v in {"host": args.host, "port": args.port}.items() if v is not None}
     )
     settings = settings.model_copy(update={"server": server})
+    _preflight(settings)
     # Generate first-start keys here so they are printed plainly, before the server logs.
     for tenant, key in bootstrap(settings).new_keys.items():
         print(
@@ -58,6 +77,7 @@ def _worker(args: argparse.Namespace) -> None:
     settings = _load(args.config)
     if settings.workers.concurrency < 1:
         sys.exit("imagegate: workers.concurrency must be at least 1 for `imagegate worker`")
+    _preflight(settings)
 
     async def run() -> None:
         gateway = await Gateway.open(settings)

@@ -123,3 +123,15 @@ def test_serve_on_the_embedded_default_completes_a_job_over_http(tmp_path: Path)
         banner = process.stdout.readline() + process.stdout.readline()
         assert "ig_" not in banner
         complete_job(base, key)
+
+
+def test_serve_names_a_missing_vendor_key_and_stops(tmp_path: Path) -> None:
+    config = tmp_path / "vendor.toml"
+    config.write_text(
+        default_config_path().read_text()
+        + '\n[backends.openai]\ntype = "openai"\napi_key_env = "IMAGEGATE_TEST_ABSENT_KEY"\n'
+    )
+    result = run_cli("serve", "--config", str(config), "--port", str(free_port()), cwd=tmp_path)
+    assert result.returncode != 0
+    assert "IMAGEGATE_TEST_ABSENT_KEY" in result.stderr
+    assert "Traceback" not in result.stderr
