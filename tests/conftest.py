@@ -5,10 +5,11 @@ from __future__ import annotations
 import copy
 import tomllib
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from starlette.testclient import TestClient
 
@@ -75,6 +76,13 @@ def make_client(make_settings: Callable[..., Settings]) -> Iterator[Callable[...
     yield factory
     for client in reversed(clients):
         client.__exit__(None, None, None)
+
+
+@pytest.fixture
+async def http() -> AsyncIterator[httpx.AsyncClient]:
+    """An HTTP client for backends under test, closed after the test."""
+    async with httpx.AsyncClient() as client:
+        yield client
 
 
 @pytest.fixture(scope="session")

@@ -3,21 +3,19 @@
 from __future__ import annotations
 
 import asyncio
-import io
 import socket
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import httpx
 import pytest
-from PIL import Image
 
 from backends.base import BackendError, GenerationRequest
 from backends.openai import OpenAIBackend
 from gateway.settings import BackendSettings, ConfigError
+from tests.fakes.kit import decoded, raised, serving
 from tests.fakes.openai_server import FakeOpenAI, content_policy, error_body
 from tests.fakes.script import Step, error, html, rate_limited, slow, truncated
-from tests.fakes.serve import running
 
 KEY = "sk-test-openai-0123456789abcdef"
 ENV = "IMAGEGATE_TEST_OPENAI_KEY"
@@ -25,16 +23,8 @@ ENV = "IMAGEGATE_TEST_OPENAI_KEY"
 
 @pytest.fixture
 def fake() -> Iterator[FakeOpenAI]:
-    fake = FakeOpenAI(KEY)
-    with running(fake.app) as base_url:
-        fake.base_url = base_url
+    with serving(FakeOpenAI(KEY)) as fake:
         yield fake
-
-
-@pytest.fixture
-async def http() -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient() as client:
-        yield client
 
 
 @pytest.fixture(autouse=True)
@@ -59,15 +49,7 @@ def request(model: str = "dall-e-2", **overrides: Any) -> GenerationRequest:
 
 
 async def failure(backend: OpenAIBackend, req: GenerationRequest | None = None) -> BackendError:
-    with pytest.raises(BackendError) as caught:
-        await backend.generate(req or request())
-    return caught.value
-
-
-def decoded(data: bytes) -> tuple[int, int]:
-    with Image.open(io.BytesIO(data)) as image:
-        image.load()
-        return image.size
+    return await raised(backend.generate(req or request()))
 
 
 async def test_dall_e_asks_for_b64_json_and_returns_real_pngs(

@@ -2,20 +2,18 @@
 
 from __future__ import annotations
 
-import io
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import httpx
 import pytest
-from PIL import Image
 
 from backends.base import BackendError, GenerationRequest
 from backends.replicate import ReplicateBackend
 from gateway.settings import BackendSettings
+from tests.fakes.kit import decoded, raised, serving
 from tests.fakes.replicate_server import FakeReplicate, problem
 from tests.fakes.script import Step, error, html, ok, rate_limited, truncated
-from tests.fakes.serve import running
 
 KEY = "r8_TESTKEY0123456789abcdef"
 ENV = "IMAGEGATE_TEST_REPLICATE_KEY"
@@ -24,16 +22,8 @@ FLUX = "black-forest-labs/flux-schnell"
 
 @pytest.fixture
 def fake() -> Iterator[FakeReplicate]:
-    fake = FakeReplicate(KEY)
-    with running(fake.app) as base_url:
-        fake.base_url = base_url
+    with serving(FakeReplicate(KEY)) as fake:
         yield fake
-
-
-@pytest.fixture
-async def http() -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient() as client:
-        yield client
 
 
 @pytest.fixture(autouse=True)
@@ -59,15 +49,7 @@ def request(model: str = FLUX, **overrides: Any) -> GenerationRequest:
 
 
 async def failure(backend: ReplicateBackend, req: GenerationRequest | None = None) -> BackendError:
-    with pytest.raises(BackendError) as caught:
-        await backend.generate(req or request())
-    return caught.value
-
-
-def decoded(data: bytes) -> tuple[int, int]:
-    with Image.open(io.BytesIO(data)) as image:
-        image.load()
-        return image.size
+    return await raised(backend.generate(req or request()))
 
 
 async def test_model_prediction_is_polled_until_it_succeeds(

@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
-import io
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import httpx
 import pytest
-from PIL import Image
 
 from backends.base import BackendError, GenerationRequest
 from backends.stability import StabilityBackend
 from gateway.settings import BackendSettings
+from tests.fakes.kit import decoded, raised, serving
 from tests.fakes.script import Step, error, html, ok, rate_limited, slow, truncated
-from tests.fakes.serve import running
 from tests.fakes.stability_server import FakeStability, error_body, moderation
 
 KEY = "sk-test-stability-0123456789"
@@ -23,16 +21,8 @@ ENV = "IMAGEGATE_TEST_STABILITY_KEY"
 
 @pytest.fixture
 def fake() -> Iterator[FakeStability]:
-    fake = FakeStability(KEY)
-    with running(fake.app) as base_url:
-        fake.base_url = base_url
+    with serving(FakeStability(KEY)) as fake:
         yield fake
-
-
-@pytest.fixture
-async def http() -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient() as client:
-        yield client
 
 
 @pytest.fixture(autouse=True)
@@ -57,15 +47,7 @@ def request(model: str = "core", **overrides: Any) -> GenerationRequest:
 
 
 async def failure(backend: StabilityBackend, req: GenerationRequest | None = None) -> BackendError:
-    with pytest.raises(BackendError) as caught:
-        await backend.generate(req or request())
-    return caught.value
-
-
-def decoded(data: bytes) -> tuple[int, int]:
-    with Image.open(io.BytesIO(data)) as image:
-        image.load()
-        return image.size
+    return await raised(backend.generate(req or request()))
 
 
 async def test_core_sends_multipart_and_result_is_fitted_to_the_size(

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-from collections.abc import AsyncIterator
 
 import httpx
 import pytest
@@ -17,12 +16,6 @@ from gateway.settings import BackendSettings, ConfigError
 from tests.fakes.script import png
 
 ENV = "IMAGEGATE_TEST_VENDOR_KEY"
-
-
-@pytest.fixture
-async def http() -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient() as client:
-        yield client
 
 
 @pytest.mark.parametrize("vendor", ["openai", "stability", "replicate"])

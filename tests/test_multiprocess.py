@@ -13,9 +13,9 @@ import httpx
 import pytest
 
 from tests.conftest import AUTH, OTHER_AUTH, config_dict, merge
+from tests.fakes.kit import serving
 from tests.fakes.openai_server import FakeOpenAI
 from tests.fakes.script import slow
-from tests.fakes.serve import running
 from tests.processes import GatewayProcess, serve, worker, write_config
 from tests.servers import RedisServer
 
@@ -24,9 +24,7 @@ OPENAI_KEY = "sk-test-multiprocess-0123456789"
 
 @pytest.fixture
 def openai_fake() -> Iterator[FakeOpenAI]:
-    fake = FakeOpenAI(OPENAI_KEY)
-    with running(fake.app) as base_url:
-        fake.base_url = base_url
+    with serving(FakeOpenAI(OPENAI_KEY)) as fake:
         yield fake
 
 

@@ -10,9 +10,9 @@ from starlette.testclient import TestClient
 
 from gateway.settings import Settings
 from tests.conftest import AUTH
+from tests.fakes.kit import serving
 from tests.fakes.openai_server import FakeOpenAI, error_body
 from tests.fakes.script import error, rate_limited, slow
-from tests.fakes.serve import running
 from tests.fakes.stability_server import FakeStability
 from tests.polling import wait_for_job
 
@@ -23,18 +23,14 @@ STABILITY_KEY = "sk-test-stability-0123456789"
 @pytest.fixture
 def openai_fake(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeOpenAI]:
     monkeypatch.setenv("TEST_OPENAI_KEY", OPENAI_KEY)
-    fake = FakeOpenAI(OPENAI_KEY)
-    with running(fake.app) as base_url:
-        fake.base_url = base_url
+    with serving(FakeOpenAI(OPENAI_KEY)) as fake:
         yield fake
 
 
 @pytest.fixture
 def stability_fake(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeStability]:
     monkeypatch.setenv("TEST_STABILITY_KEY", STABILITY_KEY)
-    fake = FakeStability(STABILITY_KEY)
-    with running(fake.app) as base_url:
-        fake.base_url = base_url
+    with serving(FakeStability(STABILITY_KEY)) as fake:
         yield fake
 
 
