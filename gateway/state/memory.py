@@ -25,7 +25,9 @@ class MemoryState:
         self._cache: dict[str, tuple[float, JobResult]] = {}
         self._inflight: dict[str, str] = {}  # fingerprint -> leader job id
         self._followers: dict[str, list[str]] = {}  # leader job id -> follower ids
-        self._active: dict[str, set[str]] = {}  # tenant -> ids of PENDING/RUNNING jobs
+        # tenant -> {id of a PENDING/RUNNING job: when it expires}; finish removes entries,
+        # and expired ones are pruned only once the earliest expiry has passed.
+        self._active: dict[str, dict[str, float]] = {}
         self._budgets: dict[str, tuple[float, int]] = {}  # key -> (expires, micro-dollars)
         self._queue: deque[str] = deque()
         self._ready = asyncio.Condition()
@@ -71,7 +73,7 @@ class MemoryState:
             )
             self._followers.setdefault(leader.id, []).append(job.id)
             self._put(job)
-            self._active.setdefault(job.tenant, set()).add(job.id)
+            self._activate(job)
             return job
         if reservation is not None:
             if not self._reserve(reservation):
@@ -80,7 +82,7 @@ class MemoryState:
         if leader is None:  # also replaces a leader that expired without finishing
             self._inflight[job.fingerprint] = job.id
         self._put(job)
-        self._active.setdefault(job.tenant, set()).add(job.id)
+        self._activate(job)
         self._queue.append(job.id)
         await self._notify()
         return job
@@ -125,7 +127,7 @@ class MemoryState:
                 finished.append(follower.transition(status, result=result, error=error))
         for each in finished:
             self._put(each)
-            self._active.get(each.tenant, set()).discard(each.id)
+            self._active.get(each.tenant, {}).pop(each.id, None)
         if self._inflight.get(job.fingerprint) == job_id:
             del self._inflight[job.fingerprint]
         if result is not None:
@@ -185,13 +187,19 @@ class MemoryState:
         self._budgets[reservation.key] = (now + reservation.ttl, spent + reservation.amount)
         return True
 
+    def _activate(self, job: Job) -> None:
+        self._active.setdefault(job.tenant, {})[job.id] = time.monotonic() + self.job_ttl
+
     def _active_count(self, tenant: str) -> int:
-        """Active jobs of the tenant; ones that expired meanwhile are dropped on the way."""
-        active = self._active.get(tenant, set())
-        for job_id in list(active):
-            job = self._get(job_id)
-            if job is None or job.status not in ACTIVE:
-                active.discard(job_id)
+        """Entries are added in expiry order (now + a fixed ttl), so expired ones are pruned
+        from the front: amortised O(1)."""
+        active = self._active.get(tenant, {})
+        now = time.monotonic()
+        while active:
+            job_id, expires = next(iter(active.items()))
+            if expires >= now:
+                break
+            del active[job_id]
         return len(active)
 
     def _leader(self, fingerprint: str) -> Job | None:
