@@ -5,8 +5,9 @@ attempt's cost on the tenant budget (only for a job that will run: cached and jo
 cost nothing) and stores the job. The rate window (`limits`) is a separate store, so its
 unit is taken first, and a read-only pre-check of the cap and the budget keeps a refusal
 there from spending a rate unit (only a lost race can). Round trips on Redis: the
-pre-check (only for tenants with a cap or a budget), the rate hit, then the submit script
-and the window report for the RateLimit-* headers, sent together.
+pre-check (only for tenants with a cap or a budget, and skipped while a reading less than a
+second old shows them less than half used), the rate hit, then the submit script and the
+window report for the RateLimit-* headers, sent together.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from decimal import Decimal
 
 from gateway.budgets import Budget, Budgets
@@ -23,6 +24,8 @@ from gateway.jobs import Job
 from gateway.quotas import RateLimiter, Refused, concurrency_limited, rate_limited
 from gateway.settings import PlanSettings
 from gateway.state.base import BudgetRefused, ConcurrencyLimited, Reservation, StateStore
+
+HEADROOM_FRESH = 1.0  # seconds a pre-check reading is trusted
 
 
 def budget_exhausted(budget: Budget, estimate: Decimal) -> ApiError:
@@ -35,11 +38,33 @@ def budget_exhausted(budget: Budget, estimate: Decimal) -> ApiError:
     )
 
 
+@dataclass
+class Headroom:
+    """A tenant's last pre-check reading, and what this process admitted since."""
+
+    read_at: float
+    active: int
+    spent: int
+    since: int = 0
+
+    def ample(self, cap: int | None, reservation: Reservation | None) -> bool:
+        """Fresh, and even after everything admitted since, at most half the cap and half
+        the budget are used: the pre-check would pass, so it can be skipped."""
+        if time.monotonic() - self.read_at > HEADROOM_FRESH:
+            return False
+        if cap is not None and 2 * (self.active + self.since + 1) > cap:
+            return False
+        if reservation is None:
+            return True
+        return 2 * (self.spent + (self.since + 1) * reservation.amount) <= reservation.limit
+
+
 class Admission:
     def __init__(self, state: StateStore, rates: RateLimiter, budgets: Budgets) -> None:
         self.state = state
         self.rates = rates
         self.budgets = budgets
+        self._headroom: dict[str, Headroom] = {}
 
     async def admit(
         self, job: Job, plan: PlanSettings, estimate: Decimal
@@ -53,7 +78,11 @@ class Admission:
             reservation = self.budgets.reservation(tenant, budget, estimate, window)
             job = replace(job, reserved={window: estimate})
         if cap is not None or reservation is not None:
-            await self._precheck(tenant, cap, reservation, budget, estimate)
+            headroom = self._headroom.get(tenant)
+            if headroom is not None and headroom.ample(cap, reservation):
+                headroom.since += 1
+            else:
+                await self._precheck(tenant, cap, reservation, budget, estimate)
         try:
             limited = await self.rates.acquire(plan.rate, "submit", tenant)
         except Refused as refused:
@@ -81,6 +110,7 @@ class Admission:
             self.state.count_active(tenant) if cap is not None else _zero(),
             self.state.spent(reservation.key) if reservation is not None else _zero(),
         )
+        self._headroom[tenant] = Headroom(time.monotonic(), active, spent)
         if cap is not None and active >= cap:
             raise concurrency_limited(cap)
         if reservation is not None and spent + reservation.amount > reservation.limit:
