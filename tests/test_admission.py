@@ -17,8 +17,8 @@ def test_fresh_reading_far_from_the_cap_is_ample() -> None:
 
 
 def test_admissions_since_the_reading_count() -> None:
-    headroom = Headroom(time.monotonic(), active=1, spent=0, since=3)
-    assert not headroom.ample(cap=10, reservation=None)  # 1 + 3 + 1 is half of 10
+    assert Headroom(time.monotonic(), active=1, spent=0, since=3).ample(10, None)  # 5 of 10
+    assert not Headroom(time.monotonic(), active=1, spent=0, since=4).ample(10, None)  # 6
 
 
 def test_budget_past_half_is_not_ample() -> None:
