@@ -73,6 +73,7 @@ def main(argv: list[str] | None = None) -> Path:
         seconds=args.seconds or (1.0 if args.quick else 5.0),
         redis_requests=20 if args.quick else 200,
         log_level=args.log_level,
+        warmup=not args.quick,
     )
     name = "quick" if args.quick else "latest"
     args.out.mkdir(parents=True, exist_ok=True)

@@ -30,8 +30,9 @@ class Row:
     p99_ms: float
     errors: int  # wrk socket and non-2xx/3xx errors, or failed jobs
     unit: str = "req/s"
-    ratio: float | None = None  # rate / the baseline's rate (see `baseline_of`)
+    ratio: float | None = None  # rate / the baseline rate (`Report.apply_ratios`)
     baseline_scenario: str | None = None
+    extra: dict[str, float] = field(default_factory=dict)  # e.g. polls per job (end to end)
 
 
 @dataclass

@@ -17,7 +17,8 @@ from pathlib import Path
 
 from benchmarks import memory
 from benchmarks.config import BENCH_KEY, SIZE, write_bench_config
-from benchmarks.e2e import client, complete_job, run_e2e
+from benchmarks.e2e import complete_job, run_e2e
+from benchmarks.http1 import Http1
 from benchmarks.installs import ensure
 from benchmarks.redis_cost import measure_redis_cost
 from benchmarks.results import BASELINE, E2E, MemoryRow, Report, Row
@@ -36,13 +37,14 @@ class Options:
     seconds: float
     redis_requests: int  # requests per scenario for the Redis accounting
     log_level: str = "info"
+    warmup: bool = True  # a 1 s poll load before measuring (off in quick mode)
     max_e2e_jobs: int = 20000
 
 
 async def _prepare(base_url: str, tag: str) -> tuple[str, str]:
     """A finished job to poll and a prompt whose result is cached: (job id, prompt)."""
     prompt = f"{tag} cached"
-    async with client(base_url, BENCH_KEY, 1) as http:
+    async with Http1(base_url, BENCH_KEY) as http:
         job, _ = await complete_job(http, {"prompt": prompt, "size": SIZE})
     if job["status"] != "SUCCEEDED":
         raise RuntimeError(f"warm-up job ended {job['status']}: {job.get('error')}")
@@ -67,7 +69,8 @@ def _measure_target(target: Target, options: Options, report: Report) -> None:
         else:
             job_id, same_prompt = asyncio.run(_prepare(target.base_url, tag))
             poll_path = f"{JOBS}/{job_id}"
-        run_wrk(target.base_url, "get", poll_path, BENCH_KEY, tag, 4, 1)  # warm-up
+        if options.warmup:
+            run_wrk(target.base_url, "get", poll_path, BENCH_KEY, tag, 4, 1)
         idle = memory.rss_mib(target.pid)
         for scenario, mode in SCENARIOS[:2]:
             path = poll_path if mode == "get" else JOBS
@@ -89,16 +92,11 @@ def _measure_target(target: Target, options: Options, report: Report) -> None:
 def _end_to_end(target: Target, tag: str, c: int, options: Options) -> Row:
     result = run_e2e(target.base_url, BENCH_KEY, c, options.seconds, options.max_e2e_jobs, tag)
     print(f"  {target.name:9} {E2E:22} c={c:<3} {result.jobs_per_s:8.0f} jobs/s", flush=True)
-    return Row(
-        E2E,
-        target.name,
-        c,
-        result.jobs_per_s,
-        result.p50_ms,
-        result.p99_ms,
-        result.failed,
-        unit="jobs/s",
-    )
+    polls = result.polls / result.jobs if result.jobs else 0.0
+    rate, p50, p99 = result.jobs_per_s, result.p50_ms, result.p99_ms
+    row = Row(E2E, target.name, c, rate, p50, p99, result.failed, unit="jobs/s")
+    row.extra = {"jobs": result.jobs, "polls_per_job": round(polls, 2)}
+    return row
 
 
 def run(options: Options, workdir: Path, meta: dict[str, object]) -> Report:
