@@ -11,7 +11,6 @@ import argparse
 import os
 import platform
 import subprocess
-import sys
 import tempfile
 from datetime import UTC, datetime
 from importlib.metadata import version
@@ -93,4 +92,4 @@ def main(argv: list[str] | None = None) -> Path:
 
 
 if __name__ == "__main__":
-    sys.exit(main() and 0)
+    main()

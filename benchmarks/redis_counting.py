@@ -72,8 +72,8 @@ class RedisCounter:
             counter.round_trips[ROLE.get()] += 1
             await send(connection, command, check_health)
 
-        AbstractConnection.pack_command = pack_command  # type: ignore[method-assign]
-        AbstractConnection.send_packed_command = send_packed_command  # type: ignore[method-assign]
+        setattr(AbstractConnection, "pack_command", pack_command)  # noqa: B010
+        setattr(AbstractConnection, "send_packed_command", send_packed_command)  # noqa: B010
         return self
 
     def __exit__(

@@ -46,8 +46,11 @@ async def _prepare(base_url: str, tag: str) -> tuple[str, str]:
     prompt = f"{tag} cached"
     async with Http1(base_url, BENCH_KEY) as http:
         job, _ = await complete_job(http, {"prompt": prompt, "size": SIZE})
-    if job["status"] != "SUCCEEDED":
-        raise RuntimeError(f"warm-up job ended {job['status']}: {job.get('error')}")
+        if job["status"] != "SUCCEEDED":
+            raise RuntimeError(f"warm-up job ended {job['status']}: {job.get('error')}")
+        _, again = await http.send("POST", JOBS, {"prompt": prompt, "size": SIZE})
+        if not again["data"]["cached"]:  # else "cache hit" would measure something else
+            raise RuntimeError(f"the same prompt again was not a cache hit: {again}")
     return job["id"], prompt
 
 
@@ -85,7 +88,7 @@ def _measure_target(target: Target, options: Options, report: Report) -> None:
             new = f"{tag}-c{c}"  # prompts unique across levels too
             report.rows.append(_load(target, "submit (new prompt)", "new", JOBS, new, c, options))
     finally:
-        target.close()
+        target.stop()
     report.memory.append(MemoryRow(target.name, idle, target.peak_rss_mib))
 
 

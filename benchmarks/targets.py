@@ -34,7 +34,7 @@ class Target:
         self.port = 0
         self.process: subprocess.Popen[bytes] | None = None
         self.peak_rss_mib = 0.0
-        self._log = (workdir / f"{name}.log").open("ab")
+        self.log_path = workdir / f"{name}.log"
 
     @classmethod
     def baseline(cls, workdir: Path, log_level: str) -> Target:
@@ -58,18 +58,19 @@ class Target:
 
     def start(self) -> None:
         self.port = free_port()
-        self.process = subprocess.Popen(
-            [sys.executable, *self.argv, "--port", str(self.port)],
-            cwd=self.workdir,
-            env=cli_env(),
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
-        )
+        with self.log_path.open("ab") as log:  # the child keeps its own descriptor
+            self.process = subprocess.Popen(
+                [sys.executable, *self.argv, "--port", str(self.port)],
+                cwd=self.workdir,
+                env=cli_env(),
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
         try:
             wait_for_port(self.port, timeout=30)
         except TimeoutError:
             self.stop()
-            raise RuntimeError(f"{self.name} did not start; see {self._log.name}") from None
+            raise RuntimeError(f"{self.name} did not start; see {self.log_path}") from None
 
     def stop(self) -> None:
         if self.process is None:
@@ -89,7 +90,3 @@ class Target:
         if self.redis is not None:
             self.redis.flush()
         self.start()
-
-    def close(self) -> None:
-        self.stop()
-        self._log.close()
