@@ -6,7 +6,7 @@ each, each submits a new prompt, polls it until it is terminal, then starts the 
 until the window closes (or `max_jobs` is reached). Jobs still running when the window
 closes are waited for (bounded) and counted, so the rate covers every job it started.
 
-Polls back off (5, 10, 20, 40, 80, 100, 100 ms ...): tight polling would spend the
+Polls back off (2, 4, 8, ... 64, 100, 100 ms ...): tight polling would spend the
 server's time answering polls and measure poll throughput instead. The cost is latency
 resolution: a job is seen done up to one interval after it was.
 """
@@ -21,7 +21,7 @@ from typing import Any, Protocol
 from benchmarks.config import SIZE
 from benchmarks.http1 import Http1
 
-FIRST_POLL, MAX_POLL = 0.005, 0.1  # seconds between polls of one job, doubling
+FIRST_POLL, MAX_POLL = 0.002, 0.1  # seconds between polls of one job, doubling
 JOB_TIMEOUT = 30.0
 TERMINAL = {"SUCCEEDED", "FAILED", "CANCELED"}
 

@@ -3,7 +3,22 @@
 from __future__ import annotations
 
 from benchmarks.redis_cost import RedisCost
-from benchmarks.results import BASELINE, Report, Row
+from benchmarks.results import BASELINE, E2E, Report, Row
+
+SCENARIO_ORDER = ["poll", "submit (cache hit)", "submit (new prompt)", E2E]
+TARGET_ORDER = [BASELINE, "memory", "redis"]
+
+
+def _order(row: Row) -> tuple[int, int, int]:
+    def index(items: list[str], item: str) -> int:
+        return items.index(item) if item in items else len(items)
+
+    return (
+        index(SCENARIO_ORDER, row.scenario),
+        row.concurrency,
+        index(TARGET_ORDER, row.target),
+    )
+
 
 HOW_TO_READ = """\
 How to read: *ratio* is the gateway's rate divided by the bare Starlette baseline's rate
@@ -24,7 +39,7 @@ def _load_table(rows: list[Row]) -> list[str]:
         "| scenario | target | concurrency | rate | p50 ms | p99 ms | ratio to baseline | errors |",
         "|---|---|--:|--:|--:|--:|--:|--:|",
     ]
-    for row in rows:
+    for row in sorted(rows, key=_order):
         ratio = "1.00 (baseline)" if row.target == BASELINE else _fmt(row.ratio)
         lines.append(
             f"| {row.scenario} | {row.target} | {row.concurrency} | "
@@ -32,6 +47,15 @@ def _load_table(rows: list[Row]) -> list[str]:
             f"{ratio} | {row.errors} |"
         )
     return lines
+
+
+def _polls(rows: list[Row]) -> str:
+    polls = [
+        f"{row.target} c={row.concurrency}: {row.extra['polls_per_job']:g}"
+        for row in sorted(rows, key=_order)
+        if "polls_per_job" in row.extra
+    ]
+    return f"End to end, polls per job: {'; '.join(polls)}." if polls else ""
 
 
 def _commands(counts: dict[str, float]) -> str:
@@ -71,6 +95,8 @@ def markdown(report: Report) -> str:
         "## Throughput and latency",
         "",
         *_load_table(report.rows),
+        "",
+        _polls(report.rows),
         "",
         f"## Redis cost per request ({n} requests per row)",
         "",
