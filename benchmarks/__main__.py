@@ -1,5 +1,8 @@
 """`python -m benchmarks [--quick]`: measure every hot path against a baseline, in one run.
 
+`--quick` is a smoke run: one concurrency, 1 s per measurement, no warm-up, no restart
+between scenarios and no chart; its numbers are only a sign of life.
+
 Writes `<out>/latest.md`, `latest.json` and `latest.png` (the chart needs the `bench`
 extra); `--quick` (one concurrency, 1 s per measurement) writes `quick.md` and `quick.json`
 instead, so a smoke run never replaces the committed results.
@@ -73,6 +76,7 @@ def main(argv: list[str] | None = None) -> Path:
         redis_requests=20 if args.quick else 200,
         log_level=args.log_level,
         warmup=not args.quick,
+        fresh=not args.quick,
     )
     name = "quick" if args.quick else "latest"
     args.out.mkdir(parents=True, exist_ok=True)

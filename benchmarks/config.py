@@ -40,7 +40,7 @@ def bench_config(workdir: Path, state_url: str) -> dict[str, Any]:
     config["state"]["url"] = state_url
     config["storage"]["url"] = f"file://{workdir / 'data' / 'images'}"
     # A restart between scenarios must not wait out a backlog left by the previous one.
-    config["workers"]["shutdown_grace"] = "1s"
+    config["workers"]["shutdown_grace"] = "0s"
     config["plans"] = {"generous": GENEROUS_PLAN}
     config["tenants"] = {
         "bench": {"keys": [key_hash(BENCH_KEY)]},

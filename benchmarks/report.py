@@ -5,7 +5,14 @@ from __future__ import annotations
 from benchmarks.redis_cost import RedisCost
 from benchmarks.results import BASELINE, E2E, Report, Row
 
-SCENARIO_ORDER = ["poll", "submit (cache hit)", "submit (new prompt)", E2E]
+SCENARIO_ORDER = [
+    "poll",
+    "poll (quotas on)",
+    "submit (cache hit)",
+    "submit (new prompt)",
+    "submit (new prompt, quotas on)",
+    E2E,
+]
 TARGET_ORDER = [BASELINE, "memory", "redis"]
 
 
@@ -24,10 +31,12 @@ HOW_TO_READ = """\
 How to read: *ratio* is the gateway's rate divided by the bare Starlette baseline's rate
 for the same scenario at the same concurrency, measured in this run (1.00 = as fast as a
 do-nothing endpoint on the same server; 0.25 = the gateway's own work costs three times
-what uvicorn + Starlette + wrk cost per request). For end to end, the ratio is jobs/s over
-the baseline's new-prompt submit req/s: how many complete jobs per request the bare server
-could answer. Errors must be 0 for a row to count. Redis figures are per request (per job
-for the worker), averaged over a fixed number of requests sent one at a time."""
+what uvicorn + Starlette + wrk cost per request). "Quotas on" rows (tenant bench-quotas)
+are divided by the baseline's plain poll or new-prompt submit. For end to end, the ratio
+is jobs/s over the baseline's new-prompt submit req/s: how many complete jobs per request
+the bare server could answer. Errors must be 0 for a row to count. Redis figures are per
+request (per job for the worker), averaged over a fixed number of requests sent one at a
+time."""
 
 
 def _fmt(value: float | None, digits: int = 2) -> str:

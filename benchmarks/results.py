@@ -16,6 +16,12 @@ from benchmarks.redis_cost import RedisCost
 
 BASELINE = "baseline"
 E2E = "end to end (submit -> SUCCEEDED)"
+# Scenarios the baseline has no twin of, and the baseline scenario each is divided by.
+BASELINE_OF = {
+    "poll (quotas on)": "poll",
+    "submit (new prompt, quotas on)": "submit (new prompt)",
+    E2E: "submit (new prompt)",
+}
 
 
 @dataclass
@@ -58,12 +64,12 @@ class Report:
         return None
 
     def apply_ratios(self) -> None:
-        """Divide every gateway figure by the baseline's (end to end: by the baseline's
-        new-prompt submits, the request that starts a job)."""
+        """Divide every gateway figure by the baseline's for the same scenario, or its twin
+        in `BASELINE_OF` (end to end: new-prompt submits, the request that starts a job)."""
         for row in self.rows:
             if row.target == BASELINE:
                 continue
-            scenario = "submit (new prompt)" if row.scenario == E2E else row.scenario
+            scenario = BASELINE_OF.get(row.scenario, row.scenario)
             base = self.row(scenario, BASELINE, row.concurrency)
             if base is not None and base.rate > 0:
                 row.ratio, row.baseline_scenario = row.rate / base.rate, scenario

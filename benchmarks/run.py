@@ -3,8 +3,9 @@
 Per gateway target the order is chosen so no scenario inherits another's work: polls and
 cache hits first (they queue nothing), then end to end (it keeps at most `concurrency`
 jobs in flight), then new-prompt submits, which leave a backlog that the 4 in-process
-workers are still rendering; so each later new-prompt level starts on a fresh process
-(and a flushed Redis). The baseline runs first, the same scenarios, with the same wrk.
+workers are still rendering; so every level after one of those starts on a fresh process
+(and a flushed Redis). The baseline runs first, with the same wrk, the scenarios it has
+(it has no quotas and no jobs to finish).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from benchmarks import memory
-from benchmarks.config import BENCH_KEY, SIZE, write_bench_config
+from benchmarks.config import BENCH_KEY, PRICED_MODEL, QUOTA_KEY, SIZE, write_bench_config
 from benchmarks.e2e import complete_job, run_e2e
 from benchmarks.http1 import Http1
 from benchmarks.installs import ensure
@@ -27,8 +28,25 @@ from benchmarks.wrk import run_wrk
 from tests.servers import RedisServer
 
 JOBS = "/images/jobs"
-# (scenario, wrk mode); new prompts last: they leave work behind.
-SCENARIOS = [("poll", "get"), ("submit (cache hit)", "same"), ("submit (new prompt)", "new")]
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str
+    mode: str  # wrk's ("get", "same", "new"), or "e2e" for the end-to-end driver
+    quotas: bool = False  # as tenant bench-quotas: every limit on, the priced model
+    backlog: bool = False  # leaves queued jobs behind: the next level needs a fresh process
+
+
+# Gateway order: nothing that leaves a backlog before something that must not inherit one.
+SCENARIOS = [
+    Scenario("poll", "get"),
+    Scenario("poll (quotas on)", "get", quotas=True),
+    Scenario("submit (cache hit)", "same"),
+    Scenario(E2E, "e2e"),
+    Scenario("submit (new prompt)", "new", backlog=True),
+    Scenario("submit (new prompt, quotas on)", "new", quotas=True, backlog=True),
+]
 
 
 @dataclass(frozen=True)
@@ -38,29 +56,52 @@ class Options:
     redis_requests: int  # requests per scenario for the Redis accounting
     log_level: str = "info"
     warmup: bool = True  # a 1 s poll load before measuring (off in quick mode)
+    fresh: bool = True  # restart after a backlog (off in quick mode: speed over accuracy)
     max_e2e_jobs: int = 20000
 
 
-async def _prepare(base_url: str, tag: str) -> tuple[str, str]:
-    """A finished job to poll and a prompt whose result is cached: (job id, prompt)."""
+@dataclass(frozen=True)
+class Prepared:
+    """What the scenarios of one target need: a job to poll per tenant, a cached prompt."""
+
+    poll: str
+    poll_quotas: str
+    cached_prompt: str
+
+
+async def _finished_job(http: Http1, body: dict[str, str]) -> str:
+    job, _ = await complete_job(http, body)
+    if job["status"] != "SUCCEEDED":
+        raise RuntimeError(f"warm-up job ended {job['status']}: {job.get('error')}")
+    return f"{JOBS}/{job['id']}"
+
+
+async def _prepare(base_url: str, tag: str) -> Prepared:
     prompt = f"{tag} cached"
     async with Http1(base_url, BENCH_KEY) as http:
-        job, _ = await complete_job(http, {"prompt": prompt, "size": SIZE})
-        if job["status"] != "SUCCEEDED":
-            raise RuntimeError(f"warm-up job ended {job['status']}: {job.get('error')}")
+        poll = await _finished_job(http, {"prompt": prompt, "size": SIZE})
         _, again = await http.send("POST", JOBS, {"prompt": prompt, "size": SIZE})
         if not again["data"]["cached"]:  # else "cache hit" would measure something else
             raise RuntimeError(f"the same prompt again was not a cache hit: {again}")
-    return job["id"], prompt
+    async with Http1(base_url, QUOTA_KEY) as http:
+        body = {"prompt": f"{tag} quotas", "size": SIZE, "model": PRICED_MODEL}
+        poll_quotas = await _finished_job(http, body)
+    return Prepared(poll, poll_quotas, prompt)
 
 
-def _load(target: Target, scenario: str, mode: str, path: str, tag: str, c: int, o: Options) -> Row:
-    result = run_wrk(target.base_url, mode, path, BENCH_KEY, tag, c, o.seconds)
-    row = Row(
-        scenario, target.name, c, result.rps, result.p50_ms, result.p99_ms, result.error_count
-    )
-    print(f"  {target.name:9} {scenario:22} c={c:<3} {result.rps:8.0f} req/s", flush=True)
-    return row
+def _measure(target: Target, scenario: Scenario, ready: Prepared, c: int, o: Options) -> Row:
+    key, model = (QUOTA_KEY, PRICED_MODEL) if scenario.quotas else (BENCH_KEY, "")
+    if scenario.mode == "e2e":
+        return _end_to_end(target, c, o)
+    path, prompt = JOBS, uuid.uuid4().hex[:12]  # new prompts: "<this> <thread> <counter>"
+    if scenario.mode == "get":
+        path = ready.poll_quotas if scenario.quotas else ready.poll
+    elif scenario.mode == "same":
+        prompt = ready.cached_prompt
+    result = run_wrk(target.base_url, scenario.mode, path, key, prompt, c, o.seconds, model)
+    rate, p50, p99 = result.rps, result.p50_ms, result.p99_ms
+    print(f"  {target.name:9} {scenario.name:32} c={c:<3} {rate:8.0f} req/s", flush=True)
+    return Row(scenario.name, target.name, c, rate, p50, p99, result.error_count)
 
 
 def _measure_target(target: Target, options: Options, report: Report) -> None:
@@ -68,33 +109,29 @@ def _measure_target(target: Target, options: Options, report: Report) -> None:
     target.start()
     try:
         if target.name == BASELINE:
-            poll_path, same_prompt = f"{JOBS}/job_baseline", f"{tag} cached"
+            ready = Prepared(f"{JOBS}/job_baseline", "", f"{tag} cached")
+            scenarios = [s for s in SCENARIOS if not s.quotas and s.mode != "e2e"]
         else:
-            job_id, same_prompt = asyncio.run(_prepare(target.base_url, tag))
-            poll_path = f"{JOBS}/{job_id}"
+            ready, scenarios = asyncio.run(_prepare(target.base_url, tag)), SCENARIOS
         if options.warmup:
-            run_wrk(target.base_url, "get", poll_path, BENCH_KEY, tag, 4, 1)
+            run_wrk(target.base_url, "get", ready.poll, BENCH_KEY, tag, 4, 1)
         idle = memory.rss_mib(target.pid)
-        for scenario, mode in SCENARIOS[:2]:
-            path = poll_path if mode == "get" else JOBS
+        dirty = False
+        for scenario in scenarios:
             for c in options.concurrencies:
-                report.rows.append(_load(target, scenario, mode, path, same_prompt, c, options))
-        if target.name != BASELINE:
-            for c in options.concurrencies:
-                report.rows.append(_end_to_end(target, tag, c, options))
-        for i, c in enumerate(options.concurrencies):
-            if i and target.name != BASELINE:
-                target.restart()
-            new = f"{tag}-c{c}"  # prompts unique across levels too
-            report.rows.append(_load(target, "submit (new prompt)", "new", JOBS, new, c, options))
+                if dirty and options.fresh and target.name != BASELINE:
+                    target.restart()
+                report.rows.append(_measure(target, scenario, ready, c, options))
+                dirty = scenario.backlog
     finally:
         target.stop()
     report.memory.append(MemoryRow(target.name, idle, target.peak_rss_mib))
 
 
-def _end_to_end(target: Target, tag: str, c: int, options: Options) -> Row:
+def _end_to_end(target: Target, c: int, options: Options) -> Row:
+    tag = uuid.uuid4().hex[:12]
     result = run_e2e(target.base_url, BENCH_KEY, c, options.seconds, options.max_e2e_jobs, tag)
-    print(f"  {target.name:9} {E2E:22} c={c:<3} {result.jobs_per_s:8.0f} jobs/s", flush=True)
+    print(f"  {target.name:9} {E2E:32} c={c:<3} {result.jobs_per_s:8.0f} jobs/s", flush=True)
     polls = result.polls / result.jobs if result.jobs else 0.0
     rate, p50, p99 = result.jobs_per_s, result.p50_ms, result.p99_ms
     row = Row(E2E, target.name, c, rate, p50, p99, result.failed, unit="jobs/s")

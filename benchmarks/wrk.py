@@ -44,6 +44,7 @@ def run_wrk(
     tag: str,
     connections: int,
     seconds: float,
+    model: str = "",
 ) -> LoadResult:
     """Run `mode` ("new", "same" or "get") on `path` with `connections` for `seconds`."""
     command = [
@@ -61,6 +62,7 @@ def run_wrk(
         path,
         key,
         tag,
+        model,
     ]
     out = subprocess.run(
         command, capture_output=True, text=True, timeout=seconds + 30, check=True

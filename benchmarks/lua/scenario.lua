@@ -1,5 +1,5 @@
 -- One wrk script for every scenario and target, so the generator's own cost is the same
--- everywhere. Arguments (after `--`): mode, path, API key, body tag.
+-- everywhere. Arguments (after `--`): mode, path, API key, body tag, model ("" = default).
 --   new   POST a new prompt each request ("<tag> <thread> <counter>": never cached)
 --   same  POST the same prompt every time (a cache hit once it has succeeded)
 --   get   GET path (poll an existing job)
@@ -13,7 +13,7 @@ function setup(thread)
 end
 
 function init(args)
-  mode, path, key, tag = args[1], args[2], args[3], args[4]
+  mode, path, key, tag, model = args[1], args[2], args[3], args[4], args[5] or ""
   counter = 0
   headers = {
     ["Authorization"] = "Bearer " .. key,
@@ -27,7 +27,8 @@ function init(args)
 end
 
 function body_for(prompt)
-  return '{"prompt":"' .. prompt .. '","size":"64x64"}'
+  local extra = model ~= "" and (',"model":"' .. model .. '"') or ""
+  return '{"prompt":"' .. prompt .. '","size":"64x64"' .. extra .. '}'
 end
 
 function request()
