@@ -60,7 +60,7 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     args = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
     args.add_argument("--quick", action="store_true", help="smoke run: c=16, 1 s each")
     args.add_argument("--concurrency", type=int, nargs="+", help="default 1 16 64 (quick: 16)")
-    args.add_argument("--seconds", type=float, help="per measurement: default 5 (quick: 1)")
+    args.add_argument("--seconds", type=float, help="per measurement: default 4 (quick: 1)")
     args.add_argument("--out", type=Path, default=RESULTS, help="where results go")
     args.add_argument("--log-level", default="info", help="uvicorn log level, every target")
     args.add_argument("--keep", action="store_true", help="keep the work dir (server logs)")
@@ -72,7 +72,7 @@ def main(argv: list[str] | None = None) -> Path:
     args = parse(argv)
     options = Options(
         concurrencies=tuple(args.concurrency or ((16,) if args.quick else (1, 16, 64))),
-        seconds=args.seconds or (1.0 if args.quick else 5.0),
+        seconds=args.seconds or (1.0 if args.quick else 4.0),
         redis_requests=20 if args.quick else 200,
         log_level=args.log_level,
         warmup=not args.quick,

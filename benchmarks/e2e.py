@@ -6,7 +6,7 @@ each, each submits a new prompt, polls it until it is terminal, then starts the 
 until the window closes (or `max_jobs` is reached). Jobs still running when the window
 closes are waited for (bounded) and counted, so the rate covers every job it started.
 
-Polls back off (2, 4, 8, ... 64, 100, 100 ms ...): tight polling would spend the
+Polls wait 2 ms, then back off (4, 8, ... 64, 100, 100 ms ...): tight polling would spend the
 server's time answering polls and measure poll throughput instead. The cost is latency
 resolution: a job is seen done up to one interval after it was.
 """
@@ -61,6 +61,8 @@ async def complete_job(
     job_id = answer["data"]["jobId"]
     deadline, polls, interval = time.monotonic() + timeout, 0, FIRST_POLL
     while True:
+        await asyncio.sleep(interval)  # never at once: a new job is not done yet
+        interval = min(MAX_POLL, interval * 2)
         status, answer = await http.send("GET", f"/images/jobs/{job_id}")
         polls += 1
         if status != 200:
@@ -70,8 +72,6 @@ async def complete_job(
             return job, polls
         if time.monotonic() > deadline:
             raise TimeoutError(f"job {job_id} still {job['status']} after {timeout}s")
-        await asyncio.sleep(interval)
-        interval = min(MAX_POLL, interval * 2)
 
 
 async def _drive(
