@@ -3,16 +3,8 @@
 from __future__ import annotations
 
 from benchmarks.redis_cost import RedisCost
-from benchmarks.results import BASELINE, E2E, Report, Row
+from benchmarks.results import BASELINE, SCENARIO_ORDER, Report, Row
 
-SCENARIO_ORDER = [
-    "poll",
-    "poll (quotas on)",
-    "submit (cache hit)",
-    "submit (new prompt)",
-    "submit (new prompt, quotas on)",
-    E2E,
-]
 TARGET_ORDER = [BASELINE, "memory", "redis"]
 
 

@@ -16,6 +16,14 @@ from benchmarks.redis_cost import RedisCost
 
 BASELINE = "baseline"
 E2E = "end to end (submit -> SUCCEEDED)"
+SCENARIO_ORDER = [
+    "poll",
+    "poll (quotas on)",
+    "submit (cache hit)",
+    "submit (new prompt)",
+    "submit (new prompt, quotas on)",
+    E2E,
+]
 # Scenarios the baseline has no twin of, and the baseline scenario each is divided by.
 BASELINE_OF = {
     "poll (quotas on)": "poll",
