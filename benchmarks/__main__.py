@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import shutil
 import subprocess
 import tempfile
 from datetime import UTC, datetime
@@ -81,7 +82,11 @@ def main(argv: list[str] | None = None) -> Path:
     name = "quick" if args.quick else "latest"
     args.out.mkdir(parents=True, exist_ok=True)
     workdir = Path(tempfile.mkdtemp(prefix="imagegate-bench-"))
-    report = run(options, workdir, _meta())
+    try:
+        report = run(options, workdir, _meta())
+    except BaseException:
+        print(f"benchmarks: failed; the servers' logs are under {workdir}", flush=True)
+        raise
     report.write_json(args.out / f"{name}.json")
     text = markdown(report)
     (args.out / f"{name}.md").write_text(text)
@@ -91,7 +96,7 @@ def main(argv: list[str] | None = None) -> Path:
     if args.keep:
         print(f"benchmarks: server logs kept under {workdir}")
     else:
-        subprocess.run(["rm", "-rf", str(workdir)], check=False)
+        shutil.rmtree(workdir, ignore_errors=True)
     return args.out / f"{name}.md"
 
 
