@@ -1,0 +1,67 @@
+"""The gateway config every benchmark target runs: generated, so nothing is refused.
+
+Load runs use tenant `bench`, which has no plan: no rate, poll-rate, budget or concurrency
+limit, so the gateway never answers 429 and the figures measure work, not refusals.
+Tenant `bench-quotas` has every kind of limit, set far above what a run can reach and on a
+priced model, so the Redis accounting can show what an enforced quota costs per request.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Any
+
+import tomli_w
+
+from gateway.auth import key_hash
+from gateway.settings import default_config_path
+
+BENCH_KEY = "ig_bench_unlimited_0123456789abcdef"
+QUOTA_KEY = "ig_bench_quotas_0123456789abcdef"
+SIZE = "64x64"  # the smallest image: rendering stays cheap, the gateway's path dominates
+PRICED_MODEL = "priced"
+
+GENEROUS_PLAN = {
+    # The embedded plan's shape (two rate windows, poll rate, cap, budget) scaled up.
+    "rate": "1000000/minute;100000000/day",
+    "poll_rate": "1000000/minute",
+    "max_concurrent": 1000000,
+    "budget": "1000000.00/day",
+    "max_cost_per_job": "1.00",
+}
+
+
+def bench_config(workdir: Path, state_url: str) -> dict[str, Any]:
+    """The embedded default, with its tenants replaced and its procedural backend at zero
+    latency (its settings are otherwise kept: 4 in-process workers, file storage)."""
+    config = tomllib.loads(default_config_path().read_text())
+    config["server"]["data_dir"] = str(workdir / "data")
+    config["state"]["url"] = state_url
+    config["storage"]["url"] = f"file://{workdir / 'data' / 'images'}"
+    # A restart between scenarios must not wait out a backlog left by the previous one.
+    config["workers"]["shutdown_grace"] = "0s"
+    config["plans"] = {"generous": GENEROUS_PLAN}
+    config["tenants"] = {
+        "bench": {"keys": [key_hash(BENCH_KEY)]},
+        "bench-quotas": {"plan": "generous", "keys": [key_hash(QUOTA_KEY)]},
+    }
+    procedural = config["models"]["procedural"]
+    procedural["sizes"] = [SIZE, *procedural["sizes"]]
+    config["models"][PRICED_MODEL] = {
+        "targets": [{"backend": "procedural-priced", "model": "procedural-v1"}],
+        "sizes": [SIZE],
+    }
+    config["backends"]["procedural"].update(latency="0s", fail_rate=0.0)
+    config["backends"]["procedural-priced"] = {
+        "type": "procedural",
+        "latency": "0s",
+        "prices": {"default": "0.0001"},
+    }
+    return config
+
+
+def write_bench_config(workdir: Path, state_url: str) -> Path:
+    path = workdir / f"gateway-{state_url.split(':')[0]}.toml"
+    path.write_text(tomli_w.dumps(bench_config(workdir, state_url)))
+    return path

@@ -1,0 +1,118 @@
+"""The run as Markdown: throughput and latency with ratios, Redis cost, memory."""
+
+from __future__ import annotations
+
+from benchmarks.redis_cost import RedisCost
+from benchmarks.results import BASELINE, SCENARIO_ORDER, Report, Row
+
+TARGET_ORDER = [BASELINE, "memory", "redis"]
+
+
+def _order(row: Row) -> tuple[int, int, int]:
+    def index(items: list[str], item: str) -> int:
+        return items.index(item) if item in items else len(items)
+
+    return (
+        index(SCENARIO_ORDER, row.scenario),
+        row.concurrency,
+        index(TARGET_ORDER, row.target),
+    )
+
+
+HOW_TO_READ = """\
+How to read: *ratio* is the gateway's rate divided by the bare Starlette baseline's rate
+for the same scenario at the same concurrency, measured in this run (1.00 = as fast as a
+do-nothing endpoint on the same server; 0.25 = the gateway's own work costs three times
+what uvicorn + Starlette + wrk cost per request). "Quotas on" rows (tenant bench-quotas)
+are divided by the baseline's plain poll or new-prompt submit. For end to end, the ratio
+is jobs/s over the baseline's new-prompt submit req/s: how many complete jobs per request
+the bare server could answer. Errors must be 0 for a row to count. Redis figures are per
+request (per job for the worker), averaged over a fixed number of requests sent one at a
+time."""
+
+
+def _fmt(value: float | None, digits: int = 2) -> str:
+    return "—" if value is None else f"{value:,.{digits}f}"
+
+
+def _load_table(rows: list[Row]) -> list[str]:
+    lines = [
+        "| scenario | target | concurrency | rate | p50 ms | p99 ms | ratio to baseline | errors |",
+        "|---|---|--:|--:|--:|--:|--:|--:|",
+    ]
+    for row in sorted(rows, key=_order):
+        ratio = "1.00 (baseline)" if row.target == BASELINE else _fmt(row.ratio)
+        lines.append(
+            f"| {row.scenario} | {row.target} | {row.concurrency} | "
+            f"{row.rate:,.0f} {row.unit} | {_fmt(row.p50_ms)} | {_fmt(row.p99_ms)} | "
+            f"{ratio} | {row.errors} |"
+        )
+    return lines
+
+
+def _polls(rows: list[Row]) -> str:
+    polls = [
+        f"{row.target} c={row.concurrency}: {row.extra['polls_per_job']:g}"
+        for row in sorted(rows, key=_order)
+        if "polls_per_job" in row.extra
+    ]
+    return f"End to end, polls per job: {'; '.join(polls)}." if polls else ""
+
+
+def _commands(counts: dict[str, float]) -> str:
+    return ", ".join(f"{name} ({count:g})" for name, count in counts.items()) or "—"
+
+
+def _redis_table(costs: list[RedisCost]) -> list[str]:
+    lines = [
+        "| scenario | tenant | round trips | sent (client side) "
+        "| executed by Redis (scripts' inner calls included) | Redis µs |",
+        "|---|---|--:|---|---|--:|",
+    ]
+    for cost in costs:
+        lines.append(
+            f"| {cost.scenario} | {cost.tenant} | {cost.round_trips:g} | {_commands(cost.sent)} "
+            f"| {_commands(cost.executed)} | {_fmt(cost.server_usec, 1)} |"
+        )
+    return lines
+
+
+def _meta(report: Report) -> list[str]:
+    meta = report.meta
+    keys = (
+        "date", "commit", "machine", "python", "server", "load generator", "redis",
+        "concurrencies", "seconds_per_measurement", "log_level", "elapsed_s",
+    )  # fmt: skip
+    return [f"- {key}: {meta[key]}" for key in keys if key in meta]
+
+
+def markdown(report: Report) -> str:
+    n = report.redis_cost[0].n if report.redis_cost else 0
+    lines = [
+        "# Imagegate benchmarks",
+        "",
+        *_meta(report),
+        "",
+        "## Throughput and latency",
+        "",
+        *_load_table(report.rows),
+        "",
+        _polls(report.rows),
+        "",
+        f"## Redis cost per request ({n} requests per row)",
+        "",
+        "Tenant `bench` has no limits (the load runs above use it); `bench-quotas` has every",
+        "limit (two rate windows, poll rate, concurrency cap, budget) set far above use.",
+        "",
+        *_redis_table(report.redis_cost),
+        "",
+        "## Memory (RSS)",
+        "",
+        "| process | idle MiB (after warm-up) | peak MiB (VmHWM, any phase) |",
+        "|---|--:|--:|",
+        *(f"| {m.target} | {m.idle_mib:.1f} | {m.peak_mib:.1f} |" for m in report.memory),
+        "",
+        HOW_TO_READ,
+        "",
+    ]
+    return "\n".join(lines)

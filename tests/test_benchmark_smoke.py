@@ -1,0 +1,64 @@
+"""`python -m benchmarks --quick` runs end to end and reports every row with sane numbers.
+
+No wall-clock time or speed ratio is asserted: those belong to the benchmark's report,
+not to a test that must pass on any machine.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.processes import ROOT, cli_env
+
+TARGETS = {"baseline", "memory", "redis"}
+REQUEST_SCENARIOS = {"poll", "submit (cache hit)", "submit (new prompt)"}
+E2E = "end to end (submit -> SUCCEEDED)"
+GATEWAY_ONLY = {"poll (quotas on)", "submit (new prompt, quotas on)", E2E}
+REDIS_SCENARIOS = {"job (worker side)", *REQUEST_SCENARIOS}
+
+
+def test_quick_benchmark_reports_every_row(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "benchmarks", "--quick", "--out", str(tmp_path)],
+        cwd=ROOT,
+        env=cli_env(),
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    report = json.loads((tmp_path / "quick.json").read_text())
+
+    cells = {(row["scenario"], row["target"]) for row in report["rows"]}
+    expected = {(s, t) for s in REQUEST_SCENARIOS for t in TARGETS}
+    expected |= {(s, t) for s in GATEWAY_ONLY for t in ("memory", "redis")}
+    assert cells == expected
+    for row in report["rows"]:
+        assert row["rate"] > 0, row
+        assert row["errors"] == 0, row
+        assert 0 < row["p50_ms"] <= row["p99_ms"], row
+        if row["target"] != "baseline":
+            assert row["ratio"] > 0, row
+
+    costs = {(c["scenario"], c["tenant"]): c for c in report["redis_cost"]}
+    assert set(costs) == {(s, t) for s in REDIS_SCENARIOS for t in ("bench", "bench-quotas")}
+    for cost in costs.values():
+        assert cost["round_trips"] >= 1, cost
+        assert cost["sent"], cost
+    # The quota path does more round trips than no quota at all, whatever the machine.
+    for scenario in REQUEST_SCENARIOS:
+        assert (
+            costs[scenario, "bench-quotas"]["round_trips"] > costs[scenario, "bench"]["round_trips"]
+        )
+
+    memory = {m["target"]: m for m in report["memory"]}
+    assert set(memory) >= TARGETS
+    for m in memory.values():
+        assert 0 < m["idle_mib"] <= m["peak_mib"], m
+
+    text = (tmp_path / "quick.md").read_text()
+    for scenario in {*REQUEST_SCENARIOS, *GATEWAY_ONLY, "job (worker side)"}:
+        assert scenario in text
