@@ -113,7 +113,6 @@ async def _open(
         script_names(
             {
                 "state": gateway.state,
-                "budget": gateway.budgets.store,
                 "limits": gateway.admission.rates.storage,
             }
         )

@@ -8,6 +8,7 @@ Answers carry the IETF `RateLimit-*` fields of the tightest window.
 
 from __future__ import annotations
 
+import asyncio
 import math
 import time
 from collections.abc import Iterator
@@ -24,6 +25,7 @@ from gateway.errors import ApiError
 from gateway.state.base import StateUnavailable
 
 REDIS_TIMEOUT = 1.0
+SEEN_FRESH = 1.0  # seconds a window report is trusted to skip the pre-test
 
 
 @dataclass(frozen=True)
@@ -42,6 +44,19 @@ class QuotaState:
         }
 
 
+@dataclass
+class Seen:
+    """The last report of a rule's windows, and the units this process took since."""
+
+    at: float
+    remaining: int
+    since: int = 0
+
+    def ample(self) -> bool:
+        """Fresh, and every window keeps room for twice what was taken since, plus one."""
+        return time.monotonic() - self.at <= SEEN_FRESH and self.remaining >= 2 * (self.since + 1)
+
+
 class RateLimiter:
     """Moving-window limits keyed by a namespace and an identity (tenant or backend)."""
 
@@ -50,6 +65,7 @@ class RateLimiter:
         self._pool = pool
         self.strategy = MovingWindowRateLimiter(storage)
         self._parsed: dict[str, list[RateLimitItem]] = {}
+        self._seen: dict[tuple[str, str, str], Seen] = {}
 
     def _items(self, rule: str) -> list[RateLimitItem]:
         items = self._parsed.get(rule)
@@ -86,23 +102,37 @@ class RateLimiter:
         if not rule:
             return False
         items = self._items(rule)
+        seen = self._seen.get((rule, namespace, identity))
         with _storage_errors():
-            if len(items) > 1:
+            if len(items) > 1 and not (seen and seen.ample()):
                 # Each hit is atomic, but a later window refusing would leave the earlier
-                # ones charged: test them all first, so only a lost race can do that.
-                for item in items:
-                    if not await self.strategy.test(item, namespace, identity):
+                # ones charged: test them all first (unless a fresh report shows room in
+                # every window), so only a lost race can do that.
+                tested = await asyncio.gather(
+                    *(self.strategy.test(item, namespace, identity) for item in items)
+                )
+                for item, ok in zip(items, tested, strict=True):
+                    if not ok:
                         raise Refused(await self._window(item, namespace, identity))
-            for item in items:
-                if not await self.strategy.hit(item, namespace, identity):
+            taken = await asyncio.gather(
+                *(self.strategy.hit(item, namespace, identity) for item in items)
+            )
+            for item, ok in zip(items, taken, strict=True):
+                if not ok:
                     raise Refused(await self._window(item, namespace, identity))
+        if seen is not None:
+            seen.since += 1
         return True
 
     async def report(self, rule: str, namespace: str, identity: str) -> QuotaState:
         """The tightest window of `rule` now: what the RateLimit-* headers say."""
         with _storage_errors():
-            windows = [await self._window(item, namespace, identity) for item in self._items(rule)]
-        return min(windows, key=lambda window: window.remaining)
+            windows = await asyncio.gather(
+                *(self._window(item, namespace, identity) for item in self._items(rule))
+            )
+        tightest = min(windows, key=lambda window: window.remaining)
+        self._seen[(rule, namespace, identity)] = Seen(time.monotonic(), tightest.remaining)
+        return tightest
 
     async def hit(self, rule: str | None, namespace: str, identity: str) -> QuotaState | None:
         """`acquire`, then `report`; None when there is no rule."""
