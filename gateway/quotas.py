@@ -19,12 +19,15 @@ from limits import RateLimitItem, parse_many
 from limits.aio.storage import MemoryStorage, RedisStorage, Storage
 from limits.aio.strategies import MovingWindowRateLimiter
 from limits.errors import StorageError
-from redis.asyncio import ConnectionPool
+from redis.asyncio import BlockingConnectionPool
+from redis.asyncio.retry import Retry
+from redis.backoff import ExponentialBackoff
 
 from gateway.errors import ApiError
 from gateway.state.base import StateUnavailable
 
 REDIS_TIMEOUT = 1.0
+MAX_CONNECTIONS = 256
 SEEN_FRESH = 1.0  # seconds a window report is trusted to skip the pre-test
 
 
@@ -60,7 +63,7 @@ class Seen:
 class RateLimiter:
     """Moving-window limits keyed by a namespace and an identity (tenant or backend)."""
 
-    def __init__(self, storage: Storage, pool: ConnectionPool | None = None) -> None:
+    def __init__(self, storage: Storage, pool: BlockingConnectionPool | None = None) -> None:
         self.storage = storage
         self._pool = pool
         self.strategy = MovingWindowRateLimiter(storage)
@@ -79,8 +82,15 @@ class RateLimiter:
         `limits` storages have no close of their own)."""
         if state_url.startswith("memory://"):
             return cls(MemoryStorage())
-        pool = ConnectionPool.from_url(
-            state_url, socket_timeout=REDIS_TIMEOUT, socket_connect_timeout=REDIS_TIMEOUT
+        pool = BlockingConnectionPool.from_url(
+            state_url,
+            max_connections=MAX_CONNECTIONS,
+            timeout=REDIS_TIMEOUT,  # a burst waits for a free connection, then fails closed
+            socket_timeout=REDIS_TIMEOUT,
+            socket_connect_timeout=REDIS_TIMEOUT,
+            # One quick retry on a fresh connection: after a Redis restart the pooled ones
+            # are dead, and the first command on each would otherwise fail.
+            retry=Retry(ExponentialBackoff(cap=0.2, base=0.05), retries=1),
         )
         storage = RedisStorage(
             "async+" + state_url,

@@ -257,3 +257,26 @@ async def test_dedup_never_crosses_tenants_in_tenant_scope(
         assert peek.status_code == 404
     # Tenant scope: the other tenant generated its own image object, not a shared result.
     assert my_job["attempts"] == 1
+
+
+async def test_budget_admits_exactly_what_it_holds_across_two_processes(
+    tmp_path: Path, redis_url: str, processes: list[GatewayProcess]
+) -> None:
+    config = shared_config(
+        tmp_path,
+        redis_url,
+        plans={"free": {"budget": "0.10/day", "rate": None, "max_concurrent": None}},
+        backends={"procedural": {"prices": {"default": "0.04"}, "latency": "1s"}},
+    )
+    urls = []
+    for name in ("a", "b"):
+        process, url = serve(config, tmp_path, name)
+        processes.append(process)
+        urls.append(url)
+    answers = await fire(urls, 10, lambda i: {"prompt": f"budget {i}"}, AUTH)
+    admitted = [a for a in answers if a.status_code == 202]
+    refused = [a for a in answers if a.status_code == 429]
+    assert (len(admitted), len(refused)) == (2, 8)
+    assert {a.json()["error"]["code"] for a in refused} == {"budget_exhausted"}
+    jobs = await wait_all(urls[0], [a.json()["data"]["jobId"] for a in admitted], AUTH)
+    assert [job["cost"] for job in jobs] == ["0.04", "0.04"]

@@ -519,3 +519,15 @@ async def test_unreachable_redis_answers_quickly() -> None:
             await within(5, state.claim("w1", 1))
     finally:
         await state.aclose()
+
+
+async def test_a_burst_past_the_default_pool_size_waits_instead_of_failing(
+    redis_url: str,
+) -> None:
+    state = redis_state(redis_url)
+    try:
+        job = await state.submit(make_job())
+        found = await asyncio.gather(*(state.get_job(job.id) for _ in range(400)))
+        assert all(each is not None and each.id == job.id for each in found)
+    finally:
+        await state.aclose()

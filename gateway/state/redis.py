@@ -44,7 +44,7 @@ from contextlib import contextmanager
 from functools import partial
 from typing import Any, TypeVar, cast
 
-from redis.asyncio import Redis
+from redis.asyncio import BlockingConnectionPool, Redis
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
 from redis.commands.core import AsyncScript
@@ -70,6 +70,7 @@ log = logging.getLogger("imagegate.state")
 
 T = TypeVar("T")
 MAX_DELIVERIES = 5
+MAX_CONNECTIONS = 256  # per client; a burst waits for a free one rather than failing
 MAX_BLOCK = 5.0  # seconds one XREADGROUP blocks; its socket waits a second longer
 GROUP = "workers"
 
@@ -149,15 +150,21 @@ class RedisState:
     ) -> RedisState:
         """Two clients on `url`: commands time out after 1 s, blocking reads after
         `MAX_BLOCK + 1` s; a connection or timeout error is retried once after 0.1 s, so
-        an unreachable Redis answers `StateUnavailable` within about two seconds."""
+        an unreachable Redis answers `StateUnavailable` within about two seconds. Under a
+        burst, a request waits (up to 1 s) for one of `MAX_CONNECTIONS` connections
+        instead of failing the way redis-py's default pool does past 100."""
 
         def connect(socket_timeout: float) -> Redis:
-            return Redis.from_url(
+            retry = Retry(ExponentialBackoff(cap=0.2, base=0.05), retries=1)
+            pool = BlockingConnectionPool.from_url(
                 url,
+                max_connections=MAX_CONNECTIONS,
+                timeout=1.0,
                 socket_connect_timeout=1.0,
                 socket_timeout=socket_timeout,
-                retry=Retry(ExponentialBackoff(cap=0.2, base=0.05), retries=1),
+                retry=retry,  # connections take their retry from the pool's kwargs
             )
+            return Redis(connection_pool=pool, retry=retry)
 
         return cls(
             connect(1.0),
@@ -301,8 +308,9 @@ class RedisState:
             await self.client.ping()
 
     async def aclose(self) -> None:
-        await self.client.aclose()
-        await self.blocking.aclose()
+        for client in (self.client, self.blocking):
+            await client.aclose()
+            await client.connection_pool.aclose()  # a pool we passed in is ours to close
 
     @property
     def queued(self) -> int:
