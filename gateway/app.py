@@ -15,6 +15,7 @@ from starlette.responses import Response
 from gateway.api import files, health, jobs
 from gateway.api.envelope import failure
 from gateway.errors import ApiError, redact
+from gateway.reload import Loader, install_sighup
 from gateway.services import Gateway
 from gateway.settings import Settings
 from gateway.state.base import StateUnavailable
@@ -69,13 +70,16 @@ async def _unexpected(request: Request, exc: Exception) -> Response:
     return failure(ApiError(500, "internal_error", "the gateway failed unexpectedly"))
 
 
-def create_app(settings: Settings, **overrides: Any) -> Starlette:
-    """The gateway app. `overrides` go to `Gateway.open` (state, backends, sleep, ...)."""
+def create_app(settings: Settings, *, reload: Loader | None = None, **overrides: Any) -> Starlette:
+    """The gateway app. `reload` re-reads the config on SIGHUP (quotas and keys apply
+    live); `overrides` go to `Gateway.open` (state, backends, sleep, ...)."""
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         gateway = await Gateway.open(settings, **overrides)
         app.state.gateway = gateway
+        if reload is not None:
+            install_sighup(gateway, reload)
         try:
             yield
         finally:

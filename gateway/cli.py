@@ -62,7 +62,7 @@ def _serve(args: argparse.Namespace) -> None:
         )
     print(f"Imagegate listening on {settings.server.base_url}", flush=True)
     uvicorn.run(
-        create_app(settings),
+        create_app(settings, reload=lambda: load_settings(args.config)),
         host=server.host,
         port=server.port,
         log_level=args.log_level,
@@ -72,6 +72,7 @@ def _serve(args: argparse.Namespace) -> None:
 
 
 def _worker(args: argparse.Namespace) -> None:
+    from gateway.reload import install_sighup
     from gateway.services import Gateway
 
     settings = _load(args.config)
@@ -81,6 +82,7 @@ def _worker(args: argparse.Namespace) -> None:
 
     async def run() -> None:
         gateway = await Gateway.open(settings)
+        install_sighup(gateway, lambda: load_settings(args.config))
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGINT, signal.SIGTERM):

@@ -1,0 +1,64 @@
+"""SIGHUP re-reads the config: quotas and keys change live, a bad file changes nothing."""
+
+from __future__ import annotations
+
+import signal
+import time
+from pathlib import Path
+
+import httpx
+
+from gateway.auth import key_hash
+from tests.conftest import AUTH, config_dict
+from tests.processes import GatewayProcess, serve, write_config
+
+NEW_KEY = "ig_test_key_added_by_reload_0123"
+
+
+def quota_config(tmp_path: Path, rate: str, **extra_tenants: dict) -> Path:
+    config = config_dict(
+        tmp_path,
+        plans={"free": {"rate": rate, "max_concurrent": None, "budget": None}},
+        workers={"concurrency": 0},
+    )
+    config["server"].pop("public_url")
+    config["tenants"].update(extra_tenants)
+    return write_config(tmp_path / "gateway.toml", config)
+
+
+def hang_up(process: GatewayProcess, reloads: int) -> None:
+    """SIGHUP, then wait until the log shows the reload (or its refusal) happened."""
+    process.process.send_signal(signal.SIGHUP)
+    deadline = time.monotonic() + 10
+    while process.output().count("config reload") < reloads:
+        assert time.monotonic() < deadline, process.output()
+        time.sleep(0.05)
+
+
+def submit(http: httpx.Client, headers: dict[str, str] = AUTH) -> int:
+    return http.post(
+        "/images/jobs", json={"prompt": f"p {time.monotonic()}"}, headers=headers
+    ).status_code
+
+
+def test_sighup_applies_new_quotas_and_keys(tmp_path: Path) -> None:
+    config = quota_config(tmp_path, "2/minute")
+    process, url = serve(config, tmp_path)
+    try:
+        with httpx.Client(base_url=url, timeout=10) as http:
+            assert [submit(http) for _ in range(3)] == [202, 202, 429]
+            new_auth = {"Authorization": f"Bearer {NEW_KEY}"}
+            assert submit(http, new_auth) == 401
+
+            quota_config(tmp_path, "100/minute", newcomer={"keys": [key_hash(NEW_KEY)]})
+            hang_up(process, 1)
+            assert "config reloaded" in process.output()
+            assert submit(http) == 202
+            assert submit(http, new_auth) == 202
+
+            config.write_text("[plans.free]\nrate = 'not a rate'\n")
+            hang_up(process, 2)
+            assert "config reload refused" in process.output()
+            assert submit(http) == 202  # the last good config stays in force
+    finally:
+        process.stop()
