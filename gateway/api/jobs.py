@@ -41,13 +41,13 @@ async def submit_job(request: Request) -> JSONResponse:
     )
 
 
-async def get_job(request: Request) -> JSONResponse:
-    gateway = _gateway(request)
-    tenant = gateway.keyring.authenticate(request.headers)
-    job_id = request.path_params["job_id"]
-    # The poll-rate hit and the read go out together: one round trip of waiting.
+async def _load_polled(gateway: Gateway, tenant: str, job_id: str) -> Job | None:
+    """The job, after the tenant's poll rate; both go out together (one wait)."""
+    rule = gateway.plans[tenant].poll_rate
+    if not rule:
+        return await gateway.state.get_job(job_id)
     polled, loaded = await asyncio.gather(
-        gateway.admission.rates.acquire(gateway.plans[tenant].poll_rate, "poll", tenant),
+        gateway.admission.rates.acquire(rule, "poll", tenant),
         gateway.state.get_job(job_id),
         return_exceptions=True,
     )
@@ -57,10 +57,18 @@ async def get_job(request: Request) -> JSONResponse:
         raise polled
     if isinstance(loaded, BaseException):
         raise loaded
+    return loaded
+
+
+async def get_job(request: Request) -> JSONResponse:
+    gateway = _gateway(request)
+    tenant = gateway.keyring.authenticate(request.headers)
+    job_id = request.path_params["job_id"]
+    job = await _load_polled(gateway, tenant, job_id)
     # Another tenant's job answers exactly like a missing one.
-    if loaded is None or loaded.tenant != tenant:
+    if job is None or job.tenant != tenant:
         raise job_not_found(job_id)
-    return ok(await gateway.present(loaded))
+    return ok(await gateway.present(job))
 
 
 routes = [
