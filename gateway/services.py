@@ -24,6 +24,7 @@ from gateway.api.presenters import present_job
 from gateway.auth import KeyRing
 from gateway.bootstrap import bootstrap
 from gateway.budgets import Budgets
+from gateway.errors import unauthorized
 from gateway.jobs import Job, JobSpec
 from gateway.quotas import RateLimiter
 from gateway.runner import JobRunner, generation_request
@@ -126,6 +127,14 @@ class Gateway:
         )
         await workers.start()
         return gateway
+
+    def plan(self, tenant: str) -> PlanSettings:
+        """The tenant's limits; a tenant removed by a reload since it authenticated is
+        turned away like an unknown key."""
+        plan = self.plans.get(tenant)
+        if plan is None:
+            raise unauthorized("unknown API key")
+        return plan
 
     def first_attempt_estimate(self, spec: JobSpec) -> Decimal:
         """What the first target of the job's route expects one attempt to cost."""

@@ -243,8 +243,12 @@ class Settings(Section):
         return next(alias for alias, model in self.models.items() if model.default)
 
     def plan_for(self, tenant: str) -> PlanSettings:
-        """The tenant's effective limits: its plan, overridden by its own fields."""
-        own = self.tenants[tenant]
+        """The tenant's effective limits: its plan, overridden by its own fields. A tenant
+        no longer in the config (removed by a reload) keeps no limits for the jobs it
+        already had admitted."""
+        own = self.tenants.get(tenant)
+        if own is None:
+            return PlanSettings()
         base = self.plans.get(own.plan, PlanSettings()) if own.plan else PlanSettings()
         overrides = own.model_dump(include=set(PlanSettings.model_fields), exclude_unset=True)
         return base.model_copy(update=overrides)

@@ -30,7 +30,7 @@ async def submit_job(request: Request) -> JSONResponse:
     scope = tenant if settings.cache.scope == "tenant" else None
     job = Job(id=new_job_id(), tenant=tenant, spec=spec, fingerprint=fingerprint(spec, scope))
     stored, quota_headers = await gateway.admission.admit(
-        job, gateway.plans[tenant], gateway.first_attempt_estimate(spec)
+        job, gateway.plan(tenant), gateway.first_attempt_estimate(spec)
     )
     if stored.status.terminal:
         await gateway.notifier.jobs_finished([stored])
@@ -43,7 +43,7 @@ async def submit_job(request: Request) -> JSONResponse:
 
 async def _load_polled(gateway: Gateway, tenant: str, job_id: str) -> Job | None:
     """The job, after the tenant's poll rate; both go out together (one wait)."""
-    rule = gateway.plans[tenant].poll_rate
+    rule = gateway.plan(tenant).poll_rate
     if not rule:
         return await gateway.state.get_job(job_id)
     polled, loaded = await asyncio.gather(
