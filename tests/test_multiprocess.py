@@ -69,6 +69,18 @@ def vendor_overrides(fake: FakeOpenAI) -> dict[str, Any]:
     }
 
 
+def serve_two(
+    config: Path, tmp_path: Path, processes: list[GatewayProcess], **env: str
+) -> list[str]:
+    """Two `serve` processes on one config (and so one Redis); their base URLs."""
+    urls = []
+    for name in ("a", "b"):
+        process, url = serve(config, tmp_path, name, **env)
+        processes.append(process)
+        urls.append(url)
+    return urls
+
+
 async def wait_all(
     base: str, ids: list[str], headers: dict[str, str], timeout: float = 60
 ) -> list[dict]:
@@ -117,11 +129,7 @@ async def test_identical_submits_to_two_processes_generate_once(
         plans={"free": {"rate": None, "max_concurrent": None}},
         **vendor_overrides(openai_fake),
     )
-    urls = []
-    for name in ("a", "b"):
-        process, url = serve(config, tmp_path, name, TEST_OPENAI_KEY=OPENAI_KEY)
-        processes.append(process)
-        urls.append(url)
+    urls = serve_two(config, tmp_path, processes, TEST_OPENAI_KEY=OPENAI_KEY)
     answers = await fire(urls, 50, {"prompt": "one lighthouse, fifty callers"}, AUTH)
     assert [a.status_code for a in answers] == [202] * 50
     ids = [a.json()["data"]["jobId"] for a in answers]
@@ -141,11 +149,7 @@ async def test_rate_limit_is_exact_across_two_processes(
         plans={"free": {"rate": "20/minute", "max_concurrent": None, "budget": None}},
         workers={"concurrency": 0},
     )
-    urls = []
-    for name in ("a", "b"):
-        process, url = serve(config, tmp_path, name)
-        processes.append(process)
-        urls.append(url)
+    urls = serve_two(config, tmp_path, processes)
     answers = await fire(urls, 200, lambda i: {"prompt": f"prompt {i}"}, AUTH)
     admitted = [a for a in answers if a.status_code == 202]
     refused = [a for a in answers if a.status_code == 429]
@@ -268,11 +272,7 @@ async def test_budget_admits_exactly_what_it_holds_across_two_processes(
         plans={"free": {"budget": "0.10/day", "rate": None, "max_concurrent": None}},
         backends={"procedural": {"prices": {"default": "0.04"}, "latency": "1s"}},
     )
-    urls = []
-    for name in ("a", "b"):
-        process, url = serve(config, tmp_path, name)
-        processes.append(process)
-        urls.append(url)
+    urls = serve_two(config, tmp_path, processes)
     answers = await fire(urls, 10, lambda i: {"prompt": f"budget {i}"}, AUTH)
     admitted = [a for a in answers if a.status_code == 202]
     refused = [a for a in answers if a.status_code == 429]
