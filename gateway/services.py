@@ -2,7 +2,8 @@
 
 `Gateway.open(settings)` is what the app's lifespan and `imagegate worker` both call: it
 builds the state, storage, URL builder, key ring, backends, runner and workers from the
-frozen settings. Tests pass overrides (a state, backends, a sleep) instead of patching.
+frozen settings (only plans and tenants are swapped later, on SIGHUP: gateway/reload.py).
+Tests pass overrides (a state, backends, a sleep) instead of patching.
 """
 
 from __future__ import annotations
