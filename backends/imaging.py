@@ -15,7 +15,6 @@ FORMATS: dict[str, tuple[str, str, str]] = {
     "webp": ("WEBP", "image/webp", "webp"),
     "jpeg": ("JPEG", "image/jpeg", "jpg"),
 }
-MEDIA_TYPES = {media: name for name, (_, media, _) in FORMATS.items()}
 
 
 class NotAnImage(ValueError):

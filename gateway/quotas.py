@@ -143,13 +143,6 @@ class RateLimiter:
         self._seen[(rule, namespace, identity)] = Seen(time.monotonic(), tightest.remaining)
         return tightest
 
-    async def hit(self, rule: str | None, namespace: str, identity: str) -> QuotaState | None:
-        """`acquire`, then `report`; None when there is no rule."""
-        if not await self.acquire(rule, namespace, identity):
-            return None
-        assert rule is not None
-        return await self.report(rule, namespace, identity)
-
     async def _window(self, item: RateLimitItem, namespace: str, identity: str) -> QuotaState:
         stats = await self.strategy.get_window_stats(item, namespace, identity)
         return QuotaState(

@@ -6,13 +6,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Mapping
 from decimal import Decimal
 
 from tenacity import RetryError
 
 from backends.base import Backend, BackendError, GenerationRequest
-from gateway.attempt import Attempter, Call
+from gateway.attempt import Attempter, Call, Sleep
 from gateway.budgets import Budget, Budgets
 from gateway.errors import redact
 from gateway.fingerprint import prompt_digest
@@ -27,7 +27,6 @@ from gateway.units import parse_size
 
 log = logging.getLogger("imagegate.runner")
 
-Sleep = Callable[[float], Awaitable[None]]
 FAIL_FAST = frozenset({"content_rejected", "budget_exhausted"})  # no retry, no fallback
 
 
