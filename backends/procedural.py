@@ -36,15 +36,19 @@ class ProceduralBackend:
             raise BackendError(
                 "backend_unavailable", "procedural backend failed (fail_rate)", retryable=True
             )
-        media_type = FORMATS[request.output_format][1]
-        # Pillow is CPU work: keep it off the event loop.
-        return [
-            GeneratedImage(await asyncio.to_thread(render, request, index), media_type)
-            for index in range(request.n)
-        ]
+        return await render_all(request)
 
     async def aclose(self) -> None:
         return None
+
+
+async def render_all(request: GenerationRequest) -> list[GeneratedImage]:
+    """The request's `n` images, drawn in a thread: Pillow is CPU work, kept off the loop."""
+    media_type = FORMATS[request.output_format][1]
+    return [
+        GeneratedImage(await asyncio.to_thread(render, request, index), media_type)
+        for index in range(request.n)
+    ]
 
 
 def render(request: GenerationRequest, index: int = 0) -> bytes:

@@ -7,13 +7,12 @@ Redis for the redis target) gives a scenario a clean queue, whatever the last on
 
 from __future__ import annotations
 
-import signal
 import subprocess
 import sys
 from pathlib import Path
 
 from benchmarks import memory
-from tests.processes import cli_env
+from tests.processes import cli_env, terminate
 from tests.servers import RedisServer, free_port, wait_for_port
 
 
@@ -77,12 +76,7 @@ class Target:
             return
         if self.process.poll() is None:
             self.peak_rss_mib = max(self.peak_rss_mib, memory.peak_rss_mib(self.pid))
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(30)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(10)
+            terminate(self.process)
         self.process = None
 
     def restart(self) -> None:

@@ -35,6 +35,17 @@ def write_config(path: Path, config: dict[str, Any]) -> Path:
     return path
 
 
+def terminate(process: subprocess.Popen[bytes]) -> None:
+    """SIGTERM (a graceful shutdown), SIGKILL if it has not ended after 30 s."""
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(10)
+
+
 class GatewayProcess:
     """One `imagegate` child process; output goes to a log file for post-mortems."""
 
@@ -55,13 +66,7 @@ class GatewayProcess:
         self._log.close()
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(30)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(10)
+        terminate(self.process)
         self._log.close()
 
 

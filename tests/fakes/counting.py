@@ -4,14 +4,12 @@ vendor that only ever returns PNG."""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from decimal import Decimal
 
 from backends.base import GeneratedImage, GenerationRequest
-from backends.imaging import FORMATS
-from backends.procedural import render
+from backends.procedural import render_all
 
 
 class CountingBackend:
@@ -36,11 +34,7 @@ class CountingBackend:
             await self.before()
         if self.returns_format is not None:
             request = replace(request, output_format=self.returns_format)
-        media_type = FORMATS[request.output_format][1]
-        return [
-            GeneratedImage(await asyncio.to_thread(render, request, index), media_type)
-            for index in range(request.n)
-        ]
+        return await render_all(request)
 
     async def aclose(self) -> None:
         return None

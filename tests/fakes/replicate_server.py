@@ -93,25 +93,29 @@ class FakeReplicate(FakeVendor):
         return JSONResponse(prediction.json, 201)
 
     async def get(self, request: Request) -> Response:
-        await self.record(request)
-        if not self.authorized(request):
-            return self._unauthorized()
-        prediction = self.predictions.get(request.path_params["id"])
-        if prediction is None:
-            return JSONResponse(problem(404, "Not found", "No such prediction"), 404)
-        self._advance(request, prediction)
-        return JSONResponse(prediction.json)
+        found = await self._prediction(request)
+        if not isinstance(found, Prediction):
+            return found
+        self._advance(request, found)
+        return JSONResponse(found.json)
 
     async def cancel(self, request: Request) -> Response:
+        found = await self._prediction(request)
+        if not isinstance(found, Prediction):
+            return found
+        if found.json["status"] in ("starting", "processing"):
+            found.json["status"] = "canceled"
+        return JSONResponse(found.json)
+
+    async def _prediction(self, request: Request) -> Prediction | Response:
+        """The prediction a request names, or the vendor's 401 / 404 answer."""
         await self.record(request)
         if not self.authorized(request):
             return self._unauthorized()
         prediction = self.predictions.get(request.path_params["id"])
         if prediction is None:
             return JSONResponse(problem(404, "Not found", "No such prediction"), 404)
-        if prediction.json["status"] in ("starting", "processing"):
-            prediction.json["status"] = "canceled"
-        return JSONResponse(prediction.json)
+        return prediction
 
     def _advance(self, request: Request, prediction: Prediction) -> None:
         """One observation of a running prediction: count down, then settle."""
