@@ -4,11 +4,17 @@ from __future__ import annotations
 
 import signal
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
+import pytest
+from starlette.testclient import TestClient
 
 from gateway.auth import key_hash
+from gateway.errors import ApiError
+from gateway.reload import apply_quota_config
+from gateway.settings import PlanSettings, Settings
 from tests.conftest import AUTH, config_dict
 from tests.processes import GatewayProcess, serve, write_config
 
@@ -62,3 +68,21 @@ def test_sighup_applies_new_quotas_and_keys(tmp_path: Path) -> None:
             assert submit(http) == 202  # the last good config stays in force
     finally:
         process.stop()
+
+
+def test_a_tenant_removed_by_a_reload_is_turned_away_mid_request(
+    make_client: Callable[..., TestClient], make_settings: Callable[..., Settings]
+) -> None:
+    client = make_client()
+    gateway = client.app.state.gateway  # type: ignore[attr-defined]
+    without_other = make_settings()
+    without_other = without_other.model_copy(
+        update={"tenants": {"demo": without_other.tenants["demo"]}}
+    )
+    assert apply_quota_config(gateway, without_other) == []
+    # A request that authenticated before the reload asks for its plan after it.
+    with pytest.raises(ApiError) as caught:
+        gateway.plan("other")
+    assert (caught.value.status, caught.value.code) == (401, "unauthorized")
+    # Jobs it already had admitted still run, with no further limits.
+    assert gateway.settings.plan_for("other") == PlanSettings()
