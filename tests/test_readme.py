@@ -20,4 +20,6 @@ def test_ci_runs_the_readme_test_command() -> None:
 
 
 def test_readme_start_command_uses_the_embedded_default() -> None:
-    assert fenced_after("### Start the gateway") == "pip install -e . && imagegate serve"
+    assert fenced_after("### Start the gateway") == (
+        "python3 -m venv .venv && .venv/bin/pip install -e . && .venv/bin/imagegate serve"
+    )
