@@ -25,6 +25,7 @@ from gateway.api.presenters import present_job
 from gateway.auth import KeyRing
 from gateway.bootstrap import bootstrap
 from gateway.budgets import Budgets
+from gateway.endings import Endings
 from gateway.errors import unauthorized
 from gateway.jobs import Job, JobSpec
 from gateway.quotas import RateLimiter
@@ -61,6 +62,7 @@ class Gateway:
     backends: dict[str, Backend]
     http: httpx.AsyncClient
     notifier: Notifier
+    endings: Endings  # the one finish pipeline; `endings.subscribe(hook)` to hear of endings
     workers: WorkerPool
     admission: Admission
     budgets: Budgets
@@ -99,16 +101,16 @@ class Gateway:
             sleep=sleep,
         )
         notifier = Notifier(http, boot.signing_secret, lambda job: present_job(job, urls))
+        endings = Endings(state, budgets, [notifier.jobs_finished])
         workers = WorkerPool(
             state,
             runner,
+            endings,
             concurrency=(
                 settings.workers.concurrency if worker_concurrency is None else worker_concurrency
             ),
             grace=settings.workers.shutdown_grace,
-            durable=getattr(state, "durable", False),
             heartbeat_every=settings.workers.visibility_timeout / 3,
-            on_finished=notifier.jobs_finished,
         )
         gateway = cls(
             settings=settings,
@@ -120,6 +122,7 @@ class Gateway:
             backends=backends,
             http=http,
             notifier=notifier,
+            endings=endings,
             workers=workers,
             admission=Admission(state, rates, budgets),
             budgets=budgets,
