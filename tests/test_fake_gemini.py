@@ -1,14 +1,14 @@
-"""The Gemini fake answers Google's official SDK (google-genai) the way the real API does."""
+"""The Gemini fake answers what google-genai sends (paths, headers and bodies as the SDK's
+models.py builds them) the way the real API does."""
 
 from __future__ import annotations
 
 import base64
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import httpx
 import pytest
-from google import genai
-from google.genai import errors, types
 
 from tests.fakes.gemini_server import FakeGemini, quota_exceeded
 from tests.fakes.kit import decoded, serving
@@ -24,86 +24,66 @@ def fake() -> Iterator[FakeGemini]:
         yield fake
 
 
-@pytest.fixture
-def sdk(fake: FakeGemini) -> Iterator[Callable[..., genai.Client]]:
-    """`sdk(key=KEY)`: the official client pointed at the fake (closed after the test)."""
-    clients: list[genai.Client] = []
-
-    def make(key: str = KEY) -> genai.Client:
-        options = types.HttpOptions(base_url=fake.base_url)
-        clients.append(genai.Client(api_key=key, http_options=options))
-        return clients[-1]
-
-    yield make
-    for made in clients:
-        made.close()
-
-
-def image_config(ratio: str = "16:9") -> types.GenerateContentConfig:
-    return types.GenerateContentConfig(
-        response_modalities=["IMAGE"],
-        image_config=types.ImageConfig(aspect_ratio=ratio),
-        seed=7,
+def generate(
+    fake: FakeGemini, key: str = KEY, version: str = "v1beta", **config: Any
+) -> httpx.Response:
+    return httpx.post(
+        f"{fake.base_url}/{version}/models/{MODEL}:generateContent",
+        json={
+            "contents": [{"role": "user", "parts": [{"text": "a lighthouse"}]}],
+            "generationConfig": config,
+        },
+        headers={"x-goog-api-key": key},
     )
 
 
-def test_the_sdk_gets_inline_image_data_at_the_aspect_ratio(
-    fake: FakeGemini, sdk: Callable[..., genai.Client]
-) -> None:
-    response = sdk().models.generate_content(
-        model=MODEL, contents="a lighthouse", config=image_config()
-    )
+def test_inline_image_data_comes_at_the_aspect_ratio(fake: FakeGemini) -> None:
+    answer = generate(
+        fake, responseModalities=["IMAGE"], imageConfig={"aspectRatio": "16:9"}, seed=7
+    ).json()
 
     [request] = fake.requests_to(f"/models/{MODEL}:generateContent")
     assert request.headers["x-goog-api-key"] == KEY
-    assert request.json["generationConfig"]["imageConfig"] == {"aspectRatio": "16:9"}
-    assert request.json["generationConfig"]["seed"] == 7
-    parts = response.candidates[0].content.parts  # type: ignore[index, union-attr]
-    [image] = [part.inline_data for part in parts if part.inline_data]  # type: ignore[union-attr]
-    assert image.mime_type == "image/png"
-    assert decoded(image.data) == (168, 96)  # type: ignore[arg-type]
-    assert response.usage_metadata.candidates_token_count == 1290  # type: ignore[union-attr]
+    [candidate] = answer["candidates"]
+    [image] = [part["inlineData"] for part in candidate["content"]["parts"] if "inlineData" in part]
+    assert image["mimeType"] == "image/png"
+    assert decoded(base64.b64decode(image["data"])) == (168, 96)
+    assert answer["usageMetadata"]["candidatesTokenCount"] == 1290
+    assert generate(fake, version="v1").status_code == 200  # the SDK 3.x default version
 
 
-def test_a_wrong_key_is_a_400_invalid_argument_with_api_key_invalid(
-    fake: FakeGemini, sdk: Callable[..., genai.Client]
-) -> None:
-    with pytest.raises(errors.ClientError) as caught:
-        sdk("AIzaWrong").models.generate_content(model=MODEL, contents="x")
-    assert (caught.value.code, caught.value.status) == (400, "INVALID_ARGUMENT")
-    assert caught.value.details["error"]["details"][0]["reason"] == "API_KEY_INVALID"
+def test_a_wrong_key_is_a_400_invalid_argument_with_api_key_invalid(fake: FakeGemini) -> None:
+    wrong = generate(fake, key="AIzaWrong")
+    assert wrong.status_code == 400
+    assert wrong.json()["error"]["status"] == "INVALID_ARGUMENT"
+    assert wrong.json()["error"]["details"][0]["reason"] == "API_KEY_INVALID"
+    assert generate(fake, key="").status_code == 403
 
 
-def test_quota_errors_carry_retry_info_not_retry_after(
-    fake: FakeGemini, sdk: Callable[..., genai.Client]
-) -> None:
+def test_quota_errors_carry_retry_info_not_retry_after(fake: FakeGemini) -> None:
     fake.will(error(429, quota_exceeded("17s")))
-    with pytest.raises(errors.ClientError) as caught:
-        sdk().models.generate_content(model=MODEL, contents="x")
-    assert caught.value.code == 429
-    assert "retry-after" not in caught.value.response.headers  # type: ignore[union-attr]
-    details = caught.value.details["error"]["details"]
+    limited = generate(fake)
+    assert limited.status_code == 429
+    assert "retry-after" not in limited.headers
+    details = limited.json()["error"]["details"]
     assert {"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": "17s"} in details
 
 
-def test_blocked_prompts_and_withheld_images(
-    fake: FakeGemini, sdk: Callable[..., genai.Client]
-) -> None:
-    fake.will(Step("blocked"), Step("image_safety"))
-    blocked = sdk().models.generate_content(model=MODEL, contents="x")
-    assert blocked.candidates is None
-    assert blocked.prompt_feedback.block_reason == "PROHIBITED_CONTENT"  # type: ignore[union-attr]
-    withheld = sdk().models.generate_content(model=MODEL, contents="x")
-    assert withheld.candidates[0].finish_reason == "IMAGE_SAFETY"  # type: ignore[index]
-    parts = withheld.candidates[0].content.parts  # type: ignore[index, union-attr]
-    assert all(part.inline_data is None for part in parts)  # type: ignore[union-attr]
+def test_blocked_prompts_and_withheld_images(fake: FakeGemini) -> None:
+    fake.will(Step("blocked"), Step("image_safety"), Step("text_only"))
+    blocked = generate(fake).json()
+    assert "candidates" not in blocked
+    assert blocked["promptFeedback"]["blockReason"] == "PROHIBITED_CONTENT"
+    [withheld] = generate(fake).json()["candidates"]
+    assert withheld["finishReason"] == "IMAGE_SAFETY"
+    assert all("inlineData" not in part for part in withheld["content"]["parts"])
+    [prose] = generate(fake).json()["candidates"]
+    assert prose["finishReason"] == "STOP"
+    assert all("inlineData" not in part for part in prose["content"]["parts"])
 
 
-def test_several_candidates_are_refused(fake: FakeGemini, sdk: Callable[..., genai.Client]) -> None:
-    config = types.GenerateContentConfig(candidate_count=2)
-    with pytest.raises(errors.ClientError) as caught:
-        sdk().models.generate_content(model=MODEL, contents="x", config=config)
-    assert caught.value.code == 400
+def test_several_candidates_are_refused(fake: FakeGemini) -> None:
+    assert generate(fake, candidateCount=2).status_code == 400
 
 
 def predict(fake: FakeGemini, **parameters: object) -> httpx.Response:
