@@ -9,6 +9,8 @@ Tree::
     ├── code="payload_too_large"       413
     ├── code="unsupported_media_type"  415
     ├── code="job_not_found"           404
+    ├── code="idempotency_key_in_use"  409  (gateway/api/idempotent.py)
+    ├── code="idempotency_key_reused"  422
     ├── code="forbidden"               403  (bad or expired file signature)
     ├── code="rate_limited" | "concurrency_limited" | "budget_exhausted"  429
     ├── code="state_unavailable"       503

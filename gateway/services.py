@@ -26,6 +26,7 @@ from gateway.auth import KeyRing
 from gateway.bootstrap import bootstrap
 from gateway.budgets import Budgets
 from gateway.errors import unauthorized
+from gateway.idempotency import IdempotencyStore, idempotency_from_url
 from gateway.jobs import Job, JobSpec
 from gateway.quotas import RateLimiter
 from gateway.runner import JobRunner, generation_request
@@ -65,6 +66,7 @@ class Gateway:
     admission: Admission
     budgets: Budgets
     plans: dict[str, PlanSettings]  # tenant -> effective limits, merged once at start
+    idempotency: IdempotencyStore
     new_keys: dict[str, str] = field(default_factory=dict)
 
     @classmethod
@@ -124,6 +126,7 @@ class Gateway:
             admission=Admission(state, rates, budgets),
             budgets=budgets,
             plans={tenant: settings.plan_for(tenant) for tenant in settings.tenants},
+            idempotency=idempotency_from_url(settings.state.url),
             new_keys=boot.new_keys,
         )
         await workers.start()
@@ -152,4 +155,5 @@ class Gateway:
             await backend.aclose()
         await self.http.aclose()
         await self.admission.rates.aclose()
+        await self.idempotency.aclose()
         await self.state.aclose()

@@ -28,6 +28,15 @@ async def read_json(request: Request, max_bytes: int) -> Any:
     content_type = request.headers.get("content-type", "")
     if content_type.split(";")[0].strip().lower() != "application/json":
         raise ApiError(415, "invalid_request", "Content-Type must be application/json")
+    body = await read_body(request, max_bytes)
+    try:
+        return json.loads(body)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise invalid_request(f"the body is not valid JSON: {exc}") from None
+
+
+async def read_body(request: Request, max_bytes: int) -> bytes:
+    """The raw body, read no further than `max_bytes` (413 past it)."""
     declared = request.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > max_bytes:
         raise _too_large(max_bytes)
@@ -36,10 +45,7 @@ async def read_json(request: Request, max_bytes: int) -> Any:
         body += chunk
         if len(body) > max_bytes:
             raise _too_large(max_bytes)
-    try:
-        return json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise invalid_request(f"the body is not valid JSON: {exc}") from None
+    return bytes(body)
 
 
 def _too_large(max_bytes: int) -> ApiError:
