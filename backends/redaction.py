@@ -24,6 +24,15 @@ _SECRET_PATTERNS = [
     ),
     # Any URL: vendor hosts and internal endpoints never reach a client.
     (re.compile(r"\bhttps?://[^\s\"'<>]+"), "[url]"),
+    # A Host header echoed back by a vendor, and any bare host:port (internal endpoints).
+    (re.compile(r"(?i)\b(host\s*[:=]\s*)[^\s,;\"'<>]+"), r"\1[redacted]"),
+    (
+        re.compile(
+            r"(?i)(?:\[[0-9a-f:.]+\]|\b(?:\d{1,3}\.){3}\d{1,3}|\blocalhost"
+            r"|\b(?:[a-z0-9-]+\.)+[a-z][a-z0-9-]*):\d{1,5}\b"
+        ),
+        "[host]",
+    ),
 ]
 
 

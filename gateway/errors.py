@@ -8,9 +8,11 @@ Tree::
     ├── code="invalid_request"         400  (message names the field)
     ├── code="model_not_found"         400
     ├── code="payload_too_large"       413
-    ├── code="unsupported_media_type"  415
     ├── code="job_not_found"           404
+    ├── code="not_found"               404  (no such route or file)
+    ├── code="method_not_allowed"      405
     ├── code="forbidden"               403  (bad or expired file signature)
+    ├── code="request_header_fields_too_large"  431
     ├── code="rate_limited" | "concurrency_limited" | "budget_exhausted"  429
     ├── code="state_unavailable"       503
     ├── code="storage_unavailable"     503  (the /files/ route cannot read the store)
@@ -24,7 +26,28 @@ from __future__ import annotations
 
 from backends.redaction import redact
 
-__all__ = ["ApiError", "invalid_request", "job_not_found", "redact", "unauthorized"]
+__all__ = ["PUBLIC_ERRORS", "ApiError", "invalid_request", "job_not_found", "redact", "unauthorized"]
+
+# Every code an HTTP answer of the job API can carry, with its statuses. The README's error
+# table and the OpenAPI document are checked against this map (tests/test_error_codes.py);
+# a new code goes here first.
+PUBLIC_ERRORS: dict[str, tuple[int, ...]] = {
+    "unauthorized": (401,),
+    "invalid_request": (400, 415),
+    "model_not_found": (400,),
+    "payload_too_large": (413,),
+    "job_not_found": (404,),
+    "not_found": (404,),
+    "method_not_allowed": (405,),
+    "forbidden": (403,),
+    "request_header_fields_too_large": (431,),
+    "rate_limited": (429,),
+    "concurrency_limited": (429,),
+    "budget_exhausted": (429,),
+    "state_unavailable": (503,),
+    "storage_unavailable": (503,),
+    "internal_error": (500,),
+}
 
 
 class ApiError(Exception):
