@@ -26,7 +26,14 @@ from __future__ import annotations
 
 from backends.redaction import redact
 
-__all__ = ["PUBLIC_ERRORS", "ApiError", "invalid_request", "job_not_found", "redact", "unauthorized"]
+__all__ = [
+    "PUBLIC_ERRORS",
+    "ApiError",
+    "invalid_request",
+    "job_not_found",
+    "redact",
+    "unauthorized",
+]
 
 # Every code an HTTP answer of the job API can carry, with its statuses. The README's error
 # table and the OpenAPI document are checked against this map (tests/test_error_codes.py);
