@@ -28,6 +28,7 @@ async def submit_job(request: Request) -> JSONResponse:
     settings = gateway.settings
     tenant = gateway.keyring.authenticate(request.headers)
     spec = parse_job_request(await read_json(request, settings.server.max_body_bytes), settings)
+    gateway.check_honoured(spec)
     scope = tenant if settings.cache.scope == "tenant" else None
     job = Job(id=new_job_id(), tenant=tenant, spec=spec, fingerprint=fingerprint(spec, scope))
     stored, quota_headers = await gateway.admission.admit(
