@@ -11,6 +11,8 @@ Tree::
     ├── code="job_not_found"           404
     ├── code="not_found"               404  (no such route or file)
     ├── code="method_not_allowed"      405
+    ├── code="idempotency_key_in_use"  409  (gateway/api/idempotent.py)
+    ├── code="idempotency_key_reused"  422
     ├── code="forbidden"               403  (bad or expired file signature)
     ├── code="request_header_fields_too_large"  431
     ├── code="rate_limited" | "concurrency_limited" | "budget_exhausted"  429
@@ -26,7 +28,14 @@ from __future__ import annotations
 
 from backends.redaction import redact
 
-__all__ = ["ApiError", "invalid_request", "job_not_found", "redact", "unauthorized"]
+__all__ = [
+    "PUBLIC_ERRORS",
+    "ApiError",
+    "invalid_request",
+    "job_not_found",
+    "redact",
+    "unauthorized",
+]
 
 # Every code an HTTP answer of the job API can carry, with its statuses. The README's error
 # table and the OpenAPI document are checked against this map (tests/test_error_codes.py);
@@ -39,6 +48,8 @@ PUBLIC_ERRORS: dict[str, tuple[int, ...]] = {
     "job_not_found": (404,),
     "not_found": (404,),
     "method_not_allowed": (405,),
+    "idempotency_key_in_use": (409,),
+    "idempotency_key_reused": (422,),
     "forbidden": (403,),
     "request_header_fields_too_large": (431,),
     "rate_limited": (429,),
