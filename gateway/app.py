@@ -13,7 +13,7 @@ from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
 
-from gateway.api import files, health, jobs
+from gateway.api import files, health, job_events, jobs
 from gateway.api.envelope import failure
 from gateway.api.middleware import EdgeMiddleware
 from gateway.errors import ApiError, redact
@@ -79,7 +79,7 @@ def create_app(settings: Settings, *, reload: Loader | None = None, **overrides:
             await gateway.aclose()
 
     app = Starlette(
-        routes=[*jobs.routes, *files.routes, *health.routes],
+        routes=[*jobs.routes, *job_events.routes, *files.routes, *health.routes],
         # Unexpected exceptions are answered (and logged once) by EdgeMiddleware.
         middleware=[Middleware(EdgeMiddleware, max_header_bytes=settings.server.max_header_bytes)],
         exception_handlers={

@@ -15,11 +15,18 @@ reading the job, so a change between the read and the wait is not missed:
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from contextlib import AbstractAsyncContextManager
 from typing import Protocol
 
 from gateway.jobs import Job
+
+# What a part that changes jobs is given to say so (`JobEvents.publish`): job ids.
+Changed = Callable[[Iterable[str]], Awaitable[None]]
+
+
+async def no_change(job_ids: Iterable[str]) -> None:
+    return None
 
 
 class Watch:
