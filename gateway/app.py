@@ -9,12 +9,15 @@ from typing import Any
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
 
-from gateway.api import files, health, jobs
+from gateway.api import files, health, jobs, metrics
 from gateway.api.envelope import failure
+from gateway.api.middleware import REQUEST_ID_HEADER, SCOPE_KEY, RequestContext
 from gateway.errors import ApiError, redact
+from gateway.metrics import Metrics
 from gateway.reload import Loader, install_sighup
 from gateway.services import Gateway
 from gateway.settings import Settings
@@ -36,6 +39,7 @@ async def _http_error(request: Request, exc: Exception) -> Response:
 
 
 async def _state_unavailable(request: Request, exc: Exception) -> Response:
+    request.app.state.metrics.state_error("api")
     log.error("state unavailable: %s", redact(str(exc)))
     return failure(
         ApiError(
@@ -48,6 +52,7 @@ async def _state_unavailable(request: Request, exc: Exception) -> Response:
 
 
 async def _storage_unavailable(request: Request, exc: Exception) -> Response:
+    request.app.state.metrics.storage_error("api")
     log.error("storage unavailable: %s", exc)  # already redacted
     return failure(
         ApiError(
@@ -67,16 +72,20 @@ async def _unexpected(request: Request, exc: Exception) -> Response:
         redact(str(exc)),
         exc_info=exc,
     )
-    return failure(ApiError(500, "internal_error", "the gateway failed unexpectedly"))
+    response = failure(ApiError(500, "internal_error", "the gateway failed unexpectedly"))
+    # Answered outside the request middleware, so the request id is added here.
+    response.headers[REQUEST_ID_HEADER] = request.scope.get(SCOPE_KEY, "")
+    return response
 
 
 def create_app(settings: Settings, *, reload: Loader | None = None, **overrides: Any) -> Starlette:
     """The gateway app. `reload` re-reads the config on SIGHUP (quotas and keys apply
     live); `overrides` go to `Gateway.open` (state, backends, sleep, ...)."""
+    collectors = Metrics(settings)
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        gateway = await Gateway.open(settings, **overrides)
+        gateway = await Gateway.open(settings, metrics=collectors, **overrides)
         app.state.gateway = gateway
         if reload is not None:
             install_sighup(gateway, reload)
@@ -85,8 +94,9 @@ def create_app(settings: Settings, *, reload: Loader | None = None, **overrides:
         finally:
             await gateway.aclose()
 
-    return Starlette(
-        routes=[*jobs.routes, *files.routes, *health.routes],
+    app = Starlette(
+        routes=[*jobs.routes, *files.routes, *health.routes, *metrics.routes],
+        middleware=[Middleware(RequestContext, metrics=collectors)],
         exception_handlers={
             ApiError: _api_error,
             HTTPException: _http_error,
@@ -96,3 +106,6 @@ def create_app(settings: Settings, *, reload: Loader | None = None, **overrides:
         },
         lifespan=lifespan,
     )
+    app.state.metrics = collectors
+    app.state.reload = reload
+    return app

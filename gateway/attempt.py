@@ -13,6 +13,7 @@ from backends.base import Backend, BackendError, GenerationRequest
 from backends.imaging import NotAnImage
 from gateway.errors import redact
 from gateway.jobs import Attempt, Job
+from gateway.metrics import Metrics
 from gateway.quotas import RateLimiter, Refused
 from gateway.settings import Target
 from gateway.spend import JobSpend
@@ -51,12 +52,14 @@ class Attempter:
         rates: RateLimiter,
         vendor_rates: dict[str, str | None],
         sleep: Sleep,
+        metrics: Metrics,
     ) -> None:
         self.state = state
         self.images = images
         self.rates = rates
         self.vendor_rates = vendor_rates
         self.sleep = sleep
+        self.metrics = metrics
 
     async def attempt(self, call: Call, spend: JobSpend) -> list[PreparedImage]:
         """Checked images, or `BackendError`; the attempt is recorded either way."""
@@ -87,6 +90,8 @@ class Attempter:
             raise _unusable(f"backend {call.target.backend!r} failed unexpectedly") from exc
         finally:
             spend.ledger.charge(cost)
+            took = time.monotonic() - started
+            self.metrics.vendor_attempt(call.job.tenant, call.target.backend, outcome, cost, took)
             await self.state.add_attempt(
                 call.job.id,
                 Attempt(
@@ -94,7 +99,7 @@ class Attempter:
                     model=call.target.model,
                     outcome=outcome,
                     cost=cost,
-                    duration_ms=round((time.monotonic() - started) * 1000),
+                    duration_ms=round(took * 1000),
                 ),
             )
 

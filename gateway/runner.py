@@ -17,6 +17,7 @@ from gateway.budgets import Budget, Budgets
 from gateway.errors import redact
 from gateway.fingerprint import prompt_digest
 from gateway.jobs import Job, JobError, JobResult, JobSpec, StoredImage
+from gateway.metrics import Metrics
 from gateway.quotas import RateLimiter
 from gateway.retry import retrying, upload_retrying
 from gateway.settings import Settings
@@ -56,6 +57,7 @@ class JobRunner:
         rates: RateLimiter,
         budgets: Budgets,
         sleep: Sleep = asyncio.sleep,
+        metrics: Metrics | None = None,
     ) -> None:
         self.settings = settings
         self.backends = backends
@@ -64,12 +66,14 @@ class JobRunner:
         self.rates = rates
         self.budgets = budgets
         self.sleep = sleep
+        self.metrics = metrics or Metrics(settings)
         self.attempter = Attempter(
             state,
             images,
             rates,
             {name: backend.rate for name, backend in settings.backends.items()},
             sleep,
+            self.metrics,
         )
 
     def spend_for(self, job: Job) -> JobSpend:
@@ -116,6 +120,7 @@ class JobRunner:
                 stored = await self._store(prepared)
             except StorageUnavailable as exc:
                 # The image exists and was paid for: no fallback target, no new vendor call.
+                self.metrics.storage_error("worker")
                 log.error("job %s: storing its images failed: %s", job.id, exc)
                 return JobError(
                     "storage_unavailable",

@@ -1,4 +1,5 @@
-"""`GET /healthz`: the process is up and its state backend answers."""
+"""Health probes: `/livez` (the process answers), `/readyz` (it can do its work) and
+`/healthz` (the state store answers; kept for existing probes)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from gateway.api.envelope import ok
+from gateway.readiness import failed, readiness
 from gateway.services import Gateway
 
 
@@ -16,4 +18,25 @@ async def healthz(request: Request) -> JSONResponse:
     return ok({"status": "ok"})
 
 
-routes = [Route("/healthz", healthz, methods=["GET"])]
+async def livez(request: Request) -> JSONResponse:
+    return ok({"status": "ok"})
+
+
+async def readyz(request: Request) -> JSONResponse:
+    checks = await readiness(getattr(request.app.state, "gateway", None))
+    broken = failed(checks)
+    if not broken:
+        return ok({"status": "ready", "checks": checks})
+    message = "not ready: " + ", ".join(f"{part} {checks[part]}" for part in broken)
+    return JSONResponse(
+        {"ok": False, "error": {"code": "not_ready", "message": message, "checks": checks}},
+        status_code=503,
+        headers={"Retry-After": "1"},
+    )
+
+
+routes = [
+    Route("/healthz", healthz, methods=["GET"]),
+    Route("/livez", livez, methods=["GET"]),
+    Route("/readyz", readyz, methods=["GET"]),
+]
