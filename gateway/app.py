@@ -15,7 +15,7 @@ from starlette.responses import Response
 
 from gateway.api import files, health, jobs, metrics
 from gateway.api.envelope import failure
-from gateway.api.middleware import REQUEST_ID_HEADER, SCOPE_KEY, RequestContext
+from gateway.api.middleware import EdgeMiddleware
 from gateway.errors import ApiError, redact
 from gateway.metrics import Metrics
 from gateway.reload import Loader, install_sighup
@@ -25,6 +25,8 @@ from gateway.state.base import StateUnavailable
 from gateway.storage import StorageUnavailable
 
 log = logging.getLogger("imagegate.app")
+# Starlette's own answers (no route, no such method) in the envelope.
+HTTP_CODES = {404: "not_found", 405: "method_not_allowed"}
 
 
 async def _api_error(request: Request, exc: Exception) -> Response:
@@ -34,7 +36,7 @@ async def _api_error(request: Request, exc: Exception) -> Response:
 
 async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
-    code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "invalid_request")
+    code = HTTP_CODES.get(exc.status_code, "invalid_request")
     return failure(ApiError(exc.status_code, code, str(exc.detail), dict(exc.headers or {})))
 
 
@@ -64,20 +66,6 @@ async def _storage_unavailable(request: Request, exc: Exception) -> Response:
     )
 
 
-async def _unexpected(request: Request, exc: Exception) -> Response:
-    log.error(
-        "unhandled %s on %s: %s",
-        type(exc).__name__,
-        request.url.path,
-        redact(str(exc)),
-        exc_info=exc,
-    )
-    response = failure(ApiError(500, "internal_error", "the gateway failed unexpectedly"))
-    # Answered outside the request middleware, so the request id is added here.
-    response.headers[REQUEST_ID_HEADER] = request.scope.get(SCOPE_KEY, "")
-    return response
-
-
 def create_app(settings: Settings, *, reload: Loader | None = None, **overrides: Any) -> Starlette:
     """The gateway app. `reload` re-reads the config on SIGHUP (quotas and keys apply
     live); `overrides` go to `Gateway.open` (state, backends, sleep, ...)."""
@@ -96,16 +84,24 @@ def create_app(settings: Settings, *, reload: Loader | None = None, **overrides:
 
     app = Starlette(
         routes=[*jobs.routes, *files.routes, *health.routes, *metrics.routes],
-        middleware=[Middleware(RequestContext, metrics=collectors)],
+        # Unexpected exceptions are answered (and logged once) by EdgeMiddleware.
+        middleware=[
+            Middleware(
+                EdgeMiddleware,
+                metrics=collectors,
+                max_header_bytes=settings.server.max_header_bytes,
+            )
+        ],
         exception_handlers={
             ApiError: _api_error,
             HTTPException: _http_error,
             StateUnavailable: _state_unavailable,
             StorageUnavailable: _storage_unavailable,
-            Exception: _unexpected,
         },
         lifespan=lifespan,
     )
     app.state.metrics = collectors
     app.state.reload = reload
+    # A trailing slash answers 404 with the envelope instead of a bare redirect.
+    app.router.redirect_slashes = False
     return app

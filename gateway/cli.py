@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 from gateway import __version__
 from gateway.auth import key_hash, new_key
 from gateway.logs import configure_logging
-from gateway.settings import ConfigError, Settings, load_settings
+from gateway.settings import ConfigError, LoggingSettings, Settings, load_settings
 
 if TYPE_CHECKING:
     from gateway.services import Gateway
@@ -26,6 +26,15 @@ def _load(path: str | None) -> Settings:
         return load_settings(path)
     except ConfigError as exc:
         sys.exit(f"imagegate: {exc}")
+
+
+def _with_log_level(settings: Settings, level: str | None) -> Settings:
+    """`--log-level` overrides `[logging] level`; the logs are then set up from the result."""
+    if level is not None:
+        logging_ = LoggingSettings(format=settings.logging.format, level=level)
+        settings = settings.model_copy(update={"logging": logging_})
+    configure_logging(settings.logging)
+    return settings
 
 
 def _preflight(settings: Settings) -> None:
@@ -56,8 +65,7 @@ def _serve(args: argparse.Namespace) -> None:
     server = settings.server.model_copy(
         update={k: v for k, v in {"host": args.host, "port": args.port}.items() if v is not None}
     )
-    settings = settings.model_copy(update={"server": server})
-    configure_logging(settings.logging)
+    settings = _with_log_level(settings.model_copy(update={"server": server}), args.log_level)
     _preflight(settings)
     # Generate first-start keys here so they are printed plainly, before the server logs.
     for tenant, key in bootstrap(settings).new_keys.items():
@@ -74,7 +82,7 @@ def _serve(args: argparse.Namespace) -> None:
         host=server.host,
         port=server.port,
         log_config=None,  # uvicorn's lines (access log included) go through our handler
-        log_level=args.log_level,
+        log_level=settings.logging.level,
         proxy_headers=False,
         server_header=False,
     )
@@ -87,7 +95,7 @@ def _worker(args: argparse.Namespace) -> None:
     settings = _load(args.config)
     if settings.workers.concurrency < 1:
         sys.exit("imagegate: workers.concurrency must be at least 1 for `imagegate worker`")
-    configure_logging(settings.logging)
+    settings = _with_log_level(settings, args.log_level)
     _preflight(settings)
 
     async def run() -> None:
@@ -198,7 +206,7 @@ def parser() -> argparse.ArgumentParser:
     serve.add_argument("--config", help="TOML file (default: $IMAGEGATE_CONFIG or embedded)")
     serve.add_argument("--host", help="bind address (default from config: 127.0.0.1)")
     serve.add_argument("--port", type=int, help="port (default from config: 8080)")
-    serve.add_argument("--log-level", default="info")
+    serve.add_argument("--log-level", help="overrides [logging] level")
     serve.set_defaults(run=_serve)
 
     worker = commands.add_parser("worker", help="run workers only (shared redis:// state)")
@@ -207,6 +215,7 @@ def parser() -> argparse.ArgumentParser:
         "--metrics-port", type=int, help="serve this worker's /metrics on this port (default: off)"
     )
     worker.add_argument("--metrics-host", default="127.0.0.1", help="bind address for metrics")
+    worker.add_argument("--log-level", help="overrides [logging] level")
     worker.set_defaults(run=_worker)
 
     gc = commands.add_parser(
@@ -234,8 +243,8 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     args = parser().parse_args(argv)
+    configure_logging(LoggingSettings())  # serve and worker reconfigure from their config
     args.run(args)
 
 

@@ -8,6 +8,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from gateway.api.envelope import ok
+from gateway.errors import ApiError
 from gateway.readiness import failed, readiness
 from gateway.services import Gateway
 
@@ -28,11 +29,9 @@ async def readyz(request: Request) -> JSONResponse:
     if not broken:
         return ok({"status": "ready", "checks": checks})
     message = "not ready: " + ", ".join(f"{part} {checks[part]}" for part in broken)
-    return JSONResponse(
-        {"ok": False, "error": {"code": "not_ready", "message": message, "checks": checks}},
-        status_code=503,
-        headers={"Retry-After": "1"},
-    )
+    error = ApiError(503, "not_ready", message, {"Retry-After": "1"})
+    body = {"code": error.code, "message": error.message, "checks": checks}
+    return JSONResponse({"ok": False, "error": body}, error.status, error.headers)
 
 
 routes = [
