@@ -19,18 +19,21 @@ from typing import Any
 import httpx
 
 from backends.base import Backend
-from backends.registry import backend_factory
 from gateway.admission import Admission
 from gateway.api.presenters import present_job
 from gateway.auth import KeyRing
+from gateway.backend_setup import build_backends
 from gateway.bootstrap import bootstrap
 from gateway.budgets import Budgets
+from gateway.capability_check import unsupported_at_submit
 from gateway.errors import unauthorized
+from gateway.idempotency import IdempotencyStore, idempotency_from_url
 from gateway.jobs import Job, JobSpec
 from gateway.metrics import Metrics
+from gateway.pricing import estimate_cost
 from gateway.quotas import RateLimiter
 from gateway.runner import JobRunner, generation_request
-from gateway.settings import ConfigError, PlanSettings, Settings
+from gateway.settings import PlanSettings, Settings
 from gateway.signing import UrlSigner
 from gateway.state import StateStore, state_from_settings
 from gateway.storage import ImageStore, UrlBuilder, open_image_store, url_builder
@@ -38,17 +41,6 @@ from gateway.webhooks import Notifier
 from gateway.worker import WorkerPool
 
 log = logging.getLogger("imagegate")
-
-
-def build_backends(settings: Settings, http: httpx.AsyncClient) -> dict[str, Backend]:
-    backends: dict[str, Backend] = {}
-    for name, config in settings.backends.items():
-        try:
-            factory = backend_factory(config.type)
-        except LookupError as exc:
-            raise ConfigError(f"backends.{name}: {exc}") from None
-        backends[name] = factory(name, config, http)
-    return backends
 
 
 def admin_keyring(settings: Settings) -> KeyRing:
@@ -72,6 +64,7 @@ class Gateway:
     plans: dict[str, PlanSettings]  # tenant -> effective limits, merged once at start
     metrics: Metrics
     admin_keys: KeyRing  # the admin API's keys ("admin" -> hashes); never tenant keys
+    idempotency: IdempotencyStore
     new_keys: dict[str, str] = field(default_factory=dict)
 
     @classmethod
@@ -91,12 +84,15 @@ class Gateway:
             # The key itself is never logged: `imagegate serve` prints it once on stdout.
             log.warning("generated an API key for tenant %r (see gateway.new_keys)", tenant)
         metrics = metrics or Metrics(settings)
-        images = open_image_store(settings.storage, os.environ if environ is None else environ)
+        environ = os.environ if environ is None else environ
+        images = open_image_store(settings.storage, environ)
         signer = UrlSigner(boot.signing_secret, settings.storage.url_ttl)
         urls = url_builder(settings.storage, images, settings.server.base_url, signer)
         http = httpx.AsyncClient(timeout=httpx.Timeout(30.0), follow_redirects=False)
         state = state or state_from_settings(settings)
-        backends = dict(backends) if backends is not None else build_backends(settings, http)
+        if backends is None:
+            backends = build_backends(settings, http, environ)
+        backends = dict(backends)
         rates = RateLimiter.from_url(settings.state.url)
         budgets = Budgets(state)
         runner = JobRunner(
@@ -140,6 +136,7 @@ class Gateway:
             plans={tenant: settings.plan_for(tenant) for tenant in settings.tenants},
             metrics=metrics,
             admin_keys=admin_keyring(settings),
+            idempotency=idempotency_from_url(settings.state.url),
             new_keys=boot.new_keys,
         )
         await workers.start()
@@ -162,10 +159,18 @@ class Gateway:
             raise unauthorized("unknown API key")
         return plan
 
+    def check_honoured(self, spec: JobSpec) -> None:
+        """Raise 400 naming the parameter the route's first target cannot honour."""
+        refusal = unsupported_at_submit(self.settings, self.backends, spec)
+        if refusal is not None:
+            raise refusal
+
     def first_attempt_estimate(self, spec: JobSpec) -> Decimal:
         """What the first target of the job's route expects one attempt to cost."""
         target = self.settings.models[spec.model].targets[0]
-        return self.backends[target.backend].estimate_cost(generation_request(spec, target.model))
+        return estimate_cost(
+            self.settings.backends[target.backend], generation_request(spec, target.model)
+        )
 
     async def present(self, job: Job) -> dict[str, Any]:
         return await present_job(job, self.urls)
@@ -177,4 +182,5 @@ class Gateway:
             await backend.aclose()
         await self.http.aclose()
         await self.admission.rates.aclose()
+        await self.idempotency.aclose()
         await self.state.aclose()
