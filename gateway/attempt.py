@@ -83,7 +83,7 @@ class Attempter:
             )
         await self._vendor_window(call.target.backend)
         started = time.monotonic()
-        outcome, cost = "ok", estimate
+        outcome, cost, detail = "ok", estimate, None
         try:
             async with self.capacity.slot(call.target.backend):
                 prepared, usage = await self._generate(call)
@@ -91,6 +91,7 @@ class Attempter:
             return prepared
         except BackendError as error:
             outcome, cost = error.outcome, (estimate if error.charged else Decimal("0"))
+            detail = redact(error.message)
             raise
         except Exception as exc:
             # A bug in a backend must not take the job down with a traceback to the client.
@@ -100,12 +101,14 @@ class Attempter:
                 type(exc).__name__,
                 redact(str(exc)),
             )
-            outcome = "internal_error"
+            outcome, detail = "internal_error", f"the backend raised {type(exc).__name__}"
             raise BadResponse(f"backend {call.target.backend!r} failed unexpectedly") from exc
         finally:
             spend.ledger.charge(cost)
             took = time.monotonic() - started
-            self.metrics.vendor_attempt(call.job.tenant, call.target.backend, outcome, cost, took)
+            self.metrics.vendor_attempt(
+                call.job.tenant, call.target.backend, outcome, cost, took, detail
+            )
             await self.state.add_attempt(
                 call.job.id,
                 Attempt(
