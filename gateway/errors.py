@@ -11,6 +11,8 @@ Tree::
     ├── code="job_not_found"           404
     ├── code="not_found"               404  (no such route or file)
     ├── code="method_not_allowed"      405
+    ├── code="idempotency_key_in_use"  409  (gateway/api/idempotent.py)
+    ├── code="idempotency_key_reused"  422
     ├── code="forbidden"               403  (bad or expired file signature)
     ├── code="request_header_fields_too_large"  431
     ├── code="rate_limited" | "concurrency_limited" | "budget_exhausted"  429
@@ -46,6 +48,8 @@ PUBLIC_ERRORS: dict[str, tuple[int, ...]] = {
     "job_not_found": (404,),
     "not_found": (404,),
     "method_not_allowed": (405,),
+    "idempotency_key_in_use": (409,),
+    "idempotency_key_reused": (422,),
     "forbidden": (403,),
     "request_header_fields_too_large": (431,),
     "rate_limited": (429,),

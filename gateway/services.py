@@ -27,6 +27,7 @@ from gateway.bootstrap import bootstrap
 from gateway.budgets import Budgets
 from gateway.capability_check import unsupported_at_submit
 from gateway.errors import unauthorized
+from gateway.idempotency import IdempotencyStore, idempotency_from_url
 from gateway.jobs import Job, JobSpec
 from gateway.pricing import estimate_cost
 from gateway.quotas import RateLimiter
@@ -56,6 +57,7 @@ class Gateway:
     admission: Admission
     budgets: Budgets
     plans: dict[str, PlanSettings]  # tenant -> effective limits, merged once at start
+    idempotency: IdempotencyStore
     new_keys: dict[str, str] = field(default_factory=dict)
 
     @classmethod
@@ -118,6 +120,7 @@ class Gateway:
             admission=Admission(state, rates, budgets),
             budgets=budgets,
             plans={tenant: settings.plan_for(tenant) for tenant in settings.tenants},
+            idempotency=idempotency_from_url(settings.state.url),
             new_keys=boot.new_keys,
         )
         await workers.start()
@@ -154,4 +157,5 @@ class Gateway:
             await backend.aclose()
         await self.http.aclose()
         await self.admission.rates.aclose()
+        await self.idempotency.aclose()
         await self.state.aclose()
