@@ -101,6 +101,7 @@ class HttpSubject:
     size: tuple[int, int] = (64, 64)
     refused_charged: bool = False  # the vendor refuses after running the job (billed)
     cancel_path: str | None = None  # the fake's path a vendor cancel hits
+    cancel_method: str = "POST"  # fal cancels with PUT
     stuck: Step | None = None  # a step that keeps the vendor's job running
 
     @property
@@ -139,7 +140,7 @@ class HttpSubject:
 
     def cancels_seen(self, rig: Rig) -> int:
         assert rig.fake is not None and self.cancel_path is not None
-        return len(rig.fake.requests_to(self.cancel_path))
+        return len(rig.fake.requests_to(self.cancel_path, self.cancel_method))
 
 
 @dataclass(frozen=True)
@@ -306,3 +307,8 @@ SUBJECTS: list[Subject] = [
         stuck=Step("stuck"),
     ),
 ]
+
+# The vendors of issue 14 live in their own module; imported last (it uses HttpSubject).
+from tests.contract.vendor_subjects import VENDOR_SUBJECTS  # noqa: E402
+
+SUBJECTS += VENDOR_SUBJECTS
