@@ -15,6 +15,7 @@ from backends.imaging import NotAnImage
 from gateway.capacity import Capacity
 from gateway.errors import redact
 from gateway.jobs import Attempt, Job
+from gateway.metrics import Metrics
 from gateway.pricing import charged_cost, estimate_cost
 from gateway.quotas import RateLimiter, Refused
 from gateway.settings import BackendSettings, Target
@@ -62,6 +63,7 @@ class Attempter:
         rates: RateLimiter,
         vendor_rates: dict[str, str | None],
         sleep: Sleep,
+        metrics: Metrics,
         capacity: Capacity,
     ) -> None:
         self.state = state
@@ -69,6 +71,7 @@ class Attempter:
         self.rates = rates
         self.vendor_rates = vendor_rates
         self.sleep = sleep
+        self.metrics = metrics
         self.capacity = capacity
 
     async def attempt(self, call: Call, spend: JobSpend) -> list[PreparedImage]:
@@ -101,6 +104,8 @@ class Attempter:
             raise BadResponse(f"backend {call.target.backend!r} failed unexpectedly") from exc
         finally:
             spend.ledger.charge(cost)
+            took = time.monotonic() - started
+            self.metrics.vendor_attempt(call.job.tenant, call.target.backend, outcome, cost, took)
             await self.state.add_attempt(
                 call.job.id,
                 Attempt(
@@ -108,7 +113,7 @@ class Attempter:
                     model=call.target.model,
                     outcome=outcome,
                     cost=cost,
-                    duration_ms=round((time.monotonic() - started) * 1000),
+                    duration_ms=round(took * 1000),
                 ),
             )
 

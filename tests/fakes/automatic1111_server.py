@@ -119,7 +119,7 @@ class FakeAutomatic1111(FakeVendor):
         count = int(body.get("batch_size", 1)) * int(body.get("n_iter", 1))
         seed = int(body.get("seed", -1))
         seed = random.randrange(2**32) if seed == -1 else seed
-        images = [  # each picture of a batch differs, as a real sampler's do
+        images = [
             base64.b64encode(payload(step, width, height, "png")[0]).decode() for _ in range(count)
         ]
         if step.kind == "extra":
