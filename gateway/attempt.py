@@ -16,6 +16,7 @@ from gateway.capacity import Capacity
 from gateway.errors import redact
 from gateway.events.base import Changed, no_change
 from gateway.jobs import Attempt, Job
+from gateway.metrics import Metrics
 from gateway.pricing import charged_cost, estimate_cost
 from gateway.quotas import RateLimiter, Refused
 from gateway.settings import BackendSettings, Target
@@ -63,6 +64,7 @@ class Attempter:
         rates: RateLimiter,
         vendor_rates: dict[str, str | None],
         sleep: Sleep,
+        metrics: Metrics,
         capacity: Capacity,
         changed: Changed = no_change,
     ) -> None:
@@ -72,6 +74,7 @@ class Attempter:
         self.rates = rates
         self.vendor_rates = vendor_rates
         self.sleep = sleep
+        self.metrics = metrics
         self.capacity = capacity
 
     async def attempt(self, call: Call, spend: JobSpend) -> list[PreparedImage]:
@@ -83,7 +86,7 @@ class Attempter:
             )
         await self._vendor_window(call.target.backend)
         started = time.monotonic()
-        outcome, cost = "ok", estimate
+        outcome, cost, detail = "ok", estimate, None
         try:
             async with self.capacity.slot(call.target.backend):
                 prepared, usage = await self._generate(call)
@@ -91,6 +94,7 @@ class Attempter:
             return prepared
         except BackendError as error:
             outcome, cost = error.outcome, (estimate if error.charged else Decimal("0"))
+            detail = redact(error.message)
             raise
         except Exception as exc:
             # A bug in a backend must not take the job down with a traceback to the client.
@@ -100,10 +104,14 @@ class Attempter:
                 type(exc).__name__,
                 redact(str(exc)),
             )
-            outcome = "internal_error"
+            outcome, detail = "internal_error", f"the backend raised {type(exc).__name__}"
             raise BadResponse(f"backend {call.target.backend!r} failed unexpectedly") from exc
         finally:
             spend.ledger.charge(cost)
+            took = time.monotonic() - started
+            self.metrics.vendor_attempt(
+                call.job.tenant, call.target.backend, outcome, cost, took, detail
+            )
             await self._record(
                 call.job.id,
                 Attempt(
@@ -111,7 +119,7 @@ class Attempter:
                     model=call.target.model,
                     outcome=outcome,
                     cost=cost,
-                    duration_ms=round((time.monotonic() - started) * 1000),
+                    duration_ms=round(took * 1000),
                 ),
             )
 

@@ -20,6 +20,7 @@ from gateway.errors import redact
 from gateway.events.base import Changed, no_change
 from gateway.fingerprint import prompt_digest
 from gateway.jobs import Job, JobError, JobResult, JobSpec, StoredImage
+from gateway.metrics import Metrics
 from gateway.quotas import RateLimiter
 from gateway.retry import retrying, upload_retrying
 from gateway.settings import Settings
@@ -59,6 +60,7 @@ class JobRunner:
         rates: RateLimiter,
         budgets: Budgets,
         sleep: Sleep = asyncio.sleep,
+        metrics: Metrics | None = None,
         capacity: Capacity | None = None,
         changed: Changed = no_change,
     ) -> None:
@@ -69,12 +71,14 @@ class JobRunner:
         self.rates = rates
         self.budgets = budgets
         self.sleep = sleep
+        self.metrics = metrics or Metrics(settings)
         self.attempter = Attempter(
             state,
             images,
             rates,
             {name: backend.rate for name, backend in settings.backends.items()},
             sleep,
+            self.metrics,
             capacity or LocalCapacity({n: b.max_concurrency for n, b in settings.backends.items()}),
             changed,
         )
@@ -136,6 +140,7 @@ class JobRunner:
                 stored = await self._store(prepared)
             except StorageUnavailable as exc:
                 # The image exists and was paid for: no fallback target, no new vendor call.
+                self.metrics.storage_error("worker")
                 log.error("job %s: storing its images failed: %s", job.id, exc)
                 return JobError(
                     "storage_unavailable",
