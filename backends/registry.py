@@ -5,7 +5,7 @@ from __future__ import annotations
 from importlib import import_module
 from importlib.metadata import entry_points
 
-from backends.base import BackendFactory
+from backends.base import BackendClass
 
 ENTRY_POINT_GROUP = "imagegate.backends"
 
@@ -15,6 +15,13 @@ BUILTIN: dict[str, str] = {
     "openai": "backends.openai:OpenAIBackend",
     "stability": "backends.stability:StabilityBackend",
     "replicate": "backends.replicate:ReplicateBackend",
+    "bfl": "backends.bfl:BFLBackend",
+    "gemini": "backends.gemini:GeminiBackend",
+    "fal": "backends.fal:FalBackend",
+    "azure-openai": "backends.azure_openai:AzureOpenAIBackend",
+    "openai-compatible": "backends.openai_compatible:OpenAICompatibleBackend",
+    "automatic1111": "backends.automatic1111:Automatic1111Backend",
+    "comfyui": "backends.comfyui:ComfyUIBackend",
 }
 
 
@@ -22,9 +29,9 @@ class UnknownBackendType(LookupError):
     pass
 
 
-def _load(target: str) -> BackendFactory:
+def _load(target: str) -> BackendClass:
     module, _, attr = target.partition(":")
-    factory: BackendFactory = getattr(import_module(module), attr)
+    factory: BackendClass = getattr(import_module(module), attr)
     return factory
 
 
@@ -33,12 +40,12 @@ def available_types() -> list[str]:
     return sorted(set(BUILTIN) | plugins)
 
 
-def backend_factory(type_name: str) -> BackendFactory:
-    """The class (or factory) registered for `type_name`."""
+def backend_factory(type_name: str) -> BackendClass:
+    """The class registered for `type_name` (built as `Class(config, deps)`)."""
     if type_name in BUILTIN:
         return _load(BUILTIN[type_name])
     for ep in entry_points(group=ENTRY_POINT_GROUP, name=type_name):
-        factory: BackendFactory = ep.load()
+        factory: BackendClass = ep.load()
         return factory
     raise UnknownBackendType(
         f"unknown backend type {type_name!r}; available: {', '.join(available_types())}"

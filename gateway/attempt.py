@@ -9,12 +9,17 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from decimal import Decimal
 
-from backends.base import Backend, BackendError, GenerationRequest
+from backends.base import Backend, GenerationRequest, Usage
+from backends.errors import BackendError, BadImage, BadResponse, Unsupported
 from backends.imaging import NotAnImage
+from gateway.capacity import Capacity
 from gateway.errors import redact
+from gateway.events.base import Changed, no_change
 from gateway.jobs import Attempt, Job
+from gateway.metrics import Metrics
+from gateway.pricing import charged_cost, estimate_cost
 from gateway.quotas import RateLimiter, Refused
-from gateway.settings import Target
+from gateway.settings import BackendSettings, Target
 from gateway.spend import JobSpend
 from gateway.state.base import StateStore
 from gateway.storage import ImageStore, PreparedImage
@@ -22,6 +27,18 @@ from gateway.storage import ImageStore, PreparedImage
 log = logging.getLogger("imagegate.runner")
 
 Sleep = Callable[[float], Awaitable[None]]
+
+
+class BudgetRefused(BackendError):
+    """The tenant's budget cannot hold another attempt: no retry, no fallback."""
+
+    code = "budget_exhausted"
+
+
+class NoAttemptFits(BackendError):
+    """The retry policy stopped before any attempt at a target was made."""
+
+    code = "retry_budget_exhausted"
 
 
 @dataclass(frozen=True)
@@ -32,15 +49,11 @@ class Call:
     target: Target
     backend: Backend
     request: GenerationRequest
+    settings: BackendSettings
 
     @property
     def estimate(self) -> Decimal:
-        return self.backend.estimate_cost(self.request)
-
-
-def _unusable(message: str) -> BackendError:
-    """The vendor answered (and billed) but what came back cannot be used."""
-    return BackendError("backend_unavailable", message, retryable=True, charged=True)
+        return estimate_cost(self.settings, self.request)
 
 
 class Attempter:
@@ -51,29 +64,37 @@ class Attempter:
         rates: RateLimiter,
         vendor_rates: dict[str, str | None],
         sleep: Sleep,
+        metrics: Metrics,
+        capacity: Capacity,
+        changed: Changed = no_change,
     ) -> None:
         self.state = state
+        self.changed = changed  # told after each recorded attempt (live status streams)
         self.images = images
         self.rates = rates
         self.vendor_rates = vendor_rates
         self.sleep = sleep
+        self.metrics = metrics
+        self.capacity = capacity
 
     async def attempt(self, call: Call, spend: JobSpend) -> list[PreparedImage]:
         """Checked images, or `BackendError`; the attempt is recorded either way."""
         estimate = call.estimate
         if not await spend.reserve(estimate):
-            raise BackendError(
-                "budget_exhausted",
-                f"the tenant's spend budget cannot hold another attempt ({estimate} USD)",
-                retryable=False,
+            raise BudgetRefused(
+                f"the tenant's spend budget cannot hold another attempt ({estimate} USD)"
             )
         await self._vendor_window(call.target.backend)
         started = time.monotonic()
-        outcome, cost = "ok", estimate
+        outcome, cost, detail = "ok", estimate, None
         try:
-            return await self._generate(call)
+            async with self.capacity.slot(call.target.backend):
+                prepared, usage = await self._generate(call)
+            cost = charged_cost(call.settings, call.request, usage, estimate)
+            return prepared
         except BackendError as error:
-            outcome, cost = error.code, (estimate if error.charged else Decimal("0"))
+            outcome, cost = error.outcome, (estimate if error.charged else Decimal("0"))
+            detail = redact(error.message)
             raise
         except Exception as exc:
             # A bug in a backend must not take the job down with a traceback to the client.
@@ -83,32 +104,55 @@ class Attempter:
                 type(exc).__name__,
                 redact(str(exc)),
             )
-            outcome = "internal_error"
-            raise _unusable(f"backend {call.target.backend!r} failed unexpectedly") from exc
+            outcome, detail = "internal_error", f"the backend raised {type(exc).__name__}"
+            raise BadResponse(f"backend {call.target.backend!r} failed unexpectedly") from exc
         finally:
             spend.ledger.charge(cost)
-            await self.state.add_attempt(
+            took = time.monotonic() - started
+            self.metrics.vendor_attempt(
+                call.job.tenant, call.target.backend, outcome, cost, took, detail
+            )
+            await self._record(
                 call.job.id,
                 Attempt(
                     backend=call.target.backend,
                     model=call.target.model,
                     outcome=outcome,
                     cost=cost,
-                    duration_ms=round((time.monotonic() - started) * 1000),
+                    duration_ms=round(took * 1000),
                 ),
             )
 
-    async def _generate(self, call: Call) -> list[PreparedImage]:
+    async def skipped(self, call: Call, unsupported: Unsupported) -> None:
+        """Record a target passed over because it cannot honour `unsupported.param`."""
+        await self._record(
+            call.job.id,
+            Attempt(
+                backend=call.target.backend,
+                model=call.target.model,
+                outcome=f"unsupported_{unsupported.param}",
+                cost=Decimal("0"),
+                duration_ms=0,
+            ),
+        )
+
+    async def _record(self, job_id: str, attempt: Attempt) -> None:
+        await self.state.add_attempt(job_id, attempt)
+        await self.changed([job_id])
+
+    async def _generate(self, call: Call) -> tuple[list[PreparedImage], Usage]:
         request = call.request
-        generated = await call.backend.generate(request)
-        if len(generated) != request.n:
-            raise _unusable(f"backend returned {len(generated)} images, expected {request.n}")
+        generation = await call.backend.generate(request)
+        images = generation.images
+        if len(images) != request.n:
+            raise BadResponse(f"backend returned {len(images)} images, expected {request.n}")
         try:
-            return [
-                await self.images.prepare(image.data, request.output_format) for image in generated
+            prepared = [
+                await self.images.prepare(image.data, request.output_format) for image in images
             ]
         except NotAnImage as exc:
-            raise _unusable("backend returned bytes that are not a whole image") from exc
+            raise BadImage("backend returned bytes that are not a whole image") from exc
+        return prepared, generation.usage
 
     async def _vendor_window(self, backend: str) -> None:
         """Wait (the job stays claimed) until the vendor's shared rate window has room."""

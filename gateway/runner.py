@@ -11,12 +11,16 @@ from decimal import Decimal
 
 from tenacity import RetryError
 
-from backends.base import Backend, BackendError, GenerationRequest
-from gateway.attempt import Attempter, Call, Sleep
+from backends.base import Backend, GenerationRequest
+from backends.errors import BackendError, ContentRefused
+from gateway.attempt import Attempter, BudgetRefused, Call, NoAttemptFits, Sleep
 from gateway.budgets import Budget, Budgets
+from gateway.capacity import Capacity, LocalCapacity
 from gateway.errors import redact
+from gateway.events.base import Changed, no_change
 from gateway.fingerprint import prompt_digest
 from gateway.jobs import Job, JobError, JobResult, JobSpec, StoredImage
+from gateway.metrics import Metrics
 from gateway.quotas import RateLimiter
 from gateway.retry import retrying, upload_retrying
 from gateway.settings import Settings
@@ -27,7 +31,7 @@ from gateway.units import parse_size
 
 log = logging.getLogger("imagegate.runner")
 
-FAIL_FAST = frozenset({"content_rejected", "budget_exhausted"})  # no retry, no fallback
+FAIL_FAST = (ContentRefused, BudgetRefused)  # no retry, no fallback
 
 
 def generation_request(spec: JobSpec, vendor_model: str) -> GenerationRequest:
@@ -56,6 +60,9 @@ class JobRunner:
         rates: RateLimiter,
         budgets: Budgets,
         sleep: Sleep = asyncio.sleep,
+        metrics: Metrics | None = None,
+        capacity: Capacity | None = None,
+        changed: Changed = no_change,
     ) -> None:
         self.settings = settings
         self.backends = backends
@@ -64,12 +71,16 @@ class JobRunner:
         self.rates = rates
         self.budgets = budgets
         self.sleep = sleep
+        self.metrics = metrics or Metrics(settings)
         self.attempter = Attempter(
             state,
             images,
             rates,
             {name: backend.rate for name, backend in settings.backends.items()},
             sleep,
+            self.metrics,
+            capacity or LocalCapacity({n: b.max_concurrency for n, b in settings.backends.items()}),
+            changed,
         )
 
     def spend_for(self, job: Job) -> JobSpend:
@@ -79,18 +90,31 @@ class JobRunner:
     async def run(self, job: Job) -> JobResult | JobError:
         """The job's result record, or the public error it failed with. (What was reserved
         and not charged is refunded by the finish pipeline, from the job as stored.)"""
+        await self.attempter.changed([job.id])  # claimed: it (and its followers) now RUNNING
         return await self._run(job, self.spend_for(job))
 
     async def _run(self, job: Job, spend: JobSpend) -> JobResult | JobError:
         ledger = spend.ledger
-        failure = JobError("backend_unavailable", "no backend could serve the request")
+        nothing_tried = failure = JobError(
+            "backend_unavailable", "no backend could serve the request"
+        )
         for target in self.settings.models[job.spec.model].targets:
             call = Call(
                 job,
                 target,
                 self.backends[target.backend],
                 generation_request(job.spec, target.model),
+                self.settings.backends[target.backend],
             )
+            unsupported = call.backend.capabilities(target.model).check(call.request)
+            if unsupported is not None:
+                # A fallback that cannot honour the request is skipped, never half-served.
+                await self.attempter.skipped(call, unsupported)
+                if failure is nothing_tried:
+                    failure = JobError(
+                        "backend_unavailable", f"no target could honour it: {unsupported.message}"
+                    )
+                continue
             estimate = call.estimate
             if not ledger.can_afford(estimate):
                 failure = _cap_failure(failure, ledger.limit, ledger.spent, ledger.attempts)
@@ -100,13 +124,14 @@ class JobRunner:
                 prepared = await self._attempt_target(call, spend)
             except BackendError as error:
                 failure = _failure_from(error, spend, estimate)
-                if error.code in FAIL_FAST:
+                if isinstance(error, FAIL_FAST):
                     break
                 continue
             try:
                 stored = await self._store(prepared)
             except StorageUnavailable as exc:
                 # The image exists and was paid for: no fallback target, no new vendor call.
+                self.metrics.storage_error("worker")
                 log.error("job %s: storing its images failed: %s", job.id, exc)
                 return JobError(
                     "storage_unavailable",
@@ -134,9 +159,7 @@ class JobRunner:
                 with attempt:
                     return await self.attempter.attempt(call, spend)
         except RetryError:  # stopped before any attempt was made
-            raise BackendError(
-                "retry_budget_exhausted", "no attempt fits the budget", retryable=False
-            ) from None
+            raise NoAttemptFits("no attempt fits the budget") from None
         raise AssertionError("unreachable: tenacity either returns or raises")
 
     async def _store(self, prepared: list[PreparedImage]) -> tuple[StoredImage, ...]:

@@ -14,23 +14,29 @@ import os
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
+from functools import partial
 from typing import Any
 
 import httpx
 
 from backends.base import Backend
-from backends.registry import backend_factory
 from gateway.admission import Admission
 from gateway.api.presenters import present_job
 from gateway.auth import KeyRing
+from gateway.backend_setup import build_backends
 from gateway.bootstrap import bootstrap
 from gateway.budgets import Budgets
+from gateway.capability_check import unsupported_at_submit
 from gateway.endings import Endings
 from gateway.errors import unauthorized
+from gateway.events import JobEvents, announce, events_from_url
+from gateway.idempotency import IdempotencyStore, idempotency_from_url
 from gateway.jobs import Job, JobSpec
+from gateway.metrics import Metrics
+from gateway.pricing import estimate_cost
 from gateway.quotas import RateLimiter
 from gateway.runner import JobRunner, generation_request
-from gateway.settings import ConfigError, PlanSettings, Settings
+from gateway.settings import PlanSettings, Settings
 from gateway.signing import UrlSigner
 from gateway.state import StateStore, state_from_settings
 from gateway.storage import ImageStore, UrlBuilder, open_image_store, url_builder
@@ -40,15 +46,8 @@ from gateway.worker import WorkerPool
 log = logging.getLogger("imagegate")
 
 
-def build_backends(settings: Settings, http: httpx.AsyncClient) -> dict[str, Backend]:
-    backends: dict[str, Backend] = {}
-    for name, config in settings.backends.items():
-        try:
-            factory = backend_factory(config.type)
-        except LookupError as exc:
-            raise ConfigError(f"backends.{name}: {exc}") from None
-        backends[name] = factory(name, config, http)
-    return backends
+def admin_keyring(settings: Settings) -> KeyRing:
+    return KeyRing({"admin": settings.admin.keys})
 
 
 @dataclass
@@ -67,6 +66,10 @@ class Gateway:
     admission: Admission
     budgets: Budgets
     plans: dict[str, PlanSettings]  # tenant -> effective limits, merged once at start
+    metrics: Metrics
+    admin_keys: KeyRing  # the admin API's keys ("admin" -> hashes); never tenant keys
+    idempotency: IdempotencyStore
+    events: JobEvents  # job change notifications: live status streams and waiting callers
     new_keys: dict[str, str] = field(default_factory=dict)
 
     @classmethod
@@ -79,19 +82,27 @@ class Gateway:
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         environ: Mapping[str, str] | None = None,
         worker_concurrency: int | None = None,
+        metrics: Metrics | None = None,
     ) -> Gateway:
         boot = bootstrap(settings, environ)
-        for tenant, key in boot.new_keys.items():
-            log.warning("generated an API key for tenant %r (shown once): %s", tenant, key)
-        images = open_image_store(settings.storage, os.environ if environ is None else environ)
+        for tenant in boot.new_keys:
+            # The key itself is never logged: `imagegate serve` prints it once on stdout.
+            log.warning("generated an API key for tenant %r (see gateway.new_keys)", tenant)
+        metrics = metrics or Metrics(settings)
+        environ = os.environ if environ is None else environ
+        images = open_image_store(settings.storage, environ)
         signer = UrlSigner(boot.signing_secret, settings.storage.url_ttl)
         urls = url_builder(settings.storage, images, settings.server.base_url, signer)
         http = httpx.AsyncClient(timeout=httpx.Timeout(30.0), follow_redirects=False)
         state = state or state_from_settings(settings)
-        backends = dict(backends) if backends is not None else build_backends(settings, http)
+        if backends is None:
+            backends = build_backends(settings, http, environ)
+        backends = dict(backends)
         rates = RateLimiter.from_url(settings.state.url)
         budgets = Budgets(state)
+        events = events_from_url(settings.state.url)
         runner = JobRunner(
+            changed=events.publish,
             settings=settings,
             backends=backends,
             images=images,
@@ -99,9 +110,14 @@ class Gateway:
             rates=rates,
             budgets=budgets,
             sleep=sleep,
+            metrics=metrics,
         )
-        notifier = Notifier(http, boot.signing_secret, lambda job: present_job(job, urls))
-        endings = Endings(state, budgets, [notifier.jobs_finished])
+        notifier = Notifier(
+            http, boot.signing_secret, lambda job: present_job(job, urls), metrics=metrics
+        )
+        endings = Endings(
+            state, budgets, [metrics.count_ended, notifier.jobs_finished, partial(announce, events)]
+        )
         workers = WorkerPool(
             state,
             runner,
@@ -111,6 +127,7 @@ class Gateway:
             ),
             grace=settings.workers.shutdown_grace,
             heartbeat_every=settings.workers.visibility_timeout / 3,
+            metrics=metrics,
         )
         gateway = cls(
             settings=settings,
@@ -124,13 +141,26 @@ class Gateway:
             notifier=notifier,
             endings=endings,
             workers=workers,
-            admission=Admission(state, rates, budgets),
+            admission=Admission(state, rates, budgets, metrics),
             budgets=budgets,
             plans={tenant: settings.plan_for(tenant) for tenant in settings.tenants},
+            metrics=metrics,
+            admin_keys=admin_keyring(settings),
+            idempotency=idempotency_from_url(settings.state.url),
+            events=events,
             new_keys=boot.new_keys,
         )
         await workers.start()
         return gateway
+
+    def rebind(self, settings: Settings) -> None:
+        """Swap in reloaded plans, tenants and admin keys (gateway/reload.py)."""
+        self.settings = settings
+        self.workers.runner.settings = settings
+        self.plans = {tenant: settings.plan_for(tenant) for tenant in settings.tenants}
+        self.keyring = KeyRing(bootstrap(settings).key_hashes)
+        self.admin_keys = admin_keyring(settings)
+        self.metrics.bind(settings)
 
     def plan(self, tenant: str) -> PlanSettings:
         """The tenant's limits; a tenant removed by a reload since it authenticated is
@@ -140,10 +170,18 @@ class Gateway:
             raise unauthorized("unknown API key")
         return plan
 
+    def check_honoured(self, spec: JobSpec) -> None:
+        """Raise 400 naming the parameter the route's first target cannot honour."""
+        refusal = unsupported_at_submit(self.settings, self.backends, spec)
+        if refusal is not None:
+            raise refusal
+
     def first_attempt_estimate(self, spec: JobSpec) -> Decimal:
         """What the first target of the job's route expects one attempt to cost."""
         target = self.settings.models[spec.model].targets[0]
-        return self.backends[target.backend].estimate_cost(generation_request(spec, target.model))
+        return estimate_cost(
+            self.settings.backends[target.backend], generation_request(spec, target.model)
+        )
 
     async def present(self, job: Job) -> dict[str, Any]:
         return await present_job(job, self.urls)
@@ -155,4 +193,6 @@ class Gateway:
             await backend.aclose()
         await self.http.aclose()
         await self.admission.rates.aclose()
+        await self.idempotency.aclose()
+        await self.events.aclose()
         await self.state.aclose()
