@@ -58,6 +58,8 @@ PUBLIC_ERRORS: dict[str, tuple[int, ...]] = {
     "state_unavailable": (503,),
     "storage_unavailable": (503,),
     "not_ready": (503,),
+    "reload_unavailable": (409,),
+    "config_invalid": (422,),
     "internal_error": (500,),
 }
 
