@@ -14,6 +14,7 @@ from backends.errors import BackendError, BadImage, BadResponse, Unsupported
 from backends.imaging import NotAnImage
 from gateway.capacity import Capacity
 from gateway.errors import redact
+from gateway.events.base import Changed, no_change
 from gateway.jobs import Attempt, Job
 from gateway.metrics import Metrics
 from gateway.pricing import charged_cost, estimate_cost
@@ -65,8 +66,10 @@ class Attempter:
         sleep: Sleep,
         metrics: Metrics,
         capacity: Capacity,
+        changed: Changed = no_change,
     ) -> None:
         self.state = state
+        self.changed = changed  # told after each recorded attempt (live status streams)
         self.images = images
         self.rates = rates
         self.vendor_rates = vendor_rates
@@ -109,7 +112,7 @@ class Attempter:
             self.metrics.vendor_attempt(
                 call.job.tenant, call.target.backend, outcome, cost, took, detail
             )
-            await self.state.add_attempt(
+            await self._record(
                 call.job.id,
                 Attempt(
                     backend=call.target.backend,
@@ -122,7 +125,7 @@ class Attempter:
 
     async def skipped(self, call: Call, unsupported: Unsupported) -> None:
         """Record a target passed over because it cannot honour `unsupported.param`."""
-        await self.state.add_attempt(
+        await self._record(
             call.job.id,
             Attempt(
                 backend=call.target.backend,
@@ -132,6 +135,10 @@ class Attempter:
                 duration_ms=0,
             ),
         )
+
+    async def _record(self, job_id: str, attempt: Attempt) -> None:
+        await self.state.add_attempt(job_id, attempt)
+        await self.changed([job_id])
 
     async def _generate(self, call: Call) -> tuple[list[PreparedImage], Usage]:
         request = call.request

@@ -14,6 +14,7 @@ import os
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
+from functools import partial
 from typing import Any
 
 import httpx
@@ -27,6 +28,7 @@ from gateway.bootstrap import bootstrap
 from gateway.budgets import Budgets
 from gateway.capability_check import unsupported_at_submit
 from gateway.errors import unauthorized
+from gateway.events import JobEvents, announce, events_from_url
 from gateway.idempotency import IdempotencyStore, idempotency_from_url
 from gateway.jobs import Job, JobSpec
 from gateway.metrics import Metrics
@@ -41,6 +43,11 @@ from gateway.webhooks import Notifier
 from gateway.worker import WorkerPool
 
 log = logging.getLogger("imagegate")
+
+
+async def _finished(notifier: Notifier, events: JobEvents, jobs: list[Job]) -> None:
+    await notifier.jobs_finished(jobs)
+    await announce(events, jobs)
 
 
 def admin_keyring(settings: Settings) -> KeyRing:
@@ -65,6 +72,7 @@ class Gateway:
     metrics: Metrics
     admin_keys: KeyRing  # the admin API's keys ("admin" -> hashes); never tenant keys
     idempotency: IdempotencyStore
+    events: JobEvents  # job change notifications: live status streams and waiting callers
     new_keys: dict[str, str] = field(default_factory=dict)
 
     @classmethod
@@ -95,7 +103,9 @@ class Gateway:
         backends = dict(backends)
         rates = RateLimiter.from_url(settings.state.url)
         budgets = Budgets(state)
+        events = events_from_url(settings.state.url)
         runner = JobRunner(
+            changed=events.publish,
             settings=settings,
             backends=backends,
             images=images,
@@ -117,7 +127,7 @@ class Gateway:
             grace=settings.workers.shutdown_grace,
             durable=getattr(state, "durable", False),
             heartbeat_every=settings.workers.visibility_timeout / 3,
-            on_finished=notifier.jobs_finished,
+            on_finished=partial(_finished, notifier, events),
             metrics=metrics,
         )
         gateway = cls(
@@ -137,6 +147,7 @@ class Gateway:
             metrics=metrics,
             admin_keys=admin_keyring(settings),
             idempotency=idempotency_from_url(settings.state.url),
+            events=events,
             new_keys=boot.new_keys,
         )
         await workers.start()
@@ -183,4 +194,5 @@ class Gateway:
         await self.http.aclose()
         await self.admission.rates.aclose()
         await self.idempotency.aclose()
+        await self.events.aclose()
         await self.state.aclose()
