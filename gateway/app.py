@@ -13,7 +13,7 @@ from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
 
-from gateway.api import admin, files, health, job_events, jobs, metrics
+from gateway.api import admin, batches, files, health, job_events, jobs, metrics
 from gateway.api.envelope import failure
 from gateway.api.middleware import EdgeMiddleware
 from gateway.errors import ApiError, redact
@@ -86,6 +86,7 @@ def create_app(settings: Settings, *, reload: Loader | None = None, **overrides:
         routes=[
             *jobs.routes,
             *job_events.routes,
+            *batches.routes,
             *files.routes,
             *health.routes,
             *metrics.routes,

@@ -24,6 +24,7 @@ from gateway.admission import Admission
 from gateway.api.presenters import present_job
 from gateway.auth import KeyRing
 from gateway.backend_setup import build_backends
+from gateway.batches import BatchStore, batches_from_url
 from gateway.bootstrap import bootstrap
 from gateway.budgets import Budgets
 from gateway.capability_check import unsupported_at_submit
@@ -73,6 +74,7 @@ class Gateway:
     admin_keys: KeyRing  # the admin API's keys ("admin" -> hashes); never tenant keys
     idempotency: IdempotencyStore
     events: JobEvents  # job change notifications: live status streams and waiting callers
+    batches: BatchStore
     new_keys: dict[str, str] = field(default_factory=dict)
 
     @classmethod
@@ -148,6 +150,7 @@ class Gateway:
             admin_keys=admin_keyring(settings),
             idempotency=idempotency_from_url(settings.state.url),
             events=events,
+            batches=batches_from_url(settings.state.url),
             new_keys=boot.new_keys,
         )
         await workers.start()
@@ -195,4 +198,5 @@ class Gateway:
         await self.admission.rates.aclose()
         await self.idempotency.aclose()
         await self.events.aclose()
+        await self.batches.aclose()
         await self.state.aclose()
