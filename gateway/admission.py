@@ -79,7 +79,7 @@ class Admission:
         except ApiError as refused:
             self.metrics.refused(job.tenant, refused.code)
             raise
-        self.metrics.job_submitted(stored)
+        self.metrics.job_submitted(stored, estimate)
         return stored, headers
 
     async def _admit(

@@ -49,7 +49,7 @@ class WorkerPool:
         self.durable = state.durable
         self.heartbeat_every = heartbeat_every
         self.metrics = metrics or Metrics()
-        self.metrics.watch_workers(lambda: len(self._running), lambda: self.alive)
+        self.metrics.watch_workers(lambda: self.busy, lambda: self.alive)
         self.name = f"{socket.gethostname()}-{uuid.uuid4().hex[:8]}"
         self._loops: list[asyncio.Task[None]] = []
         self._running: dict[str, asyncio.Task[None]] = {}
@@ -60,6 +60,11 @@ class WorkerPool:
             asyncio.create_task(self._loop(f"{self.name}-{i}"), name=f"worker-{i}")
             for i in range(self.concurrency)
         ]
+
+    @property
+    def busy(self) -> int:
+        """Workers running a job now."""
+        return len(self._running)
 
     @property
     def alive(self) -> int:
