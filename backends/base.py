@@ -9,7 +9,6 @@ Example of a minimal plug-in (registered under the entry-point group `imagegate.
 
     class EchoBackend:
         def __init__(self, name: str, settings: BackendSettings, http: httpx.AsyncClient): ...
-        def estimate_cost(self, request: GenerationRequest) -> Decimal: return Decimal(0)
         async def generate(self, request: GenerationRequest) -> list[GeneratedImage]: ...
         async def aclose(self) -> None: ...
 """
@@ -17,7 +16,6 @@ Example of a minimal plug-in (registered under the entry-point group `imagegate.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from decimal import Decimal
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
@@ -91,10 +89,6 @@ class Backend(Protocol):
 
     name: str
 
-    def estimate_cost(self, request: GenerationRequest) -> Decimal:
-        """USD one attempt of `request` is expected to cost (used to reserve budget)."""
-        ...
-
     async def generate(self, request: GenerationRequest) -> list[GeneratedImage]:
         """Produce `request.n` images or raise `BackendError`."""
         ...
@@ -108,9 +102,3 @@ class BackendFactory(Protocol):
     def __call__(
         self, name: str, settings: BackendSettings, http: httpx.AsyncClient
     ) -> Backend: ...
-
-
-def price_per_image(settings: BackendSettings, model: str) -> Decimal:
-    """The configured price of one image of `model` (`prices.default` when not listed)."""
-    prices = settings.prices
-    return prices.get(model, prices.get("default", Decimal("0")))

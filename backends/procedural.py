@@ -10,12 +10,11 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import random
-from decimal import Decimal
 
 import httpx
 from PIL import Image, ImageDraw
 
-from backends.base import BackendError, GeneratedImage, GenerationRequest, price_per_image
+from backends.base import BackendError, GeneratedImage, GenerationRequest
 from backends.imaging import FORMATS, encode
 from gateway.settings import BackendSettings
 
@@ -25,9 +24,6 @@ class ProceduralBackend:
         self.name = name
         self.settings = settings
         self._chaos = random.Random()  # fault injection is random; pictures are not
-
-    def estimate_cost(self, request: GenerationRequest) -> Decimal:
-        return price_per_image(self.settings, request.model) * request.n
 
     async def generate(self, request: GenerationRequest) -> list[GeneratedImage]:
         if self.settings.latency:

@@ -12,12 +12,11 @@ import asyncio
 import os
 from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import asynccontextmanager
-from decimal import Decimal
 from typing import Any, ClassVar
 
 import httpx
 
-from backends.base import BackendError, GeneratedImage, GenerationRequest, price_per_image
+from backends.base import BackendError, GeneratedImage, GenerationRequest
 from backends.http_errors import as_charged, clean, status_error, transport_errors
 from backends.imaging import FORMATS, NotAnImage, conform
 from gateway.settings import BackendSettings, ConfigError
@@ -38,9 +37,6 @@ class VendorBackend:
         # Connect gets less than the whole attempt so that a connect that hangs surfaces as
         # ConnectTimeout (nothing sent, not charged) before the attempt's deadline does.
         self.timeout = httpx.Timeout(settings.timeout, connect=min(settings.timeout / 2, 10.0))
-
-    def estimate_cost(self, request: GenerationRequest) -> Decimal:
-        return price_per_image(self.settings, request.model) * request.n
 
     async def generate(self, request: GenerationRequest) -> list[GeneratedImage]:
         """One attempt, bounded by `settings.timeout` (waiting for a slot is not counted)."""

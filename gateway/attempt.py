@@ -13,6 +13,7 @@ from backends.base import Backend, BackendError, GenerationRequest
 from backends.imaging import NotAnImage
 from gateway.errors import redact
 from gateway.jobs import Attempt, Job
+from gateway.money.format import usd
 from gateway.quotas import RateLimiter, Refused
 from gateway.settings import Target
 from gateway.spend import JobSpend
@@ -32,10 +33,7 @@ class Call:
     target: Target
     backend: Backend
     request: GenerationRequest
-
-    @property
-    def estimate(self) -> Decimal:
-        return self.backend.estimate_cost(self.request)
+    estimate: Decimal  # from the price book: the worst case one attempt may bill
 
 
 def _unusable(message: str) -> BackendError:
@@ -64,7 +62,7 @@ class Attempter:
         if not await spend.reserve(estimate):
             raise BackendError(
                 "budget_exhausted",
-                f"the tenant's spend budget cannot hold another attempt ({estimate} USD)",
+                f"the tenant's spend budget cannot hold another attempt ({usd(estimate)} USD)",
                 retryable=False,
             )
         await self._vendor_window(call.target.backend)

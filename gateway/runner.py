@@ -17,6 +17,8 @@ from gateway.budgets import Budget, Budgets
 from gateway.errors import redact
 from gateway.fingerprint import prompt_digest
 from gateway.jobs import Job, JobError, JobResult, JobSpec, StoredImage
+from gateway.money.book import PriceBook
+from gateway.money.format import usd
 from gateway.quotas import RateLimiter
 from gateway.retry import retrying, upload_retrying
 from gateway.settings import Settings
@@ -64,6 +66,7 @@ class JobRunner:
         self.rates = rates
         self.budgets = budgets
         self.sleep = sleep
+        self.prices = PriceBook(settings.backends)
         self.attempter = Attempter(
             state,
             images,
@@ -99,6 +102,9 @@ class JobRunner:
                 target,
                 self.backends[target.backend],
                 generation_request(job.spec, target.model),
+                self.prices.estimate(
+                    target.backend, target.model, job.spec.size, job.spec.quality, job.spec.n
+                ),
             )
             estimate = call.estimate
             if not ledger.can_afford(estimate):
@@ -163,10 +169,11 @@ def _cap_failure(
     previous: JobError, limit: Decimal | None, spent: Decimal, attempts: int
 ) -> JobError:
     detail = f"; last error: {previous.message}" if attempts else ""
+    cap = usd(limit) if limit is not None else "none"
     return JobError(
         "retry_budget_exhausted",
-        f"the job's cost cap ({limit} USD) cannot pay for another attempt "
-        f"(spent {spent} USD in {attempts} attempts){detail}",
+        f"the job's cost cap ({cap} USD) cannot pay for another attempt "
+        f"(spent {usd(spent)} USD in {attempts} attempts){detail}",
     )
 
 

@@ -27,8 +27,9 @@ from gateway.bootstrap import bootstrap
 from gateway.budgets import Budgets
 from gateway.errors import unauthorized
 from gateway.jobs import Job, JobSpec
+from gateway.money.book import PriceBook
 from gateway.quotas import RateLimiter
-from gateway.runner import JobRunner, generation_request
+from gateway.runner import JobRunner
 from gateway.settings import ConfigError, PlanSettings, Settings
 from gateway.signing import UrlSigner
 from gateway.state import StateStore, state_from_settings
@@ -64,6 +65,7 @@ class Gateway:
     workers: WorkerPool
     admission: Admission
     budgets: Budgets
+    prices: PriceBook
     plans: dict[str, PlanSettings]  # tenant -> effective limits, merged once at start
     new_keys: dict[str, str] = field(default_factory=dict)
 
@@ -123,6 +125,7 @@ class Gateway:
             workers=workers,
             admission=Admission(state, rates, budgets),
             budgets=budgets,
+            prices=runner.prices,
             plans={tenant: settings.plan_for(tenant) for tenant in settings.tenants},
             new_keys=boot.new_keys,
         )
@@ -140,7 +143,7 @@ class Gateway:
     def first_attempt_estimate(self, spec: JobSpec) -> Decimal:
         """What the first target of the job's route expects one attempt to cost."""
         target = self.settings.models[spec.model].targets[0]
-        return self.backends[target.backend].estimate_cost(generation_request(spec, target.model))
+        return self.prices.estimate(target.backend, target.model, spec.size, spec.quality, spec.n)
 
     async def present(self, job: Job) -> dict[str, Any]:
         return await present_job(job, self.urls)

@@ -20,11 +20,15 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    PlainValidator,
     ValidationError,
     field_validator,
     model_validator,
 )
 
+from gateway.money.prices import ModelPrice, parse_model_price
+from gateway.money.tokens import TokenPrices
+from gateway.money.validation import price_problems
 from gateway.units import parse_budget, parse_duration, parse_money, parse_size
 
 ENV_PREFIX = "IMAGEGATE_"
@@ -33,6 +37,7 @@ STORAGE_SCHEMES = ("file", "memory", "s3")
 
 Seconds = Annotated[float, BeforeValidator(parse_duration)]
 Money = Annotated[Decimal, BeforeValidator(parse_money)]
+Prices = dict[str, Annotated[ModelPrice, PlainValidator(parse_model_price)]]
 
 
 def _check_rate(value: str | None) -> str | None:
@@ -198,7 +203,10 @@ class BackendSettings(Section):
     timeout: Seconds = 60.0
     max_concurrency: int | None = Field(None, ge=1)
     rate: Rate = None
-    prices: dict[str, Money] = Field(default_factory=dict)
+    # USD per image by model (x size x quality): gateway/money/prices.py.
+    prices: Prices = Field(default_factory=dict)
+    token_prices: dict[str, TokenPrices] = Field(default_factory=dict)
+    free: bool = False  # runs without prices (a self-hosted server); procedural is by default
     latency: Seconds = 0.0
     fail_rate: float = Field(0.0, ge=0.0, le=1.0)
     options: dict[str, Any] = Field(default_factory=dict)
@@ -236,6 +244,13 @@ class Settings(Section):
         for name, tenant in self.tenants.items():
             if tenant.plan is not None and tenant.plan not in self.plans:
                 raise ValueError(f"tenants.{name}: plan {tenant.plan!r} is not defined")
+        return self
+
+    @model_validator(mode="after")
+    def _priced(self) -> Settings:
+        problems = price_problems(self)
+        if problems:
+            raise ValueError("\n  ".join(problems))
         return self
 
     @property

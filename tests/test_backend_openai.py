@@ -104,12 +104,6 @@ async def test_dall_e_3_n_above_one_becomes_single_image_calls(
     assert [r.json["n"] for r in fake.requests_to("/v1/images/generations")] == [1, 1, 1]
 
 
-async def test_estimate_cost_is_price_per_image_times_n(http: httpx.AsyncClient) -> None:
-    backend = make("http://127.0.0.1:9", http)
-    assert str(backend.estimate_cost(request("dall-e-3", n=2))) == "0.16"
-    assert str(backend.estimate_cost(request("gpt-image-1", n=3))) == "0.12"
-
-
 @pytest.mark.parametrize("code", ["content_policy_violation", "moderation_blocked"])
 async def test_safety_refusal_is_content_rejected(
     fake: FakeOpenAI, http: httpx.AsyncClient, code: str

@@ -65,7 +65,7 @@ def test_a_failed_uncharged_job_is_refunded(
         "jobId"
     ]
     job = wait_for_job(client, job_id, AUTH)
-    assert job["status"] == "FAILED" and job["cost"] == "0"
+    assert job["status"] == "FAILED" and job["cost"] == "0.00"
     assert spent(client) == Decimal("0")
 
 
@@ -88,9 +88,6 @@ class FailsChargedOnce:
         self.name = inner.name
         self.inner = inner
         self.calls = 0
-
-    def estimate_cost(self, request: GenerationRequest) -> Decimal:
-        return Decimal("0.04")
 
     async def generate(self, request: GenerationRequest) -> list[GeneratedImage]:
         self.calls += 1
@@ -123,7 +120,9 @@ def test_each_retry_reserves_before_it_is_made(
     cost: str,
 ) -> None:
     settings = make_settings(
-        state={"url": state_url}, plans={"free": {"budget": budget, "max_cost_per_job": None}}
+        state={"url": state_url},
+        plans={"free": {"budget": budget, "max_cost_per_job": None}},
+        backends={"procedural": {"prices": {"default": "0.04"}}},
     )
     backends = flaky_backends(settings)
     client = make_client(settings, backends=backends)

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
-from decimal import Decimal
 
 from backends.base import GeneratedImage, GenerationRequest
 from backends.procedural import render_all
@@ -24,9 +23,6 @@ class CountingBackend:
         self.returns_format = returns_format
         self.before = before
         self.calls = 0
-
-    def estimate_cost(self, request: GenerationRequest) -> Decimal:
-        return Decimal("0.01") * request.n
 
     async def generate(self, request: GenerationRequest) -> list[GeneratedImage]:
         self.calls += 1

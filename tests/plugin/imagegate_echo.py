@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from decimal import Decimal
-
 import httpx
 
 from backends.base import GeneratedImage, GenerationRequest
@@ -15,9 +13,6 @@ class EchoBackend:
     def __init__(self, name: str, settings: BackendSettings, http: httpx.AsyncClient) -> None:
         self.name = name
         self.calls = 0
-
-    def estimate_cost(self, request: GenerationRequest) -> Decimal:
-        return Decimal("0.001") * request.n
 
     async def generate(self, request: GenerationRequest) -> list[GeneratedImage]:
         self.calls += 1
