@@ -9,11 +9,13 @@ from typing import Any
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
 
 from gateway.api import files, health, jobs
 from gateway.api.envelope import failure
+from gateway.api.middleware import EdgeMiddleware
 from gateway.errors import ApiError, redact
 from gateway.reload import Loader, install_sighup
 from gateway.services import Gateway
@@ -22,6 +24,8 @@ from gateway.state.base import StateUnavailable
 from gateway.storage import StorageUnavailable
 
 log = logging.getLogger("imagegate.app")
+# Starlette's own answers (no route, no such method) in the envelope.
+HTTP_CODES = {404: "not_found", 405: "method_not_allowed"}
 
 
 async def _api_error(request: Request, exc: Exception) -> Response:
@@ -31,7 +35,7 @@ async def _api_error(request: Request, exc: Exception) -> Response:
 
 async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
-    code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "invalid_request")
+    code = HTTP_CODES.get(exc.status_code, "invalid_request")
     return failure(ApiError(exc.status_code, code, str(exc.detail), dict(exc.headers or {})))
 
 
@@ -59,17 +63,6 @@ async def _storage_unavailable(request: Request, exc: Exception) -> Response:
     )
 
 
-async def _unexpected(request: Request, exc: Exception) -> Response:
-    log.error(
-        "unhandled %s on %s: %s",
-        type(exc).__name__,
-        request.url.path,
-        redact(str(exc)),
-        exc_info=exc,
-    )
-    return failure(ApiError(500, "internal_error", "the gateway failed unexpectedly"))
-
-
 def create_app(settings: Settings, *, reload: Loader | None = None, **overrides: Any) -> Starlette:
     """The gateway app. `reload` re-reads the config on SIGHUP (quotas and keys apply
     live); `overrides` go to `Gateway.open` (state, backends, sleep, ...)."""
@@ -85,14 +78,18 @@ def create_app(settings: Settings, *, reload: Loader | None = None, **overrides:
         finally:
             await gateway.aclose()
 
-    return Starlette(
+    app = Starlette(
         routes=[*jobs.routes, *files.routes, *health.routes],
+        # Unexpected exceptions are answered (and logged once) by EdgeMiddleware.
+        middleware=[Middleware(EdgeMiddleware, max_header_bytes=settings.server.max_header_bytes)],
         exception_handlers={
             ApiError: _api_error,
             HTTPException: _http_error,
             StateUnavailable: _state_unavailable,
             StorageUnavailable: _storage_unavailable,
-            Exception: _unexpected,
         },
         lifespan=lifespan,
     )
+    # A trailing slash answers 404 with the envelope instead of a bare redirect.
+    app.router.redirect_slashes = False
+    return app

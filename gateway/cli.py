@@ -11,6 +11,7 @@ import sys
 from datetime import UTC, datetime
 
 from gateway.auth import key_hash, new_key
+from gateway.logs import configure_logging, uvicorn_log_config
 from gateway.settings import ConfigError, Settings, load_settings
 
 
@@ -66,6 +67,7 @@ def _serve(args: argparse.Namespace) -> None:
         host=server.host,
         port=server.port,
         log_level=args.log_level,
+        log_config=uvicorn_log_config(),
         proxy_headers=False,
         server_header=False,
     )
@@ -168,6 +170,7 @@ def parser() -> argparse.ArgumentParser:
 
     worker = commands.add_parser("worker", help="run workers only (shared redis:// state)")
     worker.add_argument("--config", help="TOML file (default: $IMAGEGATE_CONFIG or embedded)")
+    worker.add_argument("--log-level", default="info")
     worker.set_defaults(run=_worker)
 
     gc = commands.add_parser(
@@ -194,8 +197,8 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     args = parser().parse_args(argv)
+    configure_logging(getattr(args, "log_level", "info").upper())
     args.run(args)
 
 

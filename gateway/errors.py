@@ -7,9 +7,11 @@ Tree::
     ├── code="invalid_request"         400  (message names the field)
     ├── code="model_not_found"         400
     ├── code="payload_too_large"       413
-    ├── code="unsupported_media_type"  415
     ├── code="job_not_found"           404
+    ├── code="not_found"               404  (no such route or file)
+    ├── code="method_not_allowed"      405
     ├── code="forbidden"               403  (bad or expired file signature)
+    ├── code="request_header_fields_too_large"  431
     ├── code="rate_limited" | "concurrency_limited" | "budget_exhausted"  429
     ├── code="state_unavailable"       503
     ├── code="storage_unavailable"     503  (the /files/ route cannot read the store)
@@ -22,6 +24,27 @@ content_rejected, retry_budget_exhausted, timeout, storage_unavailable, internal
 from __future__ import annotations
 
 import re
+
+# Every code an HTTP answer of the job API can carry, with its statuses. The README's error
+# table and the OpenAPI document are checked against this map (tests/test_error_codes.py);
+# a new code goes here first.
+PUBLIC_ERRORS: dict[str, tuple[int, ...]] = {
+    "unauthorized": (401,),
+    "invalid_request": (400, 415),
+    "model_not_found": (400,),
+    "payload_too_large": (413,),
+    "job_not_found": (404,),
+    "not_found": (404,),
+    "method_not_allowed": (405,),
+    "forbidden": (403,),
+    "request_header_fields_too_large": (431,),
+    "rate_limited": (429,),
+    "concurrency_limited": (429,),
+    "budget_exhausted": (429,),
+    "state_unavailable": (503,),
+    "storage_unavailable": (503,),
+    "internal_error": (500,),
+}
 
 
 class ApiError(Exception):
@@ -69,6 +92,15 @@ _SECRET_PATTERNS = [
     ),
     # Any URL: vendor hosts and internal endpoints never reach a client.
     (re.compile(r"\bhttps?://[^\s\"'<>]+"), "[url]"),
+    # A Host header echoed back by a vendor, and any bare host:port (internal endpoints).
+    (re.compile(r"(?i)\b(host\s*[:=]\s*)[^\s,;\"'<>]+"), r"\1[redacted]"),
+    (
+        re.compile(
+            r"(?i)(?:\[[0-9a-f:.]+\]|\b(?:\d{1,3}\.){3}\d{1,3}|\blocalhost"
+            r"|\b(?:[a-z0-9-]+\.)+[a-z][a-z0-9-]*):\d{1,5}\b"
+        ),
+        "[host]",
+    ),
 ]
 
 

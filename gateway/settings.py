@@ -70,6 +70,7 @@ class ServerSettings(Section):
     port: int = Field(8080, ge=0, le=65535)
     public_url: str | None = None
     max_body_bytes: int = Field(64 * 1024, gt=0)
+    max_header_bytes: int = Field(32 * 1024, ge=1024)  # request line + headers; else 431
     data_dir: str = "./data"
 
     @property

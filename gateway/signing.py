@@ -4,8 +4,15 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 import time
 from urllib.parse import quote
+
+# What a URL minted by `sign` can hold: anything else is refused before any arithmetic
+# (`"²".isdigit()` is true; a 5000-digit int cannot be parsed; a non-ASCII str cannot be
+# compared in constant time).
+_EXPIRES = re.compile(r"[0-9]{1,12}")
+_SIGNATURE = re.compile(r"[0-9a-f]{64}")
 
 
 class UrlSigner:
@@ -26,7 +33,7 @@ class UrlSigner:
 
     def verify(self, key: str, expires: str, signature: str, now: float | None = None) -> bool:
         """True when the signature matches and has not expired (constant-time compare)."""
-        if not expires.isdigit():
+        if not (_EXPIRES.fullmatch(expires) and _SIGNATURE.fullmatch(signature)):
             return False
         expected = self._signature(key, int(expires))
         return hmac.compare_digest(expected, signature) and int(expires) >= (now or time.time())

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
-from gateway.errors import ApiError, invalid_request
+from gateway.api.json_body import decode_json
+from gateway.errors import ApiError
 
 
 def ok(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> JSONResponse:
@@ -29,17 +29,18 @@ async def read_json(request: Request, max_bytes: int) -> Any:
     if content_type.split(";")[0].strip().lower() != "application/json":
         raise ApiError(415, "invalid_request", "Content-Type must be application/json")
     declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > max_bytes:
+    if (
+        declared.isascii()
+        and declared.isdigit()
+        and (len(declared) > 18 or int(declared) > max_bytes)
+    ):
         raise _too_large(max_bytes)
     body = bytearray()
     async for chunk in request.stream():
         body += chunk
         if len(body) > max_bytes:
             raise _too_large(max_bytes)
-    try:
-        return json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise invalid_request(f"the body is not valid JSON: {exc}") from None
+    return decode_json(bytes(body))
 
 
 def _too_large(max_bytes: int) -> ApiError:

@@ -10,6 +10,7 @@ from starlette.routing import Route
 
 from gateway.errors import ApiError
 from gateway.services import Gateway
+from gateway.storage.images import IMAGE_KEY
 
 
 async def get_file(request: Request) -> Response:
@@ -19,7 +20,9 @@ async def get_file(request: Request) -> Response:
     signature = request.query_params.get("sig", "")
     if not gateway.signer.verify(key, expires, signature):
         raise ApiError(403, "forbidden", "the file URL's signature is invalid or has expired")
-    found = await gateway.images.get(key)
+    # Only content-addressed keys are ever signed; any other shape (`..`, NUL, another
+    # prefix) never reaches the object store.
+    found = await gateway.images.get(key) if IMAGE_KEY.fullmatch(key) else None
     if found is None:
         raise ApiError(404, "not_found", "no such file")
     max_age = max(0, int(expires) - int(time.time()))

@@ -61,7 +61,7 @@ class JobRequest(BaseModel):
 
 def _describe(exc: ValidationError) -> str:
     error = exc.errors()[0]
-    field = ".".join(str(part) for part in error["loc"]) or "body"
+    field = ".".join(str(part) for part in error["loc"])[:100] or "body"
     if error["type"] == "extra_forbidden":
         return f"unknown field {field!r}"
     if error["type"] == "missing":

@@ -18,15 +18,16 @@ START_TIMEOUT = 5.0
 
 
 @contextmanager
-def running(app: ASGIApp) -> Iterator[str]:
-    """Serve `app` for the duration of the block; yields its base URL (no trailing slash)."""
+def running(app: ASGIApp, lifespan: str = "off") -> Iterator[str]:
+    """Serve `app` for the duration of the block; yields its base URL (no trailing slash).
+    `lifespan="on"` runs the app's start-up first (the gateway's own app)."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
     config = uvicorn.Config(
         app,
-        lifespan="off",
+        lifespan=lifespan,
         log_level="warning",
         access_log=False,
         # A scripted slow answer must not hold shutdown hostage.
