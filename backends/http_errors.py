@@ -1,15 +1,14 @@
 """One place where vendor HTTP failures become `BackendError` (the httpx way: map at the edge).
 
-    status_error(vendor, status, detail, ...)   HTTP status (+ vendor detail) -> BackendError
+    status_error(vendor, status, detail, ...)   HTTP status (+ vendor detail) -> its error type
     transport_errors(vendor, billed=...)        httpx timeouts / connection errors -> BackendError
     parse_retry_after(header)                   `Retry-After` seconds or HTTP-date -> seconds
-    as_charged(error)                           the same error, marked as billed
     json_object(response)                       a JSON error body, or {} when it is not JSON
     clean(text, secrets)                        vendor text made safe to carry in an error
 
-Charging: an error answered by the vendor (4xx/5xx) is not billed; a timeout after the request
-went out may be. `billed=True` marks work the vendor already charged for (downloading a finished
-result), so every failure there is charged.
+Charging is decided by the error type (see `backends.errors`): an answered 4xx/5xx is not
+billed, a timeout after the request went out may be. `billed=True` marks work the vendor
+already charged for (downloading a finished result), so every failure there is charged.
 """
 
 from __future__ import annotations
@@ -22,8 +21,17 @@ from typing import Any
 
 import httpx
 
-from backends.base import BackendError
-from gateway.errors import redact
+from backends.errors import (
+    AuthError,
+    BackendError,
+    ContentRefused,
+    InvalidRequest,
+    QuotaExhausted,
+    RateLimited,
+    Timeout,
+    VendorUnavailable,
+)
+from backends.redaction import redact
 
 MAX_DETAIL = 300  # vendor prose beyond this is noise in a job's error
 
@@ -69,73 +77,48 @@ def status_error(
     *,
     headers: Mapping[str, str] | None = None,
     rejected: bool = False,
-    retryable: bool | None = None,
-    charged: bool = False,
+    exhausted: bool = False,
+    billed: bool = False,
     secrets: Iterable[str] = (),
 ) -> BackendError:
-    """Map a non-2xx answer. `rejected` is the vendor's own "content policy" verdict;
-    `retryable` overrides the status default (e.g. OpenAI's 429 `insufficient_quota`)."""
+    """Map a non-2xx answer to its error type. `rejected` is the vendor's own "content policy"
+    verdict; `exhausted` its "out of credit" (e.g. OpenAI's 429 `insufficient_quota`)."""
     message = f"{vendor} answered HTTP {status}" + (f": {clean(detail, secrets)}" if detail else "")
-    if rejected:
-        return BackendError("content_rejected", message, retryable=False, charged=charged)
     retry_after = parse_retry_after((headers or {}).get("retry-after"))
-    if status == 429:
-        default, code = True, "backend_unavailable"
+    kind: type[BackendError]
+    if rejected:
+        kind = ContentRefused
+    elif exhausted or status == 402:
+        kind = QuotaExhausted
+    elif status in (401, 403):
+        kind = AuthError
+    elif status == 429:
+        kind = RateLimited
     elif status in (408, 504):
-        default, code = True, "timeout"
+        # The vendor's own front timed out waiting for its generator, which may still bill.
+        return Timeout(message, sent=True, retry_after=retry_after, billed=billed)
     elif status >= 500 or status == 409:
-        default, code = True, "backend_unavailable"
-    else:  # 400 bad input/config, 401/403 credentials, 402 credit, 404 model, 413, 422
-        default, code = False, "backend_unavailable"
-    return BackendError(
-        code,
-        message,
-        retryable=default if retryable is None else retryable,
-        charged=charged,
-        retry_after=retry_after,
-    )
-
-
-def as_charged(error: BackendError) -> BackendError:
-    """`error` for an attempt the vendor billed anyway (a sibling call or a created job ran)."""
-    if error.charged:
-        return error
-    return BackendError(
-        error.code,
-        error.message,
-        retryable=error.retryable,
-        charged=True,
-        retry_after=error.retry_after,
-    )
+        kind = VendorUnavailable
+    else:  # 400 bad input/config, 404 model, 413, 422
+        kind = InvalidRequest
+    return kind(message, retry_after=retry_after, billed=billed)
 
 
 @contextmanager
 def transport_errors(vendor: str, *, billed: bool = False) -> Iterator[None]:
     """Translate httpx's exception tree. Connect failures and pool waits happen before any
-    byte reaches the vendor (not charged); read/write failures happen after (maybe charged)."""
+    byte reaches the vendor (not sent); read/write failures happen after (maybe charged)."""
     try:
         yield
     except (httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
-        raise BackendError(
-            "timeout", f"{vendor}: {_what(exc)} before sending", retryable=True, charged=billed
-        ) from exc
+        raise Timeout(f"{vendor}: {_what(exc)} before sending", sent=False, billed=billed) from exc
     except httpx.TimeoutException as exc:
-        raise BackendError(
-            "timeout",
-            f"{vendor}: {_what(exc)} waiting for the answer",
-            retryable=True,
-            charged=True,
-        ) from exc
+        raise Timeout(f"{vendor}: {_what(exc)} waiting for the answer", sent=True) from exc
     except httpx.ConnectError as exc:
-        raise BackendError(
-            "backend_unavailable", f"{vendor}: could not connect", retryable=True, charged=billed
-        ) from exc
+        raise VendorUnavailable(f"{vendor}: could not connect", billed=billed) from exc
     except httpx.TransportError as exc:
-        raise BackendError(
-            "backend_unavailable",
-            f"{vendor}: connection failed mid-request ({type(exc).__name__})",
-            retryable=True,
-            charged=True,
+        raise VendorUnavailable(
+            f"{vendor}: connection failed mid-request ({type(exc).__name__})", billed=True
         ) from exc
 
 

@@ -19,30 +19,60 @@ from typing import Any
 
 import httpx
 
-from backends.base import BackendError, GeneratedImage, GenerationRequest
+from backends.base import Generation, GenerationRequest, Progress, Usage
+from backends.capabilities import ALL_FORMATS, ModelCapabilities
+from backends.errors import BackendError, BadResponse
 from backends.http_errors import json_object, transport_errors
 from backends.vendor import VendorBackend
 
 REJECTED_CODES = frozenset({"content_policy_violation", "moderation_blocked"})
 # 429 means "slow down" except when the account is out of credit: retrying cannot help.
 EXHAUSTED_CODES = frozenset({"insufficient_quota", "billing_hard_limit_reached"})
-OUTPUT_FORMATS = frozenset({"png", "jpeg", "webp"})
+OUTPUT_FORMATS = ALL_FORMATS
+
+# What OpenAI documents per model family; other names (proxies, deployments) pass through.
+DALL_E_2 = ModelCapabilities(
+    sizes=frozenset({"256x256", "512x512", "1024x1024"}),
+    qualities=frozenset({"standard"}),
+    input_images=1,
+    mask=True,
+    variations=True,
+)
+DALL_E_3 = ModelCapabilities(
+    sizes=frozenset({"1024x1024", "1792x1024", "1024x1792"}),
+    qualities=frozenset({"standard", "hd"}),
+)
+GPT_IMAGE = ModelCapabilities(
+    sizes=frozenset({"1024x1024", "1536x1024", "1024x1536"}),
+    qualities=frozenset({"low", "medium", "high", "auto"}),
+    input_images=16,
+    mask=True,
+    output_formats=ALL_FORMATS,
+    streaming=True,
+)
+PASS_THROUGH = ModelCapabilities(sizes=None, qualities=None)
 
 
 class OpenAIBackend(VendorBackend):
     vendor = "openai"
     default_base_url = "https://api.openai.com/v1"
 
-    async def _generate(self, request: GenerationRequest) -> list[GeneratedImage]:
+    def capabilities(self, model: str) -> ModelCapabilities:
+        if model.startswith("dall-e-3"):
+            return DALL_E_3
+        if model.startswith("dall-e-2"):
+            return DALL_E_2
+        if model.startswith("gpt-image"):
+            return GPT_IMAGE
+        return PASS_THROUGH
+
+    async def _generate(self, request: GenerationRequest, progress: Progress) -> Generation:
         if request.n > 1 and request.model.startswith("dall-e-3"):
             single = replace(request, n=1)
-            return await self.fan_out(request.n, lambda _: self._first(single))
+            return await self.fan_out(request.n, lambda _: self._images(single))
         return await self._images(request)
 
-    async def _first(self, request: GenerationRequest) -> GeneratedImage:
-        return (await self._images(request))[0]
-
-    async def _images(self, request: GenerationRequest) -> list[GeneratedImage]:
+    async def _images(self, request: GenerationRequest) -> Generation:
         with transport_errors(self.vendor):
             response = await self.http.post(
                 f"{self.base_url}/images/generations",
@@ -52,15 +82,12 @@ class OpenAIBackend(VendorBackend):
             )
         if response.status_code != 200:
             raise self._failure(response)
-        items = json_object(response).get("data")
+        answer = json_object(response)
+        items = answer.get("data")
         if not isinstance(items, list) or not items:
-            raise BackendError(
-                "backend_unavailable",
-                "openai answered 200 without image data",
-                retryable=True,
-                charged=True,
-            )
-        return [await self.image(await self._bytes(item), request) for item in items]
+            raise BadResponse("openai answered 200 without image data")
+        images = [await self.image(await self._bytes(item), request) for item in items]
+        return Generation(images, usage(answer.get("usage"), len(images)))
 
     def body(self, request: GenerationRequest) -> dict[str, Any]:
         """The JSON request. OpenAI has no negative prompt or seed; they are not sent."""
@@ -86,12 +113,7 @@ class OpenAIBackend(VendorBackend):
                 return b""  # reported by the image check as "not a whole image"
         if isinstance(item, dict) and isinstance(item.get("url"), str):
             return await self.download(item["url"])
-        raise BackendError(
-            "backend_unavailable",
-            "openai answered an image entry with neither b64_json nor url",
-            retryable=True,
-            charged=True,
-        )
+        raise BadResponse("openai answered an image entry with neither b64_json nor url")
 
     def _failure(self, response: httpx.Response) -> BackendError:
         error = json_object(response).get("error")
@@ -103,5 +125,24 @@ class OpenAIBackend(VendorBackend):
             response,
             detail,
             rejected=code in REJECTED_CODES,
-            retryable=False if code in EXHAUSTED_CODES else None,
+            exhausted=code in EXHAUSTED_CODES,
         )
+
+
+def usage(reported: Any, images: int) -> Usage:
+    """OpenAI's `usage` (gpt-image models): input/output tokens, input split text/image."""
+    if not isinstance(reported, dict):
+        return Usage(images=images)
+    details = reported.get("input_tokens_details")
+    details = details if isinstance(details, dict) else {}
+
+    def count(value: Any) -> int | None:
+        return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+    return Usage(
+        images=images,
+        input_tokens=count(reported.get("input_tokens")),
+        input_text_tokens=count(details.get("text_tokens")),
+        input_image_tokens=count(details.get("image_tokens")),
+        output_tokens=count(reported.get("output_tokens")),
+    )

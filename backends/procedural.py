@@ -11,28 +11,58 @@ import asyncio
 import hashlib
 import random
 
-import httpx
 from PIL import Image, ImageDraw
+from pydantic import BaseModel, ConfigDict, Field
 
-from backends.base import BackendError, GeneratedImage, GenerationRequest
+from backends.base import (
+    NO_PROGRESS,
+    BackendConfig,
+    BackendDeps,
+    GeneratedImage,
+    Generation,
+    GenerationRequest,
+    Progress,
+    Usage,
+)
+from backends.capabilities import ALL_FORMATS, ModelCapabilities
+from backends.errors import VendorUnavailable
 from backends.imaging import FORMATS, encode
-from gateway.settings import BackendSettings
+
+CAPABILITIES = ModelCapabilities(
+    qualities=None, seed=True, negative_prompt=True, output_formats=ALL_FORMATS
+)
+
+
+class ProceduralOptions(BaseModel):
+    """`latency` (seconds) and `fail_rate` come from the backend's top-level settings."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    latency: float = Field(0.0, ge=0)
+    fail_rate: float = Field(0.0, ge=0.0, le=1.0)
 
 
 class ProceduralBackend:
-    def __init__(self, name: str, settings: BackendSettings, http: httpx.AsyncClient) -> None:
-        self.name = name
-        self.settings = settings
+    Options = ProceduralOptions
+    needs_key = False
+
+    def __init__(self, config: BackendConfig[ProceduralOptions], deps: BackendDeps) -> None:
+        self.name = config.name
+        self.options = config.options
         self._chaos = random.Random()  # fault injection is random; pictures are not
 
-    async def generate(self, request: GenerationRequest) -> list[GeneratedImage]:
-        if self.settings.latency:
-            await asyncio.sleep(self.settings.latency)
-        if self.settings.fail_rate and self._chaos.random() < self.settings.fail_rate:
-            raise BackendError(
-                "backend_unavailable", "procedural backend failed (fail_rate)", retryable=True
-            )
-        return await render_all(request)
+    def capabilities(self, model: str) -> ModelCapabilities:
+        return CAPABILITIES
+
+    async def generate(
+        self, request: GenerationRequest, progress: Progress = NO_PROGRESS
+    ) -> Generation:
+        if self.options.latency:
+            await asyncio.sleep(self.options.latency)
+        if self.options.fail_rate and self._chaos.random() < self.options.fail_rate:
+            raise VendorUnavailable("procedural backend failed (fail_rate)")
+        images = await render_all(request)
+        return Generation(images, Usage(images=len(images)))
 
     async def aclose(self) -> None:
         return None
@@ -50,6 +80,8 @@ async def render_all(request: GenerationRequest) -> list[GeneratedImage]:
 def render(request: GenerationRequest, index: int = 0) -> bytes:
     """Draw image number `index` of `request` and encode it in the requested format."""
     key = f"{request.model}\0{request.prompt}\0{request.seed}\0{request.size}\0{index}"
+    if request.negative_prompt or request.quality:  # honoured: they change the picture
+        key += f"\0{request.negative_prompt or ''}\0{request.quality or ''}"
     rng = random.Random(hashlib.sha256(key.encode()).digest())
     width, height = request.width, request.height
     image = Image.new("RGB", (width, height))

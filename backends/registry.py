@@ -5,7 +5,7 @@ from __future__ import annotations
 from importlib import import_module
 from importlib.metadata import entry_points
 
-from backends.base import BackendFactory
+from backends.base import BackendClass
 
 ENTRY_POINT_GROUP = "imagegate.backends"
 
@@ -22,9 +22,9 @@ class UnknownBackendType(LookupError):
     pass
 
 
-def _load(target: str) -> BackendFactory:
+def _load(target: str) -> BackendClass:
     module, _, attr = target.partition(":")
-    factory: BackendFactory = getattr(import_module(module), attr)
+    factory: BackendClass = getattr(import_module(module), attr)
     return factory
 
 
@@ -33,12 +33,12 @@ def available_types() -> list[str]:
     return sorted(set(BUILTIN) | plugins)
 
 
-def backend_factory(type_name: str) -> BackendFactory:
-    """The class (or factory) registered for `type_name`."""
+def backend_factory(type_name: str) -> BackendClass:
+    """The class registered for `type_name` (built as `Class(config, deps)`)."""
     if type_name in BUILTIN:
         return _load(BUILTIN[type_name])
     for ep in entry_points(group=ENTRY_POINT_GROUP, name=type_name):
-        factory: BackendFactory = ep.load()
+        factory: BackendClass = ep.load()
         return factory
     raise UnknownBackendType(
         f"unknown backend type {type_name!r}; available: {', '.join(available_types())}"

@@ -22,12 +22,23 @@ import binascii
 import contextlib
 import math
 import re
-from typing import Any
+from typing import Any, Literal
+from urllib.parse import quote
 
 import httpx
+from pydantic import BaseModel, ConfigDict, Field
 
-from backends.base import BackendError, GeneratedImage, GenerationRequest
-from backends.http_errors import as_charged, json_object, transport_errors
+from backends.base import Generation, GenerationRequest, Progress, Usage
+from backends.capabilities import ALL_FORMATS, ModelCapabilities
+from backends.errors import (
+    BackendError,
+    BadResponse,
+    ContentRefused,
+    InvalidRequest,
+    VendorFailed,
+    VendorUnavailable,
+)
+from backends.http_errors import json_object, transport_errors
 from backends.imaging import nearest_ratio
 from backends.vendor import VendorBackend
 
@@ -39,42 +50,64 @@ REFUSAL = re.compile(r"nsfw|safety|sensitive content|content polic|flagged", re.
 CANCEL_TIMEOUT = 5.0
 
 
-class ReplicateBackend(VendorBackend):
+class ReplicateOptions(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    poll_interval: float = Field(1.0, gt=0, le=60)
+    wait: int | None = Field(None, ge=1, le=60)  # default: half the timeout, 1..60
+    size_input: Literal["aspect_ratio", "pixels"] = "aspect_ratio"
+    negative_prompt: bool | None = None  # default: every model but FLUX takes one
+
+
+class ReplicateBackend(VendorBackend[ReplicateOptions]):
     vendor = "replicate"
     default_base_url = "https://api.replicate.com"
+    Options = ReplicateOptions
 
     @property
     def poll_interval(self) -> float:
-        return float(self.settings.options.get("poll_interval", 1.0))
+        return self.options.poll_interval
 
-    async def _generate(self, request: GenerationRequest) -> list[GeneratedImage]:
+    def capabilities(self, model: str) -> ModelCapabilities:
+        negative = self.options.negative_prompt
+        if negative is None:
+            negative = not model.startswith("black-forest-labs/flux")
+        return ModelCapabilities(
+            sizes=None, seed=True, negative_prompt=negative, output_formats=ALL_FORMATS
+        )
+
+    async def _generate(self, request: GenerationRequest, progress: Progress) -> Generation:
         prediction = await self._create(request)
+        await progress.submitted(prediction["id"])
         try:
             prediction = await self._settle(prediction)
         except BackendError as error:
-            await self._cancel(prediction)
-            raise as_charged(error) from error
+            await self._cancel(prediction["id"])
+            raise error.as_billed() from None
         except asyncio.CancelledError:  # the attempt's deadline (or shutdown): stop billing
-            await self._cancel(prediction)
+            await self._cancel(prediction["id"])
             raise
-        return [await self.image(await self._fetch(url), request) for url in _outputs(prediction)]
+        images = [await self.image(await self._fetch(url), request) for url in _outputs(prediction)]
+        return Generation(images, _usage(prediction, len(images)))
+
+    async def cancel(self, handle: str) -> None:
+        """Cancel prediction `handle` (from any process: the id is all it takes)."""
+        await self._cancel(handle)
 
     def payload(self, request: GenerationRequest) -> tuple[str, dict[str, Any]]:
         """(URL, JSON body) of the create call."""
         model, _, version = request.model.partition(":")
         owner, slash, name = model.partition("/")
         if not (owner and slash and name) or "/" in name:
-            raise BackendError(
-                "backend_unavailable",
-                f"replicate: model {request.model!r} is not owner/name or owner/name:version",
-                retryable=False,
+            raise InvalidRequest(
+                f"replicate: model {request.model!r} is not owner/name or owner/name:version"
             )
         model_input: dict[str, Any] = {
             "prompt": request.prompt,
             "num_outputs": request.n,
             "output_format": OUTPUT_FORMATS.get(request.output_format, "png"),
         }
-        if self.settings.options.get("size_input") == "pixels":
+        if self.options.size_input == "pixels":
             model_input.update(width=request.width, height=request.height)
         else:
             model_input["aspect_ratio"] = nearest_ratio(
@@ -90,8 +123,8 @@ class ReplicateBackend(VendorBackend):
 
     async def _create(self, request: GenerationRequest) -> dict[str, Any]:
         url, body = self.payload(request)
-        timeout = self.settings.timeout
-        wait = int(self.settings.options.get("wait", max(1, min(60, int(timeout / 2)))))
+        timeout = self.config.timeout
+        wait = self.options.wait or max(1, min(60, int(timeout / 2)))
         headers = {**self.auth, "Prefer": f"wait={wait}", "Cancel-After": f"{math.ceil(timeout)}s"}
         with transport_errors(self.vendor):
             response = await self.http.post(url, json=body, headers=headers, timeout=self.timeout)
@@ -114,35 +147,29 @@ class ReplicateBackend(VendorBackend):
         if status == "failed":
             reason = str(prediction.get("error") or "no reason given")
             refused = REFUSAL.search(reason) is not None
-            raise BackendError(
-                "content_rejected" if refused else "backend_unavailable",
-                f"replicate prediction failed: {self.clean(reason)}",
-                retryable=not refused,
-                charged=True,
-            )
-        if status != "succeeded":
-            raise BackendError(
-                "backend_unavailable",
-                f"replicate prediction {status}",
-                retryable=True,
-                charged=status == "canceled",  # "aborted" never started, so never billed
-            )
+            message = f"replicate prediction failed: {self.clean(reason)}"
+            raise ContentRefused(message, billed=True) if refused else VendorFailed(message)
+        if status == "canceled":
+            raise VendorFailed("replicate prediction canceled")
+        if status != "succeeded":  # "aborted" never started, so never billed
+            raise VendorUnavailable(f"replicate prediction {status}")
         return prediction
 
-    async def _cancel(self, prediction: dict[str, Any]) -> None:
+    async def _cancel(self, prediction_id: str) -> None:
         """Best effort: a failed cancel must not hide the error that made us cancel."""
         with contextlib.suppress(httpx.HTTPError):
             await self.http.post(
-                self._api_url(prediction, "cancel"), headers=self.auth, timeout=CANCEL_TIMEOUT
+                f"{self.base_url}/v1/predictions/{quote(prediction_id, safe='')}/cancel",
+                headers=self.auth,
+                timeout=CANCEL_TIMEOUT,
             )
 
     def _api_url(self, prediction: dict[str, Any], kind: str) -> str:
-        """`urls.get` / `urls.cancel`, but only on the API's own origin: our key goes with it."""
+        """`urls.get`, but only on the API's own origin: our key goes with it."""
         url = (prediction.get("urls") or {}).get(kind)
         if isinstance(url, str) and _origin(url) == _origin(self.base_url):
             return url
-        suffix = "/cancel" if kind == "cancel" else ""
-        return f"{self.base_url}/v1/predictions/{prediction['id']}{suffix}"
+        return f"{self.base_url}/v1/predictions/{quote(prediction['id'], safe='')}"
 
     async def _fetch(self, url: str) -> bytes:
         if url.startswith("data:"):
@@ -155,12 +182,7 @@ class ReplicateBackend(VendorBackend):
     def _prediction(self, response: httpx.Response) -> dict[str, Any]:
         prediction = json_object(response)
         if not isinstance(prediction.get("id"), str) or "status" not in prediction:
-            raise BackendError(
-                "backend_unavailable",
-                "replicate answered without a prediction",
-                retryable=True,
-                charged=True,
-            )
+            raise BadResponse("replicate answered without a prediction")
         return prediction
 
     def _failure(self, response: httpx.Response) -> BackendError:
@@ -175,13 +197,17 @@ def _outputs(prediction: dict[str, Any]) -> list[str]:
     urls = [output] if isinstance(output, str) else output if isinstance(output, list) else []
     urls = [url for url in urls if isinstance(url, str)]
     if not urls:
-        raise BackendError(
-            "backend_unavailable",
-            "replicate succeeded without output",
-            retryable=True,
-            charged=True,
-        )
+        raise BadResponse("replicate succeeded without output")
     return urls
+
+
+def _usage(prediction: dict[str, Any], images: int) -> Usage:
+    """`metrics.predict_time`: the seconds Replicate bills for hardware-priced models."""
+    metrics = prediction.get("metrics")
+    seconds = metrics.get("predict_time") if isinstance(metrics, dict) else None
+    if not isinstance(seconds, int | float) or isinstance(seconds, bool):
+        seconds = None
+    return Usage(images=images, seconds=seconds)
 
 
 def _origin(url: str) -> tuple[str, str, int | None]:

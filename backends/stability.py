@@ -16,7 +16,9 @@ from __future__ import annotations
 
 import httpx
 
-from backends.base import BackendError, GeneratedImage, GenerationRequest
+from backends.base import Generation, GenerationRequest, Progress, Usage
+from backends.capabilities import ALL_FORMATS, ModelCapabilities
+from backends.errors import BackendError, InvalidRequest, OutputFiltered
 from backends.http_errors import json_object, transport_errors
 from backends.imaging import nearest_ratio
 from backends.vendor import VendorBackend
@@ -33,10 +35,8 @@ def endpoint(model: str) -> tuple[str, str | None]:
         return short, None
     if model.startswith("sd3"):
         return "sd3", model
-    raise BackendError(
-        "backend_unavailable",
-        f"stability: unknown model {model!r} (expected core, ultra or an sd3* model)",
-        retryable=False,
+    raise InvalidRequest(
+        f"stability: unknown model {model!r} (expected core, ultra or an sd3* model)"
     )
 
 
@@ -44,7 +44,12 @@ class StabilityBackend(VendorBackend):
     vendor = "stability"
     default_base_url = "https://api.stability.ai"
 
-    async def _generate(self, request: GenerationRequest) -> list[GeneratedImage]:
+    def capabilities(self, model: str) -> ModelCapabilities:
+        # Any size: we ask for the nearest aspect ratio and fit the result.
+        formats = SD3_FORMATS if model.startswith("sd3") else ALL_FORMATS
+        return ModelCapabilities(seed=True, negative_prompt=True, output_formats=formats)
+
+    async def _generate(self, request: GenerationRequest, progress: Progress) -> Generation:
         endpoint(request.model)  # an unknown model fails before any call, uncharged
         return await self.fan_out(request.n, lambda index: self._one(request, index))
 
@@ -66,7 +71,7 @@ class StabilityBackend(VendorBackend):
             fields["seed"] = str((request.seed + index) % (MAX_SEED + 1))
         return fields
 
-    async def _one(self, request: GenerationRequest, index: int) -> GeneratedImage:
+    async def _one(self, request: GenerationRequest, index: int) -> Generation:
         path, _ = endpoint(request.model)
         fields = self.fields(request, index)
         with transport_errors(self.vendor):
@@ -80,13 +85,10 @@ class StabilityBackend(VendorBackend):
         if response.status_code != 200:
             raise self._failure(response)
         if response.headers.get("finish-reason", "").upper() == "CONTENT_FILTERED":
-            raise BackendError(
-                "content_rejected",
-                "stability filtered the generated image (finish-reason CONTENT_FILTERED)",
-                retryable=False,
-                charged=True,
+            raise OutputFiltered(
+                "stability filtered the generated image (finish-reason CONTENT_FILTERED)"
             )
-        return await self.image(response.content, request)
+        return Generation([await self.image(response.content, request)], Usage(images=1))
 
     def _failure(self, response: httpx.Response) -> BackendError:
         body = json_object(response)

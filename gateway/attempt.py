@@ -9,10 +9,13 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from decimal import Decimal
 
-from backends.base import Backend, BackendError, GenerationRequest
+from backends.base import Backend, GenerationRequest, Usage
+from backends.errors import BackendError, BadImage, BadResponse, Unsupported
 from backends.imaging import NotAnImage
+from gateway.capacity import Capacity
 from gateway.errors import redact
 from gateway.jobs import Attempt, Job
+from gateway.money.book import PriceBook
 from gateway.money.format import usd
 from gateway.quotas import RateLimiter, Refused
 from gateway.settings import Target
@@ -23,6 +26,18 @@ from gateway.storage import ImageStore, PreparedImage
 log = logging.getLogger("imagegate.runner")
 
 Sleep = Callable[[float], Awaitable[None]]
+
+
+class BudgetRefused(BackendError):
+    """The tenant's budget cannot hold another attempt: no retry, no fallback."""
+
+    code = "budget_exhausted"
+
+
+class NoAttemptFits(BackendError):
+    """The retry policy stopped before any attempt at a target was made."""
+
+    code = "retry_budget_exhausted"
 
 
 @dataclass(frozen=True)
@@ -36,11 +51,6 @@ class Call:
     estimate: Decimal  # from the price book: the worst case one attempt may bill
 
 
-def _unusable(message: str) -> BackendError:
-    """The vendor answered (and billed) but what came back cannot be used."""
-    return BackendError("backend_unavailable", message, retryable=True, charged=True)
-
-
 class Attempter:
     def __init__(
         self,
@@ -49,29 +59,34 @@ class Attempter:
         rates: RateLimiter,
         vendor_rates: dict[str, str | None],
         sleep: Sleep,
+        capacity: Capacity,
+        prices: PriceBook,
     ) -> None:
         self.state = state
         self.images = images
         self.rates = rates
         self.vendor_rates = vendor_rates
         self.sleep = sleep
+        self.capacity = capacity
+        self.prices = prices
 
     async def attempt(self, call: Call, spend: JobSpend) -> list[PreparedImage]:
         """Checked images, or `BackendError`; the attempt is recorded either way."""
         estimate = call.estimate
         if not await spend.reserve(estimate):
-            raise BackendError(
-                "budget_exhausted",
-                f"the tenant's spend budget cannot hold another attempt ({usd(estimate)} USD)",
-                retryable=False,
+            raise BudgetRefused(
+                f"the tenant's spend budget cannot hold another attempt ({usd(estimate)} USD)"
             )
         await self._vendor_window(call.target.backend)
         started = time.monotonic()
         outcome, cost = "ok", estimate
         try:
-            return await self._generate(call)
+            async with self.capacity.slot(call.target.backend):
+                prepared, usage = await self._generate(call)
+            cost = self.prices.charge(call.target.backend, call.target.model, estimate, usage)
+            return prepared
         except BackendError as error:
-            outcome, cost = error.code, (estimate if error.charged else Decimal("0"))
+            outcome, cost = error.outcome, (estimate if error.charged else Decimal("0"))
             raise
         except Exception as exc:
             # A bug in a backend must not take the job down with a traceback to the client.
@@ -82,7 +97,7 @@ class Attempter:
                 redact(str(exc)),
             )
             outcome = "internal_error"
-            raise _unusable(f"backend {call.target.backend!r} failed unexpectedly") from exc
+            raise BadResponse(f"backend {call.target.backend!r} failed unexpectedly") from exc
         finally:
             spend.ledger.charge(cost)
             await self.state.add_attempt(
@@ -96,17 +111,32 @@ class Attempter:
                 ),
             )
 
-    async def _generate(self, call: Call) -> list[PreparedImage]:
+    async def skipped(self, call: Call, unsupported: Unsupported) -> None:
+        """Record a target passed over because it cannot honour `unsupported.param`."""
+        await self.state.add_attempt(
+            call.job.id,
+            Attempt(
+                backend=call.target.backend,
+                model=call.target.model,
+                outcome=f"unsupported_{unsupported.param}",
+                cost=Decimal("0"),
+                duration_ms=0,
+            ),
+        )
+
+    async def _generate(self, call: Call) -> tuple[list[PreparedImage], Usage]:
         request = call.request
-        generated = await call.backend.generate(request)
-        if len(generated) != request.n:
-            raise _unusable(f"backend returned {len(generated)} images, expected {request.n}")
+        generation = await call.backend.generate(request)
+        images = generation.images
+        if len(images) != request.n:
+            raise BadResponse(f"backend returned {len(images)} images, expected {request.n}")
         try:
-            return [
-                await self.images.prepare(image.data, request.output_format) for image in generated
+            prepared = [
+                await self.images.prepare(image.data, request.output_format) for image in images
             ]
         except NotAnImage as exc:
-            raise _unusable("backend returned bytes that are not a whole image") from exc
+            raise BadImage("backend returned bytes that are not a whole image") from exc
+        return prepared, generation.usage
 
     async def _vendor_window(self, backend: str) -> None:
         """Wait (the job stays claimed) until the vendor's shared rate window has room."""

@@ -27,11 +27,11 @@ def _preflight(settings: Settings) -> None:
     the command with one clear line instead of a failed start-up deep in the server."""
     import httpx
 
-    from gateway.services import build_backends
+    from gateway.backend_setup import build_backends
 
     async def check() -> None:
         async with httpx.AsyncClient() as http:
-            for backend in build_backends(settings, http).values():
+            for backend in build_backends(settings, http, os.environ).values():
                 await backend.aclose()
 
     try:
@@ -143,9 +143,14 @@ def _keys_create(args: argparse.Namespace) -> None:
 
 
 def _config_check(args: argparse.Namespace) -> None:
+    from gateway.backend_setup import check_backends
     from gateway.storage.s3 import resolve_s3
 
     settings = _load(args.file)
+    try:
+        check_backends(settings)
+    except ConfigError as exc:
+        sys.exit(f"imagegate: {args.file}: {exc}")
     if settings.storage.url.startswith("s3://"):
         try:
             resolve_s3(settings.storage.url, settings.storage, os.environ)

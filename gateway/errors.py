@@ -1,4 +1,5 @@
-"""Public error codes, the `ApiError` raised by endpoints, and redaction of secrets.
+"""Public error codes and the `ApiError` raised by endpoints (`redact` lives in
+`backends.redaction`, shared with the backends, and is re-exported here).
 
 Tree::
 
@@ -10,6 +11,8 @@ Tree::
     ├── code="job_not_found"           404
     ├── code="not_found"               404  (no such route or file)
     ├── code="method_not_allowed"      405
+    ├── code="idempotency_key_in_use"  409  (gateway/api/idempotent.py)
+    ├── code="idempotency_key_reused"  422
     ├── code="forbidden"               403  (bad or expired file signature)
     ├── code="request_header_fields_too_large"  431
     ├── code="rate_limited" | "concurrency_limited" | "budget_exhausted"  429
@@ -23,7 +26,16 @@ content_rejected, retry_budget_exhausted, timeout, storage_unavailable, internal
 
 from __future__ import annotations
 
-import re
+from backends.redaction import redact
+
+__all__ = [
+    "PUBLIC_ERRORS",
+    "ApiError",
+    "invalid_request",
+    "job_not_found",
+    "redact",
+    "unauthorized",
+]
 
 # Every code an HTTP answer of the job API can carry, with its statuses. The README's error
 # table and the OpenAPI document are checked against this map (tests/test_error_codes.py);
@@ -36,6 +48,8 @@ PUBLIC_ERRORS: dict[str, tuple[int, ...]] = {
     "job_not_found": (404,),
     "not_found": (404,),
     "method_not_allowed": (405,),
+    "idempotency_key_in_use": (409,),
+    "idempotency_key_reused": (422,),
     "forbidden": (403,),
     "request_header_fields_too_large": (431,),
     "rate_limited": (429,),
@@ -74,38 +88,3 @@ def unauthorized(message: str = "missing or unknown API key") -> ApiError:
 
 def job_not_found(job_id: str) -> ApiError:
     return ApiError(404, "job_not_found", f"no job with id {redact(job_id)[:64]!r}")
-
-
-_SECRET_PATTERNS = [
-    # Authorization header values and bearer tokens.
-    (re.compile(r"(?i)(authorization\s*[:=]\s*)(\S+(?:\s+\S+)?)"), r"\1[redacted]"),
-    (re.compile(r"(?i)\bbearer\s+[A-Za-z0-9._~+/=-]+"), "Bearer [redacted]"),
-    # Vendor key shapes: OpenAI sk-..., Replicate r8_..., Stability sk-...
-    (re.compile(r"\bsk-[A-Za-z0-9_-]{6,}"), "[redacted-key]"),
-    (re.compile(r"\br8_[A-Za-z0-9]{6,}"), "[redacted-key]"),
-    # Presigned query strings (S3 SigV4, GCS, our own signatures).
-    (
-        re.compile(
-            r"(?i)([?&](?:X-Amz-[A-Za-z-]+|X-Goog-[A-Za-z-]+|Signature|sig|exp|token)=)[^&\s\"']*"
-        ),
-        r"\1[redacted]",
-    ),
-    # Any URL: vendor hosts and internal endpoints never reach a client.
-    (re.compile(r"\bhttps?://[^\s\"'<>]+"), "[url]"),
-    # A Host header echoed back by a vendor, and any bare host:port (internal endpoints).
-    (re.compile(r"(?i)\b(host\s*[:=]\s*)[^\s,;\"'<>]+"), r"\1[redacted]"),
-    (
-        re.compile(
-            r"(?i)(?:\[[0-9a-f:.]+\]|\b(?:\d{1,3}\.){3}\d{1,3}|\blocalhost"
-            r"|\b(?:[a-z0-9-]+\.)+[a-z][a-z0-9-]*):\d{1,5}\b"
-        ),
-        "[host]",
-    ),
-]
-
-
-def redact(text: str) -> str:
-    """Remove keys, bearer tokens, Authorization values, signatures and URLs from `text`."""
-    for pattern, replacement in _SECRET_PATTERNS:
-        text = pattern.sub(replacement, text)
-    return text

@@ -11,9 +11,11 @@ from decimal import Decimal
 
 from tenacity import RetryError
 
-from backends.base import Backend, BackendError, GenerationRequest
-from gateway.attempt import Attempter, Call, Sleep
+from backends.base import Backend, GenerationRequest
+from backends.errors import BackendError, ContentRefused
+from gateway.attempt import Attempter, BudgetRefused, Call, NoAttemptFits, Sleep
 from gateway.budgets import Budget, Budgets
+from gateway.capacity import Capacity, LocalCapacity
 from gateway.errors import redact
 from gateway.fingerprint import prompt_digest
 from gateway.jobs import Job, JobError, JobResult, JobSpec, StoredImage
@@ -29,7 +31,7 @@ from gateway.units import parse_size
 
 log = logging.getLogger("imagegate.runner")
 
-FAIL_FAST = frozenset({"content_rejected", "budget_exhausted"})  # no retry, no fallback
+FAIL_FAST = (ContentRefused, BudgetRefused)  # no retry, no fallback
 
 
 def generation_request(spec: JobSpec, vendor_model: str) -> GenerationRequest:
@@ -58,6 +60,7 @@ class JobRunner:
         rates: RateLimiter,
         budgets: Budgets,
         sleep: Sleep = asyncio.sleep,
+        capacity: Capacity | None = None,
     ) -> None:
         self.settings = settings
         self.backends = backends
@@ -73,6 +76,8 @@ class JobRunner:
             rates,
             {name: backend.rate for name, backend in settings.backends.items()},
             sleep,
+            capacity or LocalCapacity({n: b.max_concurrency for n, b in settings.backends.items()}),
+            self.prices,
         )
 
     def spend_for(self, job: Job) -> JobSpend:
@@ -95,7 +100,9 @@ class JobRunner:
 
     async def _run(self, job: Job, spend: JobSpend) -> JobResult | JobError:
         ledger = spend.ledger
-        failure = JobError("backend_unavailable", "no backend could serve the request")
+        nothing_tried = failure = JobError(
+            "backend_unavailable", "no backend could serve the request"
+        )
         for target in self.settings.models[job.spec.model].targets:
             call = Call(
                 job,
@@ -106,6 +113,15 @@ class JobRunner:
                     target.backend, target.model, job.spec.size, job.spec.quality, job.spec.n
                 ),
             )
+            unsupported = call.backend.capabilities(target.model).check(call.request)
+            if unsupported is not None:
+                # A fallback that cannot honour the request is skipped, never half-served.
+                await self.attempter.skipped(call, unsupported)
+                if failure is nothing_tried:
+                    failure = JobError(
+                        "backend_unavailable", f"no target could honour it: {unsupported.message}"
+                    )
+                continue
             estimate = call.estimate
             if not ledger.can_afford(estimate):
                 failure = _cap_failure(failure, ledger.limit, ledger.spent, ledger.attempts)
@@ -115,7 +131,7 @@ class JobRunner:
                 prepared = await self._attempt_target(call, spend)
             except BackendError as error:
                 failure = _failure_from(error, spend, estimate)
-                if error.code in FAIL_FAST:
+                if isinstance(error, FAIL_FAST):
                     break
                 continue
             try:
@@ -149,9 +165,7 @@ class JobRunner:
                 with attempt:
                     return await self.attempter.attempt(call, spend)
         except RetryError:  # stopped before any attempt was made
-            raise BackendError(
-                "retry_budget_exhausted", "no attempt fits the budget", retryable=False
-            ) from None
+            raise NoAttemptFits("no attempt fits the budget") from None
         raise AssertionError("unreachable: tenacity either returns or raises")
 
     async def _store(self, prepared: list[PreparedImage]) -> tuple[StoredImage, ...]:

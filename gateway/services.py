@@ -19,18 +19,20 @@ from typing import Any
 import httpx
 
 from backends.base import Backend
-from backends.registry import backend_factory
 from gateway.admission import Admission
 from gateway.api.presenters import present_job
 from gateway.auth import KeyRing
+from gateway.backend_setup import build_backends
 from gateway.bootstrap import bootstrap
 from gateway.budgets import Budgets
+from gateway.capability_check import unsupported_at_submit
 from gateway.errors import unauthorized
+from gateway.idempotency import IdempotencyStore, idempotency_from_url
 from gateway.jobs import Job, JobSpec
 from gateway.money.book import PriceBook
 from gateway.quotas import RateLimiter
 from gateway.runner import JobRunner
-from gateway.settings import ConfigError, PlanSettings, Settings
+from gateway.settings import PlanSettings, Settings
 from gateway.signing import UrlSigner
 from gateway.state import StateStore, state_from_settings
 from gateway.storage import ImageStore, UrlBuilder, open_image_store, url_builder
@@ -38,17 +40,6 @@ from gateway.webhooks import Notifier
 from gateway.worker import WorkerPool
 
 log = logging.getLogger("imagegate")
-
-
-def build_backends(settings: Settings, http: httpx.AsyncClient) -> dict[str, Backend]:
-    backends: dict[str, Backend] = {}
-    for name, config in settings.backends.items():
-        try:
-            factory = backend_factory(config.type)
-        except LookupError as exc:
-            raise ConfigError(f"backends.{name}: {exc}") from None
-        backends[name] = factory(name, config, http)
-    return backends
 
 
 @dataclass
@@ -67,6 +58,7 @@ class Gateway:
     budgets: Budgets
     prices: PriceBook
     plans: dict[str, PlanSettings]  # tenant -> effective limits, merged once at start
+    idempotency: IdempotencyStore
     new_keys: dict[str, str] = field(default_factory=dict)
 
     @classmethod
@@ -83,12 +75,15 @@ class Gateway:
         boot = bootstrap(settings, environ)
         for tenant, key in boot.new_keys.items():
             log.warning("generated an API key for tenant %r (shown once): %s", tenant, key)
-        images = open_image_store(settings.storage, os.environ if environ is None else environ)
+        environ = os.environ if environ is None else environ
+        images = open_image_store(settings.storage, environ)
         signer = UrlSigner(boot.signing_secret, settings.storage.url_ttl)
         urls = url_builder(settings.storage, images, settings.server.base_url, signer)
         http = httpx.AsyncClient(timeout=httpx.Timeout(30.0), follow_redirects=False)
         state = state or state_from_settings(settings)
-        backends = dict(backends) if backends is not None else build_backends(settings, http)
+        if backends is None:
+            backends = build_backends(settings, http, environ)
+        backends = dict(backends)
         rates = RateLimiter.from_url(settings.state.url)
         budgets = Budgets(state)
         runner = JobRunner(
@@ -127,6 +122,7 @@ class Gateway:
             budgets=budgets,
             prices=runner.prices,
             plans={tenant: settings.plan_for(tenant) for tenant in settings.tenants},
+            idempotency=idempotency_from_url(settings.state.url),
             new_keys=boot.new_keys,
         )
         await workers.start()
@@ -139,6 +135,12 @@ class Gateway:
         if plan is None:
             raise unauthorized("unknown API key")
         return plan
+
+    def check_honoured(self, spec: JobSpec) -> None:
+        """Raise 400 naming the parameter the route's first target cannot honour."""
+        refusal = unsupported_at_submit(self.settings, self.backends, spec)
+        if refusal is not None:
+            raise refusal
 
     def first_attempt_estimate(self, spec: JobSpec) -> Decimal:
         """What the first target of the job's route expects one attempt to cost."""
@@ -155,4 +157,5 @@ class Gateway:
             await backend.aclose()
         await self.http.aclose()
         await self.admission.rates.aclose()
+        await self.idempotency.aclose()
         await self.state.aclose()

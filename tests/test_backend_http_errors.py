@@ -8,10 +8,22 @@ from email.utils import format_datetime
 import httpx
 import pytest
 
-from backends.base import BackendError
+from backends.errors import (
+    AuthError,
+    BackendError,
+    BadImage,
+    BadResponse,
+    ContentRefused,
+    InvalidRequest,
+    OutputFiltered,
+    QuotaExhausted,
+    RateLimited,
+    Timeout,
+    VendorFailed,
+    VendorUnavailable,
+)
 from backends.http_errors import (
     MAX_DETAIL,
-    as_charged,
     clean,
     parse_retry_after,
     status_error,
@@ -40,36 +52,71 @@ def test_parse_retry_after(header: str | None, seconds: float | None) -> None:
 
 
 @pytest.mark.parametrize(
-    ("status", "code", "retryable"),
+    ("status", "kind"),
     [
-        (400, "backend_unavailable", False),
-        (401, "backend_unavailable", False),
-        (402, "backend_unavailable", False),
-        (403, "backend_unavailable", False),
-        (404, "backend_unavailable", False),
-        (408, "timeout", True),
-        (409, "backend_unavailable", True),
-        (413, "backend_unavailable", False),
-        (422, "backend_unavailable", False),
-        (429, "backend_unavailable", True),
-        (500, "backend_unavailable", True),
-        (502, "backend_unavailable", True),
-        (503, "backend_unavailable", True),
-        (504, "timeout", True),
+        (400, InvalidRequest),
+        (401, AuthError),
+        (402, QuotaExhausted),
+        (403, AuthError),
+        (404, InvalidRequest),
+        (408, Timeout),
+        (409, VendorUnavailable),
+        (413, InvalidRequest),
+        (422, InvalidRequest),
+        (429, RateLimited),
+        (500, VendorUnavailable),
+        (502, VendorUnavailable),
+        (503, VendorUnavailable),
+        (504, Timeout),
     ],
 )
-def test_status_mapping(status: int, code: str, retryable: bool) -> None:
+def test_status_mapping(status: int, kind: type[BackendError]) -> None:
     error = status_error("acme", status, "detail")
-    assert (error.code, error.retryable, error.charged) == (code, retryable, False)
+    assert type(error) is kind
     assert error.message == f"acme answered HTTP {status}: detail"
+
+
+@pytest.mark.parametrize(
+    ("kind", "code", "retryable", "charged"),
+    [
+        (AuthError, "backend_unavailable", False, False),
+        (QuotaExhausted, "backend_unavailable", False, False),
+        (InvalidRequest, "backend_unavailable", False, False),
+        (ContentRefused, "content_rejected", False, False),
+        (OutputFiltered, "content_rejected", False, True),
+        (RateLimited, "backend_unavailable", True, False),
+        (VendorUnavailable, "backend_unavailable", True, False),
+        (VendorFailed, "backend_unavailable", True, True),
+        (BadResponse, "backend_unavailable", True, True),
+        (BadImage, "backend_unavailable", True, True),
+    ],
+)
+def test_the_type_decides_retry_and_charge(
+    kind: type[BackendError], code: str, retryable: bool, charged: bool
+) -> None:
+    error = kind("m")
+    assert (error.code, error.retryable, error.charged) == (code, retryable, charged)
+    assert error.as_billed().charged is True
+
+
+def test_a_timeout_is_charged_once_sent_and_504_counts_as_sent() -> None:
+    assert Timeout("m", sent=False).charged is False
+    assert Timeout("m", sent=True).charged is True
+    assert (Timeout("m", sent=False).code, Timeout("m", sent=False).retryable) == ("timeout", True)
+    assert status_error("acme", 504, "").charged is True
 
 
 def test_rejection_wins_over_status_and_retry_after_is_kept() -> None:
     rejected = status_error("acme", 400, "no", rejected=True)
-    assert (rejected.code, rejected.retryable) == ("content_rejected", False)
+    assert type(rejected) is ContentRefused
     limited = status_error("acme", 429, "", headers={"retry-after": "3"})
     assert (limited.retry_after, limited.message) == (3.0, "acme answered HTTP 429")
-    assert status_error("acme", 429, "quota", retryable=False).retryable is False
+    assert type(status_error("acme", 429, "quota", exhausted=True)) is QuotaExhausted
+
+
+def test_outcome_names_the_type() -> None:
+    assert RateLimited("m").outcome == "rate_limited"
+    assert VendorUnavailable("m").outcome == "vendor_unavailable"
 
 
 def test_clean_removes_our_key_and_known_shapes_and_trims() -> None:
@@ -104,16 +151,3 @@ def test_billed_work_is_always_charged() -> None:
     with pytest.raises(BackendError) as caught, transport_errors("acme", billed=True):
         raise httpx.ConnectError("refused")
     assert caught.value.charged is True
-
-
-def test_as_charged_keeps_everything_else() -> None:
-    error = BackendError("timeout", "m", retryable=True, retry_after=4.0)
-    charged = as_charged(error)
-    assert (charged.code, charged.message, charged.retryable, charged.retry_after) == (
-        "timeout",
-        "m",
-        True,
-        4.0,
-    )
-    assert charged.charged is True
-    assert as_charged(charged) is charged

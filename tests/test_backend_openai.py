@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
+import os
 import socket
 from collections.abc import Iterator
 from typing import Any
@@ -12,6 +12,7 @@ import pytest
 
 from backends.base import BackendError, GenerationRequest
 from backends.openai import OpenAIBackend
+from gateway.backend_setup import build_backend
 from gateway.settings import BackendSettings, ConfigError
 from tests.fakes.kit import decoded, raised, serving
 from tests.fakes.openai_server import FakeOpenAI, content_policy, error_body
@@ -40,7 +41,9 @@ def make(base_url: str, http: httpx.AsyncClient, **overrides: Any) -> OpenAIBack
         "timeout": 5.0,
         "prices": {"default": "0.04", "dall-e-3": "0.08"},
     }
-    return OpenAIBackend("openai", BackendSettings(**(fields | overrides)), http)
+    backend = build_backend("openai", BackendSettings(**(fields | overrides)), http, os.environ)
+    assert isinstance(backend, OpenAIBackend)
+    return backend
 
 
 def request(model: str = "dall-e-2", **overrides: Any) -> GenerationRequest:
@@ -55,7 +58,7 @@ async def failure(backend: OpenAIBackend, req: GenerationRequest | None = None) 
 async def test_dall_e_asks_for_b64_json_and_returns_real_pngs(
     fake: FakeOpenAI, http: httpx.AsyncClient
 ) -> None:
-    images = await make(fake.base_url, http).generate(request(n=2))
+    images = (await make(fake.base_url, http).generate(request(n=2))).images
 
     assert [decoded(image.data) for image in images] == [(64, 48), (64, 48)]
     assert {image.media_type for image in images} == {"image/png"}
@@ -74,7 +77,7 @@ async def test_gpt_image_never_sends_response_format(
     fake: FakeOpenAI, http: httpx.AsyncClient
 ) -> None:
     req = request("gpt-image-1", quality="low", output_format="webp")
-    [image] = await make(fake.base_url, http).generate(req)
+    [image] = (await make(fake.base_url, http).generate(req)).images
 
     assert decoded(image.data) == (64, 48)
     assert image.media_type == "image/webp"
@@ -88,7 +91,7 @@ async def test_url_results_are_downloaded_without_our_key(
     fake: FakeOpenAI, http: httpx.AsyncClient
 ) -> None:
     fake.will(Step("url"))
-    [image] = await make(fake.base_url, http).generate(request())
+    [image] = (await make(fake.base_url, http).generate(request())).images
 
     assert decoded(image.data) == (64, 48)
     [download] = fake.requests_to("/files/", method="GET")
@@ -98,7 +101,7 @@ async def test_url_results_are_downloaded_without_our_key(
 async def test_dall_e_3_n_above_one_becomes_single_image_calls(
     fake: FakeOpenAI, http: httpx.AsyncClient
 ) -> None:
-    images = await make(fake.base_url, http).generate(request("dall-e-3", n=3))
+    images = (await make(fake.base_url, http).generate(request("dall-e-3", n=3))).images
 
     assert len(images) == 3
     assert [r.json["n"] for r in fake.requests_to("/v1/images/generations")] == [1, 1, 1]
@@ -179,14 +182,6 @@ async def test_bytes_that_are_not_a_whole_image_are_rejected(
     err = await failure(make(fake.base_url, http))
 
     assert (err.code, err.retryable, err.charged) == ("backend_unavailable", True, True)
-
-
-async def test_concurrency_is_capped(fake: FakeOpenAI, http: httpx.AsyncClient) -> None:
-    fake.will(slow(0.15), slow(0.15))
-    backend = make(fake.base_url, http, max_concurrency=1)
-    await asyncio.gather(backend.generate(request()), backend.generate(request()))
-
-    assert fake.slow_peak == 1
 
 
 async def test_error_messages_never_carry_secrets(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from typing import Any
 
@@ -10,6 +11,7 @@ import pytest
 
 from backends.base import BackendError, GenerationRequest
 from backends.replicate import ReplicateBackend
+from gateway.backend_setup import build_backend
 from gateway.settings import BackendSettings
 from tests.fakes.kit import decoded, raised, serving
 from tests.fakes.replicate_server import FakeReplicate, problem
@@ -40,7 +42,9 @@ def make(fake: FakeReplicate, http: httpx.AsyncClient, **overrides: Any) -> Repl
         "prices": {FLUX: "0.003"},
         "options": {"poll_interval": 0.02},
     }
-    return ReplicateBackend("replicate", BackendSettings(**(fields | overrides)), http)
+    backend = build_backend("replicate", BackendSettings(**(fields | overrides)), http, os.environ)
+    assert isinstance(backend, ReplicateBackend)
+    return backend
 
 
 def request(model: str = FLUX, **overrides: Any) -> GenerationRequest:
@@ -56,7 +60,7 @@ async def test_model_prediction_is_polled_until_it_succeeds(
     fake: FakeReplicate, http: httpx.AsyncClient
 ) -> None:
     fake.will(ok(polls=2))
-    images = await make(fake, http).generate(request(n=2, seed=5, width=96, height=54))
+    images = (await make(fake, http).generate(request(n=2, seed=5, width=96, height=54))).images
 
     assert [decoded(image.data) for image in images] == [(96, 54), (96, 54)]
     [create] = fake.requests_to(f"/v1/models/{FLUX}/predictions")
@@ -92,7 +96,7 @@ async def test_pixel_sized_models_get_width_and_height(
     fake: FakeReplicate, http: httpx.AsyncClient
 ) -> None:
     backend = make(fake, http, options={"poll_interval": 0.02, "size_input": "pixels"})
-    [image] = await backend.generate(request(width=72, height=40, negative_prompt="blur"))
+    [image] = (await backend.generate(request(width=72, height=40, negative_prompt="blur"))).images
 
     [create] = fake.requests_to("/predictions")
     assert create.json["input"]["width"] == 72
@@ -106,7 +110,7 @@ async def test_sync_answer_needs_no_poll_and_a_single_url_output_works(
     fake: FakeReplicate, http: httpx.AsyncClient
 ) -> None:
     fake.will(Step("single"))
-    [image] = await make(fake, http).generate(request())
+    [image] = (await make(fake, http).generate(request())).images
 
     assert decoded(image.data) == (64, 64)
     assert fake.requests_to("/v1/predictions/", method="GET") == []

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from typing import Any
 
@@ -10,6 +11,7 @@ import pytest
 
 from backends.base import BackendError, GenerationRequest
 from backends.stability import StabilityBackend
+from gateway.backend_setup import build_backend
 from gateway.settings import BackendSettings
 from tests.fakes.kit import decoded, raised, serving
 from tests.fakes.script import Step, error, html, ok, rate_limited, slow, truncated
@@ -38,7 +40,9 @@ def make(fake: FakeStability, http: httpx.AsyncClient, **overrides: Any) -> Stab
         "timeout": 5.0,
         "prices": {"core": "0.03", "default": "0.08"},
     }
-    return StabilityBackend("stability", BackendSettings(**(fields | overrides)), http)
+    backend = build_backend("stability", BackendSettings(**(fields | overrides)), http, os.environ)
+    assert isinstance(backend, StabilityBackend)
+    return backend
 
 
 def request(model: str = "core", **overrides: Any) -> GenerationRequest:
@@ -54,7 +58,7 @@ async def test_core_sends_multipart_and_result_is_fitted_to_the_size(
     fake: FakeStability, http: httpx.AsyncClient
 ) -> None:
     req = request(negative_prompt="fog", seed=42)
-    [image] = await make(fake, http).generate(req)
+    [image] = (await make(fake, http).generate(req)).images
 
     assert decoded(image.data) == (80, 48)  # the fake answered 128x72 for 16:9
     [sent] = fake.requests_to("/v2beta/stable-image/generate/core")
@@ -91,7 +95,9 @@ async def test_model_chooses_the_endpoint(
 async def test_sd3_gets_png_when_webp_is_asked(
     fake: FakeStability, http: httpx.AsyncClient
 ) -> None:
-    [image] = await make(fake, http).generate(request("sd3.5-medium", output_format="webp"))
+    [image] = (
+        await make(fake, http).generate(request("sd3.5-medium", output_format="webp"))
+    ).images
 
     [sent] = fake.requests_to("/generate/sd3")
     assert sent.form["output_format"] == "png"
@@ -101,7 +107,7 @@ async def test_sd3_gets_png_when_webp_is_asked(
 async def test_n_images_are_n_calls_with_distinct_seeds(
     fake: FakeStability, http: httpx.AsyncClient
 ) -> None:
-    images = await make(fake, http).generate(request(n=3, seed=7))
+    images = (await make(fake, http).generate(request(n=3, seed=7))).images
 
     assert len(images) == 3
     assert sorted(r.form["seed"] for r in fake.requests_to("/generate/core")) == ["7", "8", "9"]

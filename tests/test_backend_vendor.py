@@ -1,4 +1,5 @@
-"""What the vendor backends share: key loading, size fitting, aspect ratios, fan-out."""
+"""What the vendor backends share: keys and options resolved by the host, size fitting,
+aspect ratios, fan-out."""
 
 from __future__ import annotations
 
@@ -8,10 +9,12 @@ import httpx
 import pytest
 from PIL import Image
 
-from backends.base import BackendError, GeneratedImage
+from backends.base import GeneratedImage, Generation, Usage
+from backends.errors import BackendError, VendorUnavailable
 from backends.imaging import NotAnImage, conform, nearest_ratio
 from backends.registry import backend_factory
 from backends.stability import ASPECT_RATIOS
+from gateway.backend_setup import backend_options, build_backend
 from gateway.settings import BackendSettings, ConfigError
 from tests.fakes.script import png
 
@@ -19,21 +22,30 @@ ENV = "IMAGEGATE_TEST_VENDOR_KEY"
 
 
 @pytest.mark.parametrize("vendor", ["openai", "stability", "replicate"])
-async def test_registry_builds_each_vendor_and_the_key_is_required(
-    vendor: str, http: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+async def test_the_host_resolves_each_vendor_key_from_the_injected_environment(
+    vendor: str, http: httpx.AsyncClient
 ) -> None:
-    factory = backend_factory(vendor)
     settings = BackendSettings(type=vendor, api_key_env=ENV)
-    monkeypatch.delenv(ENV, raising=False)
     with pytest.raises(ConfigError, match=ENV):
-        factory(vendor, settings, http)
+        build_backend(vendor, settings, http, {})
     with pytest.raises(ConfigError, match="api_key_env"):
-        factory(vendor, BackendSettings(type=vendor), http)
+        build_backend(vendor, BackendSettings(type=vendor), http, {ENV: "sk-x"})
 
-    monkeypatch.setenv(ENV, "sk-secret-value-123456")
-    backend = factory(vendor, settings, http)
+    backend = build_backend(vendor, settings, http, {ENV: "sk-secret-value-123456"})
     assert backend.name == vendor
     await backend.aclose()
+
+
+def test_options_are_validated_by_the_type_naming_the_key() -> None:
+    bad = BackendSettings(type="replicate", options={"poll_interval": -1, "colour": "red"})
+    with pytest.raises(ConfigError) as caught:
+        backend_options("r", bad, backend_factory("replicate"))
+    assert "backends.r.options.poll_interval" in str(caught.value)
+    assert "backends.r.options.colour" in str(caught.value)
+    with pytest.raises(ConfigError, match=r"backends\.o\.options\.wait"):
+        backend_options(
+            "o", BackendSettings(type="openai", options={"wait": 1}), backend_factory("openai")
+        )
 
 
 @pytest.mark.parametrize(
@@ -59,17 +71,16 @@ def test_conform_rejects_non_images() -> None:
         conform(b"<html></html>", 10, 10)
 
 
-async def test_fan_out_charges_a_partial_failure(
-    http: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setenv(ENV, "sk-secret-value-123456")
-    backend = backend_factory("stability")("s", BackendSettings(type="s", api_key_env=ENV), http)
+async def test_fan_out_charges_a_partial_failure(http: httpx.AsyncClient) -> None:
+    settings = BackendSettings(type="stability", api_key_env=ENV)
+    backend = build_backend("s", settings, http, {ENV: "sk-secret-value-123456"})
 
-    async def one(index: int) -> GeneratedImage:
+    async def one(index: int) -> Generation:
         if index == 1:
-            raise BackendError("backend_unavailable", "boom", retryable=True)
-        return GeneratedImage(b"")
+            raise VendorUnavailable("boom")
+        return Generation([GeneratedImage(b"")], Usage(images=1))
 
     with pytest.raises(BackendError) as caught:
         await backend.fan_out(3, one)  # type: ignore[attr-defined]
     assert caught.value.charged is True
+    assert isinstance(caught.value, VendorUnavailable)

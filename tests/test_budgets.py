@@ -6,12 +6,11 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
 
-import httpx
 import pytest
 from starlette.testclient import TestClient
 
-from backends.base import BackendError, GeneratedImage, GenerationRequest
-from backends.procedural import ProceduralBackend
+from backends.errors import Timeout
+from backends.mock import MockBackend
 from gateway.budgets import Budget
 from gateway.settings import Settings
 from tests.conftest import AUTH
@@ -81,27 +80,9 @@ def test_cached_jobs_cost_nothing(
     assert spent(client) == Decimal("0.04")
 
 
-class FailsChargedOnce:
-    """A backend whose first attempt times out after sending (billed), then succeeds."""
-
-    def __init__(self, inner: ProceduralBackend) -> None:
-        self.name = inner.name
-        self.inner = inner
-        self.calls = 0
-
-    async def generate(self, request: GenerationRequest) -> list[GeneratedImage]:
-        self.calls += 1
-        if self.calls == 1:
-            raise BackendError("timeout", "timed out after sending", retryable=True, charged=True)
-        return await self.inner.generate(request)
-
-    async def aclose(self) -> None:
-        return None
-
-
-def flaky_backends(settings: Settings) -> dict[str, FailsChargedOnce]:
-    inner = ProceduralBackend("procedural", settings.backends["procedural"], httpx.AsyncClient())
-    return {"procedural": FailsChargedOnce(inner)}
+def flaky_backends() -> dict[str, MockBackend]:
+    """The first attempt times out after sending (billed), then the backend succeeds."""
+    return {"procedural": MockBackend("procedural", script=[Timeout("timed out", sent=True)])}
 
 
 @pytest.mark.parametrize(
@@ -124,7 +105,7 @@ def test_each_retry_reserves_before_it_is_made(
         plans={"free": {"budget": budget, "max_cost_per_job": None}},
         backends={"procedural": {"prices": {"default": "0.04"}}},
     )
-    backends = flaky_backends(settings)
+    backends = flaky_backends()
     client = make_client(settings, backends=backends)
     answer = client.post("/images/jobs", json={"prompt": "retry me"}, headers=AUTH)
     job = wait_for_job(client, answer.json()["data"]["jobId"], AUTH)

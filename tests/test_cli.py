@@ -50,6 +50,18 @@ def test_config_check_accepts_the_default_and_names_problems(tmp_path: Path) -> 
     assert "retry.max_attempts" in bad.stderr
 
 
+def test_config_check_validates_backend_options_by_their_type(tmp_path: Path) -> None:
+    bad_file = tmp_path / "options.toml"
+    bad_file.write_text(
+        default_config_path().read_text()
+        + '\n[backends.flux]\ntype = "replicate"\napi_key_env = "NOT_NEEDED_FOR_CHECK"\n'
+        + 'options = { poll_interval = "often" }\n'
+    )
+    bad = run_cli("config", "check", str(bad_file))
+    assert bad.returncode != 0
+    assert "backends.flux.options.poll_interval" in bad.stderr
+
+
 @contextmanager
 def serving(cwd: Path, port: int) -> Iterator[subprocess.Popen[str]]:
     """`imagegate serve --port PORT` in `cwd`, exactly as the README starts it."""

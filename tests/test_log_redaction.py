@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,8 +13,8 @@ import httpx
 import pytest
 
 from backends.base import BackendError, GenerationRequest
-from backends.openai import OpenAIBackend
 from gateway.auth import key_hash
+from gateway.backend_setup import build_backend
 from gateway.logs import RedactQueryStrings
 from gateway.settings import BackendSettings, default_config_path
 from tests.conftest import API_KEY, AUTH
@@ -136,7 +137,7 @@ async def test_a_vendor_error_echoing_headers_carries_no_internal_host(
     )
     settings = BackendSettings(type="openai", base_url=f"{fake.base_url}/v1", api_key_env=ENV)
     async with httpx.AsyncClient() as http:
-        backend = OpenAIBackend("openai", settings, http)
+        backend = build_backend("openai", settings, http, os.environ)
         with pytest.raises(BackendError) as caught:
             await backend.generate(
                 GenerationRequest(prompt="x", model="dall-e-2", width=64, height=64)

@@ -7,10 +7,11 @@ from decimal import Decimal
 
 import pytest
 
+from backends.base import Usage
 from gateway.money.book import PriceBook
-from gateway.money.format import from_micros, to_micros, usd
+from gateway.money.format import ZERO, from_micros, to_micros, usd
 from gateway.money.prices import parse_model_price, unit_price
-from gateway.money.tokens import TokenPrices, TokenUsage, token_cost
+from gateway.money.tokens import TokenPrices, token_cost, usage_to_json
 from gateway.settings import BackendSettings
 
 GPT_IMAGE = {
@@ -93,15 +94,18 @@ def test_token_arithmetic() -> None:
     prices = TokenPrices.model_validate(
         {"text_input": "5.00", "image_input": "10.00", "image_output": "40.00"}
     )
-    usage = TokenUsage(
-        input_tokens=50, output_tokens=6208, input_text_tokens=40, input_image_tokens=10
+    usage = Usage(
+        images=1, input_tokens=50, output_tokens=6208, input_text_tokens=40, input_image_tokens=10
     )
     # 40 * 5 + 10 * 10 + 6208 * 40 = 248,620 micro-dollars
     assert token_cost(prices, usage) == Decimal("0.248620")
-    # input without a split is text; the sum of two calls adds up field by field
-    assert token_cost(prices, TokenUsage(input_tokens=7, output_tokens=1)) == Decimal("0.000075")
-    both = usage + TokenUsage(input_tokens=7, output_tokens=1)
-    assert (both.input_tokens, both.output_tokens, both.input_text_tokens) == (57, 6209, 40)
+    # input without a split is text
+    assert token_cost(prices, Usage(input_tokens=7, output_tokens=1)) == Decimal("0.000075")
+    assert usage_to_json(Usage(images=2, output_tokens=9, cost=Decimal("0.5"))) == {
+        "images": 2,
+        "outputTokens": 9,
+        "cost": "0.50",
+    }
 
 
 def test_price_book_estimate_is_price_times_n_and_free_backends_cost_nothing() -> None:
@@ -116,3 +120,25 @@ def test_price_book_estimate_is_price_times_n_and_free_backends_cost_nothing() -
     assert book.estimate("openai", "gpt-image-1", "1024x1024", "low", 3) == Decimal("0.033")
     assert book.estimate("local", "procedural-v1", "512x512", None, 4) == 0
     assert book.estimate("gpu", "sdxl", "512x512", None, 4) == 0
+
+
+def test_price_book_charges_stated_cost_then_tokens_then_the_estimate() -> None:
+    tokens = {"text_input": "5", "image_input": "10", "image_output": "40"}
+    book = PriceBook(
+        {
+            "openai": BackendSettings(
+                type="openai",
+                prices={"gpt-image-1": GPT_IMAGE, "dall-e-3": "0.04"},
+                token_prices={"gpt-image-1": tokens},
+            ),
+            "local": BackendSettings(type="procedural"),
+        }
+    )
+    estimate = Decimal("0.25")
+    used = Usage(images=1, input_tokens=20, input_text_tokens=20, output_tokens=6208)
+    assert book.charge("openai", "gpt-image-1", estimate, used) == Decimal("0.24842")
+    stated = Usage(images=1, cost=Decimal("0.0301"))
+    assert book.charge("openai", "gpt-image-1", estimate, stated) == Decimal("0.0301")
+    assert book.charge("openai", "gpt-image-1", estimate, Usage(images=1)) == estimate
+    assert book.charge("openai", "dall-e-3", Decimal("0.04"), used) == Decimal("0.04")
+    assert book.charge("local", "procedural-v1", ZERO, stated) == ZERO

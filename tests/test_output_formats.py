@@ -12,9 +12,9 @@ import pytest
 from PIL import Image
 from starlette.testclient import TestClient
 
+from backends.mock import MockBackend, ok
 from gateway.settings import Settings
 from tests.conftest import AUTH
-from tests.fakes.counting import CountingBackend
 from tests.polling import wait_for_job
 from tests.servers import S3Server
 
@@ -87,7 +87,7 @@ def test_a_vendors_png_is_converted_to_the_requested_format(
     extension: str,
     decoded: str,
 ) -> None:
-    backend = CountingBackend(returns_format="png")
+    backend = MockBackend("procedural", script=[ok(returns_format="png")])
     client = make_client(backends={"procedural": backend})
     body = {"prompt": "png only vendor", "size": "256x256", "outputFormat": output_format}
     submitted = client.post("/images/jobs", json=body, headers=AUTH)

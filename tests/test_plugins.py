@@ -40,7 +40,7 @@ def test_plugin_serves_jobs_through_config_alone(
     make_settings: Callable[..., Settings],
 ) -> None:
     settings = make_settings(
-        backends={"echo": {"type": "echo", "prices": {"e1": "0.001"}}},
+        backends={"echo": {"type": "echo", "prices": {"default": "0.001"}}},
         models={
             "procedural": {"default": False},
             "echoed": {

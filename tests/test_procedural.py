@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import io
+from decimal import Decimal
 
 import httpx
 import pytest
 from PIL import Image, ImageStat
 
 from backends.base import BackendError, GenerationRequest
-from backends.procedural import ProceduralBackend, render
+from backends.procedural import render
+from gateway.backend_setup import build_backend
+from gateway.money.book import PriceBook
 from gateway.settings import BackendSettings
 
 
@@ -52,19 +55,33 @@ def test_output_formats(fmt: str, pil: str) -> None:
     assert decode(render(request(output_format=fmt))).format == pil
 
 
-async def test_backend_generates_n_images() -> None:
-    settings = BackendSettings(type="procedural")
+async def test_backend_generates_n_images_and_reports_them() -> None:
     async with httpx.AsyncClient() as http:
-        backend = ProceduralBackend("local", settings, http)
-        images = await backend.generate(request(n=3))
+        backend = build_backend("local", BackendSettings(type="procedural"), http, {})
+        generation = await backend.generate(request(n=3))
+    images = generation.images
     assert [img.media_type for img in images] == ["image/png"] * 3
     assert len({img.data for img in images}) == 3
+    assert generation.usage.images == 3
+
+
+def test_procedural_is_priced_by_the_host() -> None:
+    book = PriceBook(
+        {"local": BackendSettings(type="procedural", prices={"procedural-v1": "0.01"})}
+    )
+    assert book.estimate("local", "procedural-v1", "256x256", None, 3) == Decimal("0.03")
+
+
+def test_negative_prompt_and_quality_are_honoured() -> None:
+    base = render(request(seed=3))
+    assert render(request(seed=3, negative_prompt="fog")) != base
+    assert render(request(seed=3, quality="hd")) != base
 
 
 async def test_fail_rate_raises_a_retryable_error() -> None:
     settings = BackendSettings(type="procedural", fail_rate=1.0)
     async with httpx.AsyncClient() as http:
-        backend = ProceduralBackend("local", settings, http)
+        backend = build_backend("local", settings, http, {})
         with pytest.raises(BackendError) as caught:
             await backend.generate(request())
     assert caught.value.retryable and not caught.value.charged

@@ -163,7 +163,7 @@ def test_retry_after_is_waited_out(
     clock = Clock()
     job = run_job(make_client(vendor_settings(make_settings, openai_fake), sleep=clock))
     assert job["status"] == "SUCCEEDED"
-    assert [a["outcome"] for a in job["attemptLog"]] == ["backend_unavailable", "ok"]
+    assert [a["outcome"] for a in job["attemptLog"]] == ["rate_limited", "ok"]
     assert clock.waits and clock.waits[0] >= 2.0
 
 

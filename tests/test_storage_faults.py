@@ -12,11 +12,11 @@ import pytest
 from obstore.exceptions import GenericError
 from starlette.testclient import TestClient
 
+from backends.mock import MockBackend
 from gateway.settings import Settings
 from gateway.storage import StorageUnavailable
 from gateway.storage.images import storage_faults
 from tests.conftest import AUTH
-from tests.fakes.counting import CountingBackend
 from tests.polling import wait_for_job
 from tests.servers import S3Server, s3_server
 
@@ -51,7 +51,7 @@ def test_an_outage_fails_the_job_after_bounded_retries_without_a_second_vendor_c
     async def sleep(seconds: float) -> None:
         sleeps.append(seconds)
 
-    backend = CountingBackend(before=outage)
+    backend = MockBackend("procedural", before=outage)
     settings = make_settings(storage={"url": f"s3://{BUCKET}/x"})
     client = make_client(
         settings, environ=own_s3.environ, backends={"procedural": backend}, sleep=sleep
@@ -94,7 +94,7 @@ def test_storage_that_comes_back_within_the_bound_stores_the_same_image(
             await asyncio.to_thread(own_s3.start)
             await asyncio.to_thread(own_s3.create_bucket, BUCKET)
 
-    backend = CountingBackend(before=outage)
+    backend = MockBackend("procedural", before=outage)
     settings = make_settings(storage={"url": f"s3://{BUCKET}/x"})
     client = make_client(
         settings, environ=own_s3.environ, backends={"procedural": backend}, sleep=sleep

@@ -2,23 +2,21 @@
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import Callable
 
 from starlette.testclient import TestClient
 
+from backends.mock import MockBackend, delay
 from gateway.settings import Settings
 from tests.conftest import AUTH
-from tests.fakes.counting import CountingBackend
 from tests.polling import wait_for_job
 
 
-def slow_backend(seconds: float) -> CountingBackend:
-    async def pause() -> None:
-        await asyncio.sleep(seconds)
-
-    return CountingBackend(before=pause)
+def slow_backend(seconds: float) -> MockBackend:
+    backend = MockBackend("procedural")
+    backend.will(*(delay(seconds) for _ in range(8)))
+    return backend
 
 
 def test_a_job_longer_than_the_visibility_timeout_runs_once(
@@ -62,7 +60,7 @@ def test_shutdown_on_redis_hands_running_jobs_back(
         time.sleep(0.02)
     first.__exit__(None, None, None)  # grace runs out: the job goes back to the queue
 
-    rescuer = CountingBackend()
+    rescuer = MockBackend("procedural")
     second = make_client(settings, backends={"procedural": rescuer})
     job = wait_for_job(second, job_id, AUTH)
     assert job["status"] == "SUCCEEDED" and rescuer.calls == 1
@@ -76,7 +74,7 @@ def test_a_vendor_rate_makes_jobs_wait_not_fail(
         backends={"procedural": {"rate": "2/minute"}},
         workers={"concurrency": 3, "shutdown_grace": "100ms"},
     )
-    backend = CountingBackend()
+    backend = MockBackend("procedural")
     client = make_client(settings, backends={"procedural": backend})
     ids = [
         client.post("/images/jobs", json={"prompt": f"r{i}"}, headers=AUTH).json()["data"]["jobId"]

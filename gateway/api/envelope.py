@@ -28,6 +28,11 @@ async def read_json(request: Request, max_bytes: int) -> Any:
     content_type = request.headers.get("content-type", "")
     if content_type.split(";")[0].strip().lower() != "application/json":
         raise ApiError(415, "invalid_request", "Content-Type must be application/json")
+    return decode_json(await read_body(request, max_bytes))
+
+
+async def read_body(request: Request, max_bytes: int) -> bytes:
+    """The raw body, read no further than `max_bytes` (413 past it)."""
     declared = request.headers.get("content-length", "")
     if (
         declared.isascii()
@@ -40,7 +45,7 @@ async def read_json(request: Request, max_bytes: int) -> Any:
         body += chunk
         if len(body) > max_bytes:
             raise _too_large(max_bytes)
-    return decode_json(bytes(body))
+    return bytes(body)
 
 
 def _too_large(max_bytes: int) -> ApiError:

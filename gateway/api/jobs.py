@@ -9,6 +9,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from gateway.api.envelope import ok, read_json
+from gateway.api.idempotent import idempotent
 from gateway.api.job_request import parse_job_request
 from gateway.errors import job_not_found
 from gateway.fingerprint import fingerprint
@@ -27,6 +28,7 @@ async def submit_job(request: Request) -> JSONResponse:
     settings = gateway.settings
     tenant = gateway.keyring.authenticate(request.headers)
     spec = parse_job_request(await read_json(request, settings.server.max_body_bytes), settings)
+    gateway.check_honoured(spec)
     scope = tenant if settings.cache.scope == "tenant" else None
     job = Job(id=new_job_id(), tenant=tenant, spec=spec, fingerprint=fingerprint(spec, scope))
     stored, quota_headers = await gateway.admission.admit(
@@ -72,6 +74,6 @@ async def get_job(request: Request) -> JSONResponse:
 
 
 routes = [
-    Route("/images/jobs", submit_job, methods=["POST"]),
+    Route("/images/jobs", idempotent(submit_job), methods=["POST"]),
     Route("/images/jobs/{job_id}", get_job, methods=["GET"]),
 ]

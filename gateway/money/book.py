@@ -7,9 +7,10 @@ from collections.abc import Mapping
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
+from backends.base import Usage
 from gateway.money.format import ZERO, to_micro_dollar
 from gateway.money.prices import unit_price
-from gateway.money.tokens import TokenUsage, token_cost
+from gateway.money.tokens import has_tokens, token_cost
 from gateway.money.validation import is_free
 
 if TYPE_CHECKING:
@@ -34,13 +35,15 @@ class PriceBook:
             raise Unpriced(f"backends.{backend}: no price for model {model!r} at size {size}")
         return to_micro_dollar(price * n)
 
-    def charge(
-        self, backend: str, model: str, estimate: Decimal, usage: TokenUsage | None
-    ) -> Decimal:
-        """What a billed attempt costs: its usage at the model's token prices when both are
-        known, else the table's estimate."""
+    def charge(self, backend: str, model: str, estimate: Decimal, usage: Usage) -> Decimal:
+        """What a successful attempt costs: a cost the vendor stated, else its reported
+        tokens at the model's token prices, else the table's estimate."""
         config = self.backends[backend]
+        if is_free(config):
+            return ZERO
+        if usage.cost is not None:
+            return to_micro_dollar(usage.cost)
         prices = config.token_prices.get(model)
-        if usage is None or prices is None:
+        if prices is None or not has_tokens(usage):
             return estimate
         return token_cost(prices, usage)

@@ -2,21 +2,37 @@
 
 from __future__ import annotations
 
-import httpx
-
-from backends.base import GeneratedImage, GenerationRequest
+from backends.base import (
+    NO_PROGRESS,
+    BackendConfig,
+    BackendDeps,
+    GeneratedImage,
+    Generation,
+    GenerationRequest,
+    ModelCapabilities,
+    NoOptions,
+    Progress,
+    Usage,
+)
 from backends.procedural import render
-from gateway.settings import BackendSettings
 
 
 class EchoBackend:
-    def __init__(self, name: str, settings: BackendSettings, http: httpx.AsyncClient) -> None:
-        self.name = name
+    needs_key = False
+
+    def __init__(self, config: BackendConfig[NoOptions], deps: BackendDeps) -> None:
+        self.name = config.name
         self.calls = 0
 
-    async def generate(self, request: GenerationRequest) -> list[GeneratedImage]:
+    def capabilities(self, model: str) -> ModelCapabilities:
+        return ModelCapabilities(seed=True)
+
+    async def generate(
+        self, request: GenerationRequest, progress: Progress = NO_PROGRESS
+    ) -> Generation:
         self.calls += 1
-        return [GeneratedImage(render(request, i)) for i in range(request.n)]
+        images = [GeneratedImage(render(request, i)) for i in range(request.n)]
+        return Generation(images, Usage(images=len(images)))
 
     async def aclose(self) -> None:
         return None
