@@ -81,3 +81,9 @@ def nearest_ratio(width: int, height: int, ratios: Iterable[str]) -> str:
         return abs(math.log(int(w) / int(h)) - target)
 
     return min(ratios, key=distance)
+
+
+def snap(value: int, step: int, minimum: int = 0) -> int:
+    """`value` rounded to the nearest multiple of `step` (at least `minimum`): vendors that
+    take pixels want multiples of 8, 16 or 32; `conform` fits the answer back."""
+    return max(minimum, step * round(value / step))

@@ -25,7 +25,8 @@ from backends.errors import BackendError, BadResponse
 from backends.http_errors import json_object, transport_errors
 from backends.vendor import VendorBackend
 
-REJECTED_CODES = frozenset({"content_policy_violation", "moderation_blocked"})
+# Azure's content filter answers "content_filter" where OpenAI says content_policy_violation.
+REJECTED_CODES = frozenset({"content_policy_violation", "moderation_blocked", "content_filter"})
 # 429 means "slow down" except when the account is out of credit: retrying cannot help.
 EXHAUSTED_CODES = frozenset({"insufficient_quota", "billing_hard_limit_reached"})
 OUTPUT_FORMATS = ALL_FORMATS
@@ -57,7 +58,15 @@ class OpenAIBackend(VendorBackend):
     vendor = "openai"
     default_base_url = "https://api.openai.com/v1"
 
+    def family(self, model: str) -> str:
+        """The OpenAI model a name runs (Azure deployments name it in their options)."""
+        return model
+
+    def images_url(self, request: GenerationRequest) -> str:
+        return f"{self.base_url}/images/generations"
+
     def capabilities(self, model: str) -> ModelCapabilities:
+        model = self.family(model)
         if model.startswith("dall-e-3"):
             return DALL_E_3
         if model.startswith("dall-e-2"):
@@ -67,7 +76,7 @@ class OpenAIBackend(VendorBackend):
         return PASS_THROUGH
 
     async def _generate(self, request: GenerationRequest, progress: Progress) -> Generation:
-        if request.n > 1 and request.model.startswith("dall-e-3"):
+        if request.n > 1 and self.family(request.model).startswith("dall-e-3"):
             single = replace(request, n=1)
             return await self.fan_out(request.n, lambda _: self._images(single))
         return await self._images(request)
@@ -75,7 +84,7 @@ class OpenAIBackend(VendorBackend):
     async def _images(self, request: GenerationRequest) -> Generation:
         with transport_errors(self.vendor):
             response = await self.http.post(
-                f"{self.base_url}/images/generations",
+                self.images_url(request),
                 json=self.body(request),
                 headers=self.auth,
                 timeout=self.timeout,
@@ -99,9 +108,10 @@ class OpenAIBackend(VendorBackend):
         }
         if request.quality:
             body["quality"] = request.quality
-        if request.model.startswith("dall-e"):
+        family = self.family(request.model)
+        if family.startswith("dall-e"):
             body["response_format"] = "b64_json"
-        elif request.model.startswith("gpt-image") and request.output_format in OUTPUT_FORMATS:
+        elif family.startswith("gpt-image") and request.output_format in OUTPUT_FORMATS:
             body["output_format"] = request.output_format
         return body
 

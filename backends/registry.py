@@ -15,6 +15,13 @@ BUILTIN: dict[str, str] = {
     "openai": "backends.openai:OpenAIBackend",
     "stability": "backends.stability:StabilityBackend",
     "replicate": "backends.replicate:ReplicateBackend",
+    "bfl": "backends.bfl:BFLBackend",
+    "gemini": "backends.gemini:GeminiBackend",
+    "fal": "backends.fal:FalBackend",
+    "azure-openai": "backends.azure_openai:AzureOpenAIBackend",
+    "openai-compatible": "backends.openai_compatible:OpenAICompatibleBackend",
+    "automatic1111": "backends.automatic1111:Automatic1111Backend",
+    "comfyui": "backends.comfyui:ComfyUIBackend",
 }
 
 

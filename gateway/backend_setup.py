@@ -69,7 +69,10 @@ def backend_config(
         type=settings.type,
         options=backend_options(name, settings, cls),
         base_url=settings.base_url,
-        api_key=_api_key(name, settings, environ) if needs_key(cls) else None,
+        # Self-hosted servers need no key, but take one when api_key_env names it.
+        api_key=_api_key(name, settings, environ)
+        if needs_key(cls) or settings.api_key_env
+        else None,
         timeout=settings.timeout,
     )
 

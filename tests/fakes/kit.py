@@ -7,10 +7,18 @@ from collections.abc import Awaitable, Iterator
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
+import httpx
 import pytest
 from PIL import Image
 
-from backends.base import BackendError
+from backends.base import (
+    BackendConfig,
+    BackendDeps,
+    BackendError,
+    GenerationRequest,
+    options_model,
+    plain_download,
+)
 from tests.fakes.serve import running
 
 Fake = TypeVar("Fake")
@@ -36,3 +44,30 @@ def decoded(data: bytes) -> tuple[int, int]:
     with Image.open(io.BytesIO(data)) as image:
         image.load()
         return image.size
+
+
+def built(
+    cls: Any,
+    base_url: str,
+    http: httpx.AsyncClient,
+    *,
+    key: str | None = None,
+    timeout: float = 5.0,
+    **options: Any,
+) -> Any:
+    """A backend of class `cls` built the way the host builds it: a `BackendConfig` with the
+    key resolved and `options` validated by the class's own model, plus injected deps."""
+    config = BackendConfig(
+        name=cls.vendor,
+        type=cls.vendor,
+        options=options_model(cls).model_validate(options),
+        base_url=base_url,
+        api_key=key,
+        timeout=timeout,
+    )
+    return cls(config, BackendDeps(http=http, download=plain_download(http)))
+
+
+def request(model: str, **overrides: Any) -> GenerationRequest:
+    fields: dict[str, Any] = {"prompt": "a koi pond", "model": model, "width": 64, "height": 48}
+    return GenerationRequest(**(fields | overrides))
