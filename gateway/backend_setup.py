@@ -51,7 +51,8 @@ def backend_options(name: str, settings: BackendSettings, cls: BackendClass) -> 
         problems = []
         for error in exc.errors():
             where = ".".join(str(part) for part in error["loc"])
-            problems.append(f"backends.{name}.options.{where}: {error['msg']}")
+            path = f"backends.{name}.options" + (f".{where}" if where else "")
+            problems.append(f"{path}: {error['msg']}")
         raise ConfigError("; ".join(problems)) from None
 
 

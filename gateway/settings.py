@@ -309,12 +309,14 @@ def apply_env_overrides(data: dict[str, Any], environ: Mapping[str, str]) -> dic
 
 
 def _format_validation_error(source: str, exc: ValidationError) -> str:
-    lines = [f"{source}: {exc.error_count()} problem(s)"]
+    lines: list[str] = []
     for error in exc.errors():
-        where = ".".join(str(part) for part in error["loc"]) or "(top level)"
         message = error["msg"].removeprefix("Value error, ")
-        lines.append(f"  {where}: {message}")
-    return "\n".join(lines)
+        if error["loc"]:
+            lines.append(f"  {'.'.join(str(part) for part in error['loc'])}: {message}")
+        else:  # a whole-config check: one problem a line, each naming its own path
+            lines += [f"  {line.strip()}" for line in message.split("\n")]
+    return "\n".join([f"{source}: {len(lines)} problem(s)", *lines])
 
 
 def parse_settings(data: dict[str, Any], source: str = "config") -> Settings:
