@@ -74,7 +74,7 @@ class Automatic1111Backend(VendorBackend[Automatic1111Options]):
                 )
         except asyncio.CancelledError:
             if self.options.interrupt_on_cancel:
-                await self.cancel("current")
+                await self._interrupt()
             raise
         if response.status_code != 200:
             raise self._failure(response)
@@ -84,8 +84,9 @@ class Automatic1111Backend(VendorBackend[Automatic1111Options]):
         images = [await self.image(_b64(p), request) for p in pictures[: request.n]]
         return Generation(images, Usage(images=len(images)))
 
-    async def cancel(self, handle: str) -> None:
-        """Stop the render in progress (the web UI has no per-job id)."""
+    async def _interrupt(self) -> None:
+        """Stop the render in progress. Not a `cancel(handle)` hook: the web UI has no job
+        ids, so another process could not say which render to stop."""
         with contextlib.suppress(httpx.HTTPError):
             await self.http.post(
                 f"{self.base_url}/sdapi/v1/interrupt", headers=self.auth, timeout=5.0

@@ -7,8 +7,10 @@ Each `generate` call takes the next outcome of its script (an empty script means
 
 An outcome is a `BackendError` instance (raised), `ok(...)` (real PNGs drawn by the
 procedural renderer, in the requested format unless `returns_format` says otherwise),
-`delay(seconds, then)` or any async callable taking the request. Every request is kept in
-`requests`; `active` / `peak` count concurrent calls; cancelled handles land in `canceled`.
+`delay(seconds, then)` or any async callable taking the request and the progress. Every
+request is kept in `requests`; `active` / `peak` count concurrent calls. Like a well-behaved
+vendor backend, a call cancelled after it reported a handle cancels that vendor job; handles
+cancelled either way land in `canceled`.
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ from backends.capabilities import EVERYTHING, ModelCapabilities
 from backends.errors import BackendError
 from backends.procedural import render_all
 
-Custom = Callable[[GenerationRequest], Awaitable[Generation]]
+Custom = Callable[[GenerationRequest, Progress], Awaitable[Generation]]
 
 
 @dataclass(frozen=True)
@@ -98,11 +100,15 @@ class MockBackend:
         self.requests.append(request)
         self.active += 1
         self.peak = max(self.peak, self.active)
+        tracked = _Tracked(progress)
         try:
             if self.before is not None:
                 await self.before()
             outcome = self.script.popleft() if self.script else Ok()
-            return await self._play(outcome, request, progress)
+            return await self._play(outcome, request, tracked)
+        except asyncio.CancelledError:
+            self.canceled.extend(tracked.handles)  # the attempt was abandoned: stop the job
+            raise
         finally:
             self.active -= 1
 
@@ -122,10 +128,25 @@ class MockBackend:
                 drawn = replace(request, output_format=outcome.returns_format)
             images: list[GeneratedImage] = await render_all(drawn)
             return Generation(images, outcome.usage or Usage(images=len(images)))
-        return await outcome(request)
+        return await outcome(request, progress)
 
     async def cancel(self, handle: str) -> None:
         self.canceled.append(handle)
 
     async def aclose(self) -> None:
         self.closed = True
+
+
+class _Tracked:
+    """Progress that remembers the handles reported, so a cancelled call can cancel them."""
+
+    def __init__(self, inner: Progress) -> None:
+        self.inner = inner
+        self.handles: list[str] = []
+
+    async def submitted(self, handle: str) -> None:
+        self.handles.append(handle)
+        await self.inner.submitted(handle)
+
+    async def partial(self, index: int, image: GeneratedImage) -> None:
+        await self.inner.partial(index, image)

@@ -21,6 +21,7 @@ from decimal import Decimal
 from gateway.budgets import Budget, Budgets
 from gateway.errors import ApiError
 from gateway.jobs import Job
+from gateway.metrics import Metrics
 from gateway.money.format import usd
 from gateway.quotas import RateLimiter, Refused, concurrency_limited, rate_limited
 from gateway.settings import PlanSettings
@@ -61,16 +62,30 @@ class Headroom:
 
 
 class Admission:
-    def __init__(self, state: StateStore, rates: RateLimiter, budgets: Budgets) -> None:
+    def __init__(
+        self, state: StateStore, rates: RateLimiter, budgets: Budgets, metrics: Metrics
+    ) -> None:
         self.state = state
         self.rates = rates
         self.budgets = budgets
+        self.metrics = metrics
         self._headroom: dict[str, Headroom] = {}
 
     async def admit(
         self, job: Job, plan: PlanSettings, estimate: Decimal
     ) -> tuple[Job, dict[str, str]]:
         """Store `job` under the tenant's limits; the stored job and the RateLimit headers."""
+        try:
+            stored, headers = await self._admit(job, plan, estimate)
+        except ApiError as refused:
+            self.metrics.refused(job.tenant, refused.code)
+            raise
+        self.metrics.job_submitted(stored)
+        return stored, headers
+
+    async def _admit(
+        self, job: Job, plan: PlanSettings, estimate: Decimal
+    ) -> tuple[Job, dict[str, str]]:
         tenant, cap = job.tenant, plan.max_concurrent
         budget = Budget.parse(plan.budget)
         reservation = None

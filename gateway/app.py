@@ -13,10 +13,11 @@ from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
 
-from gateway.api import files, health, jobs
+from gateway.api import files, health, jobs, metrics
 from gateway.api.envelope import failure
 from gateway.api.middleware import EdgeMiddleware
 from gateway.errors import ApiError, redact
+from gateway.metrics import Metrics
 from gateway.reload import Loader, install_sighup
 from gateway.services import Gateway
 from gateway.settings import Settings
@@ -40,6 +41,7 @@ async def _http_error(request: Request, exc: Exception) -> Response:
 
 
 async def _state_unavailable(request: Request, exc: Exception) -> Response:
+    request.app.state.metrics.state_error("api")
     log.error("state unavailable: %s", redact(str(exc)))
     return failure(
         ApiError(
@@ -52,6 +54,7 @@ async def _state_unavailable(request: Request, exc: Exception) -> Response:
 
 
 async def _storage_unavailable(request: Request, exc: Exception) -> Response:
+    request.app.state.metrics.storage_error("api")
     log.error("storage unavailable: %s", exc)  # already redacted
     return failure(
         ApiError(
@@ -66,10 +69,11 @@ async def _storage_unavailable(request: Request, exc: Exception) -> Response:
 def create_app(settings: Settings, *, reload: Loader | None = None, **overrides: Any) -> Starlette:
     """The gateway app. `reload` re-reads the config on SIGHUP (quotas and keys apply
     live); `overrides` go to `Gateway.open` (state, backends, sleep, ...)."""
+    collectors = Metrics(settings)
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        gateway = await Gateway.open(settings, **overrides)
+        gateway = await Gateway.open(settings, metrics=collectors, **overrides)
         app.state.gateway = gateway
         if reload is not None:
             install_sighup(gateway, reload)
@@ -79,9 +83,15 @@ def create_app(settings: Settings, *, reload: Loader | None = None, **overrides:
             await gateway.aclose()
 
     app = Starlette(
-        routes=[*jobs.routes, *files.routes, *health.routes],
+        routes=[*jobs.routes, *files.routes, *health.routes, *metrics.routes],
         # Unexpected exceptions are answered (and logged once) by EdgeMiddleware.
-        middleware=[Middleware(EdgeMiddleware, max_header_bytes=settings.server.max_header_bytes)],
+        middleware=[
+            Middleware(
+                EdgeMiddleware,
+                metrics=collectors,
+                max_header_bytes=settings.server.max_header_bytes,
+            )
+        ],
         exception_handlers={
             ApiError: _api_error,
             HTTPException: _http_error,
@@ -90,6 +100,8 @@ def create_app(settings: Settings, *, reload: Loader | None = None, **overrides:
         },
         lifespan=lifespan,
     )
+    app.state.metrics = collectors
+    app.state.reload = reload
     # A trailing slash answers 404 with the envelope instead of a bare redirect.
     app.router.redirect_slashes = False
     return app

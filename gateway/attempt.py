@@ -15,6 +15,7 @@ from backends.imaging import NotAnImage
 from gateway.capacity import Capacity
 from gateway.errors import redact
 from gateway.jobs import Attempt, Job
+from gateway.metrics import Metrics
 from gateway.money.book import PriceBook
 from gateway.money.format import usd
 from gateway.quotas import RateLimiter, Refused
@@ -59,6 +60,7 @@ class Attempter:
         rates: RateLimiter,
         vendor_rates: dict[str, str | None],
         sleep: Sleep,
+        metrics: Metrics,
         capacity: Capacity,
         prices: PriceBook,
     ) -> None:
@@ -67,6 +69,7 @@ class Attempter:
         self.rates = rates
         self.vendor_rates = vendor_rates
         self.sleep = sleep
+        self.metrics = metrics
         self.capacity = capacity
         self.prices = prices
 
@@ -100,6 +103,8 @@ class Attempter:
             raise BadResponse(f"backend {call.target.backend!r} failed unexpectedly") from exc
         finally:
             spend.ledger.charge(cost)
+            took = time.monotonic() - started
+            self.metrics.vendor_attempt(call.job.tenant, call.target.backend, outcome, cost, took)
             await self.state.add_attempt(
                 call.job.id,
                 Attempt(
@@ -107,7 +112,7 @@ class Attempter:
                     model=call.target.model,
                     outcome=outcome,
                     cost=cost,
-                    duration_ms=round((time.monotonic() - started) * 1000),
+                    duration_ms=round(took * 1000),
                 ),
             )
 

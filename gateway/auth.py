@@ -7,6 +7,7 @@ import hmac
 import secrets
 from collections.abc import Iterable, Mapping
 
+from gateway import logs
 from gateway.errors import unauthorized
 
 KEY_PREFIX = "ig_"
@@ -40,13 +41,19 @@ class KeyRing:
 
     def authenticate(self, headers: Mapping[str, str]) -> str:
         """Tenant for `Authorization: Bearer <key>` or `X-API-Key: <key>`; else 401."""
-        authorization = headers.get("authorization", "")
-        scheme, _, credential = authorization.partition(" ")
-        key = credential.strip() if scheme.lower() == "bearer" else ""
-        key = key or headers.get("x-api-key", "").strip()
-        if not key:
-            raise unauthorized("missing API key: send 'Authorization: Bearer <key>'")
-        tenant = self.tenant_for(key)
+        tenant = self.tenant_for(presented_key(headers))
         if tenant is None:
             raise unauthorized("unknown API key")
+        logs.tenant.set(tenant)  # the request's further log lines name the tenant
         return tenant
+
+
+def presented_key(headers: Mapping[str, str]) -> str:
+    """The key of `Authorization: Bearer <key>` or `X-API-Key: <key>`; 401 when neither."""
+    authorization = headers.get("authorization", "")
+    scheme, _, credential = authorization.partition(" ")
+    key = credential.strip() if scheme.lower() == "bearer" else ""
+    key = key or headers.get("x-api-key", "").strip()
+    if not key:
+        raise unauthorized("missing API key: send 'Authorization: Bearer <key>'")
+    return key

@@ -1,4 +1,4 @@
-"""`imagegate serve | worker | gc | keys create | config check`."""
+"""`imagegate serve | worker | gc | keys create | config check`, and `imagegate --version`."""
 
 from __future__ import annotations
 
@@ -9,10 +9,16 @@ import os
 import signal
 import sys
 from datetime import UTC, datetime
+from importlib.metadata import PackageNotFoundError, version
+from typing import TYPE_CHECKING
 
+from gateway import __version__
 from gateway.auth import key_hash, new_key
-from gateway.logs import configure_logging, uvicorn_log_config
-from gateway.settings import ConfigError, Settings, load_settings
+from gateway.logs import configure_logging
+from gateway.settings import ConfigError, LoggingSettings, Settings, load_settings
+
+if TYPE_CHECKING:
+    from gateway.services import Gateway
 
 
 def _load(path: str | None) -> Settings:
@@ -20,6 +26,15 @@ def _load(path: str | None) -> Settings:
         return load_settings(path)
     except ConfigError as exc:
         sys.exit(f"imagegate: {exc}")
+
+
+def _with_log_level(settings: Settings, level: str | None) -> Settings:
+    """`--log-level` overrides `[logging] level`; the logs are then set up from the result."""
+    if level is not None:
+        logging_ = LoggingSettings(format=settings.logging.format, level=level)
+        settings = settings.model_copy(update={"logging": logging_})
+    configure_logging(settings.logging)
+    return settings
 
 
 def _preflight(settings: Settings) -> None:
@@ -50,7 +65,7 @@ def _serve(args: argparse.Namespace) -> None:
     server = settings.server.model_copy(
         update={k: v for k, v in {"host": args.host, "port": args.port}.items() if v is not None}
     )
-    settings = settings.model_copy(update={"server": server})
+    settings = _with_log_level(settings.model_copy(update={"server": server}), args.log_level)
     _preflight(settings)
     # Generate first-start keys here so they are printed plainly, before the server logs.
     for tenant, key in bootstrap(settings).new_keys.items():
@@ -66,8 +81,8 @@ def _serve(args: argparse.Namespace) -> None:
         create_app(settings, reload=lambda: load_settings(args.config)),
         host=server.host,
         port=server.port,
-        log_level=args.log_level,
-        log_config=uvicorn_log_config(),
+        log_config=None,  # uvicorn's lines (access log included) go through our handler
+        log_level=settings.logging.level,
         proxy_headers=False,
         server_header=False,
     )
@@ -80,11 +95,14 @@ def _worker(args: argparse.Namespace) -> None:
     settings = _load(args.config)
     if settings.workers.concurrency < 1:
         sys.exit("imagegate: workers.concurrency must be at least 1 for `imagegate worker`")
+    settings = _with_log_level(settings, args.log_level)
     _preflight(settings)
 
     async def run() -> None:
         gateway = await Gateway.open(settings)
         install_sighup(gateway, lambda: load_settings(args.config))
+        if args.metrics_port is not None:
+            _serve_metrics(gateway, args.metrics_host, args.metrics_port)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGINT, signal.SIGTERM):
@@ -96,6 +114,15 @@ def _worker(args: argparse.Namespace) -> None:
         await gateway.aclose()
 
     asyncio.run(run())
+
+
+def _serve_metrics(gateway: Gateway, host: str, port: int) -> None:
+    """The worker's own collectors on http://host:port/metrics (a daemon thread: it
+    ends with the process)."""
+    from prometheus_client import start_http_server
+
+    start_http_server(port, host, registry=gateway.metrics.registry)
+    logging.getLogger("imagegate").info("worker metrics on port %d", port)
 
 
 def _gc(args: argparse.Namespace) -> None:
@@ -137,9 +164,15 @@ def _gc(args: argparse.Namespace) -> None:
 
 
 def _keys_create(args: argparse.Namespace) -> None:
+    if args.admin == (args.tenant is not None):
+        sys.exit("imagegate: keys create needs exactly one of --tenant NAME or --admin")
     key = new_key()
-    print(f"API key for tenant {args.tenant!r} (shown once, store it now):\n  {key}")
-    print(f'\nAdd this line to [tenants.{args.tenant}] keys in your config:\n  "{key_hash(key)}"')
+    if args.admin:
+        owner, section = "the admin API", "[admin]"
+    else:
+        owner, section = f"tenant {args.tenant!r}", f"[tenants.{args.tenant}]"
+    print(f"API key for {owner} (shown once, store it now):\n  {key}")
+    print(f'\nAdd this line to {section} keys in your config:\n  "{key_hash(key)}"')
 
 
 def _config_check(args: argparse.Namespace) -> None:
@@ -162,20 +195,32 @@ def _config_check(args: argparse.Namespace) -> None:
     )
 
 
+def _version() -> str:
+    try:
+        return version("imagegate")
+    except PackageNotFoundError:  # run from a checkout that is not installed
+        return __version__
+
+
 def parser() -> argparse.ArgumentParser:
     root = argparse.ArgumentParser(prog="imagegate", description="Image-generation gateway")
+    root.add_argument("--version", action="version", version=f"imagegate {_version()}")
     commands = root.add_subparsers(dest="command", required=True)
 
     serve = commands.add_parser("serve", help="run the HTTP API (and in-process workers)")
     serve.add_argument("--config", help="TOML file (default: $IMAGEGATE_CONFIG or embedded)")
     serve.add_argument("--host", help="bind address (default from config: 127.0.0.1)")
     serve.add_argument("--port", type=int, help="port (default from config: 8080)")
-    serve.add_argument("--log-level", default="info")
+    serve.add_argument("--log-level", help="overrides [logging] level")
     serve.set_defaults(run=_serve)
 
     worker = commands.add_parser("worker", help="run workers only (shared redis:// state)")
     worker.add_argument("--config", help="TOML file (default: $IMAGEGATE_CONFIG or embedded)")
-    worker.add_argument("--log-level", default="info")
+    worker.add_argument(
+        "--metrics-port", type=int, help="serve this worker's /metrics on this port (default: off)"
+    )
+    worker.add_argument("--metrics-host", default="127.0.0.1", help="bind address for metrics")
+    worker.add_argument("--log-level", help="overrides [logging] level")
     worker.set_defaults(run=_worker)
 
     gc = commands.add_parser(
@@ -189,7 +234,8 @@ def parser() -> argparse.ArgumentParser:
         dest="keys_command", required=True
     )
     create = keys.add_parser("create", help="make a new key; prints it and its sha256 line")
-    create.add_argument("--tenant", required=True)
+    create.add_argument("--tenant", help="a key for this tenant")
+    create.add_argument("--admin", action="store_true", help="a key for the admin API")
     create.set_defaults(run=_keys_create)
 
     config = commands.add_parser("config", help="config tools").add_subparsers(
@@ -203,7 +249,7 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> None:
     args = parser().parse_args(argv)
-    configure_logging(getattr(args, "log_level", "info").upper())
+    configure_logging(LoggingSettings())  # serve and worker reconfigure from their config
     args.run(args)
 
 

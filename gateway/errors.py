@@ -57,6 +57,7 @@ PUBLIC_ERRORS: dict[str, tuple[int, ...]] = {
     "budget_exhausted": (429,),
     "state_unavailable": (503,),
     "storage_unavailable": (503,),
+    "not_ready": (503,),
     "internal_error": (500,),
 }
 

@@ -1,9 +1,10 @@
-"""Quota changes without a restart: on SIGHUP the config file is read again and its
-`[plans]` and `[tenants]` (limits, budgets, keys) replace the running ones.
+"""Quota changes without a restart: on SIGHUP (or `POST /admin/reload`) the config file is
+read again and its `[plans]`, `[tenants]` and `[admin]` (limits, budgets, keys) replace the
+running ones.
 
 Everything else (state, storage, models, backends, server) is wired into open clients and
 workers, so a change there is reported and needs a restart. A file that does not validate
-changes nothing: the error is logged and the old config stays in force.
+changes nothing: the error is logged (and answered) and the old config stays in force.
 """
 
 from __future__ import annotations
@@ -12,40 +13,47 @@ import asyncio
 import logging
 import signal
 from collections.abc import Callable
+from dataclasses import dataclass
 
-from gateway.auth import KeyRing
-from gateway.bootstrap import bootstrap
 from gateway.services import Gateway
 from gateway.settings import ConfigError, Settings
 
 log = logging.getLogger("imagegate.reload")
 
-LIVE_SECTIONS = ("plans", "tenants")
+LIVE_SECTIONS = ("plans", "tenants", "admin")
 Loader = Callable[[], Settings]
 
 
+@dataclass(frozen=True)
+class ReloadOutcome:
+    """What a reload did: applied (with the sections that still need a restart) or refused."""
+
+    applied: bool
+    plans: int = 0
+    tenants: int = 0
+    restart_needed: tuple[str, ...] = ()
+    error: str | None = None
+
+
 def apply_quota_config(gateway: Gateway, fresh: Settings) -> list[str]:
-    """Swap in `fresh`'s plans and tenants; the sections that changed but need a restart."""
+    """Swap in `fresh`'s live sections; the sections that changed but need a restart."""
     current = gateway.settings
     pending = [
         name
         for name in Settings.model_fields
         if name not in LIVE_SECTIONS and getattr(fresh, name) != getattr(current, name)
     ]
-    updated = current.model_copy(update={name: getattr(fresh, name) for name in LIVE_SECTIONS})
-    gateway.settings = updated
-    gateway.workers.runner.settings = updated
-    gateway.plans = {tenant: updated.plan_for(tenant) for tenant in updated.tenants}
-    gateway.keyring = KeyRing(bootstrap(updated).key_hashes)
+    live = {name: getattr(fresh, name) for name in LIVE_SECTIONS}
+    gateway.rebind(current.model_copy(update=live))
     return pending
 
 
-def reload_now(gateway: Gateway, load: Loader) -> None:
+def reload_now(gateway: Gateway, load: Loader) -> ReloadOutcome:
     try:
         fresh = load()
     except ConfigError as exc:
         log.error("config reload refused, the running config stays: %s", exc)
-        return
+        return ReloadOutcome(applied=False, error=str(exc))
     pending = apply_quota_config(gateway, fresh)
     log.warning(
         "config reloaded: %d plans, %d tenants%s",
@@ -53,6 +61,7 @@ def reload_now(gateway: Gateway, load: Loader) -> None:
         len(fresh.tenants),
         f"; changes to [{'], ['.join(pending)}] need a restart" if pending else "",
     )
+    return ReloadOutcome(True, len(fresh.plans), len(fresh.tenants), tuple(pending))
 
 
 def install_sighup(gateway: Gateway, load: Loader) -> None:

@@ -19,6 +19,7 @@ from gateway.capacity import Capacity, LocalCapacity
 from gateway.errors import redact
 from gateway.fingerprint import prompt_digest
 from gateway.jobs import Job, JobError, JobResult, JobSpec, StoredImage
+from gateway.metrics import Metrics
 from gateway.money.book import PriceBook
 from gateway.money.format import usd
 from gateway.quotas import RateLimiter
@@ -60,6 +61,7 @@ class JobRunner:
         rates: RateLimiter,
         budgets: Budgets,
         sleep: Sleep = asyncio.sleep,
+        metrics: Metrics | None = None,
         capacity: Capacity | None = None,
     ) -> None:
         self.settings = settings
@@ -70,12 +72,14 @@ class JobRunner:
         self.budgets = budgets
         self.sleep = sleep
         self.prices = PriceBook(settings.backends)
+        self.metrics = metrics or Metrics(settings)
         self.attempter = Attempter(
             state,
             images,
             rates,
             {name: backend.rate for name, backend in settings.backends.items()},
             sleep,
+            self.metrics,
             capacity or LocalCapacity({n: b.max_concurrency for n, b in settings.backends.items()}),
             self.prices,
         )
@@ -138,6 +142,7 @@ class JobRunner:
                 stored = await self._store(prepared)
             except StorageUnavailable as exc:
                 # The image exists and was paid for: no fallback target, no new vendor call.
+                self.metrics.storage_error("worker")
                 log.error("job %s: storing its images failed: %s", job.id, exc)
                 return JobError(
                     "storage_unavailable",

@@ -29,6 +29,7 @@ from gateway.capability_check import unsupported_at_submit
 from gateway.errors import unauthorized
 from gateway.idempotency import IdempotencyStore, idempotency_from_url
 from gateway.jobs import Job, JobSpec
+from gateway.metrics import Metrics
 from gateway.money.book import PriceBook
 from gateway.quotas import RateLimiter
 from gateway.runner import JobRunner
@@ -40,6 +41,10 @@ from gateway.webhooks import Notifier
 from gateway.worker import WorkerPool
 
 log = logging.getLogger("imagegate")
+
+
+def admin_keyring(settings: Settings) -> KeyRing:
+    return KeyRing({"admin": settings.admin.keys})
 
 
 @dataclass
@@ -58,6 +63,8 @@ class Gateway:
     budgets: Budgets
     prices: PriceBook
     plans: dict[str, PlanSettings]  # tenant -> effective limits, merged once at start
+    metrics: Metrics
+    admin_keys: KeyRing  # the admin API's keys ("admin" -> hashes); never tenant keys
     idempotency: IdempotencyStore
     new_keys: dict[str, str] = field(default_factory=dict)
 
@@ -71,10 +78,13 @@ class Gateway:
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         environ: Mapping[str, str] | None = None,
         worker_concurrency: int | None = None,
+        metrics: Metrics | None = None,
     ) -> Gateway:
         boot = bootstrap(settings, environ)
-        for tenant, key in boot.new_keys.items():
-            log.warning("generated an API key for tenant %r (shown once): %s", tenant, key)
+        for tenant in boot.new_keys:
+            # The key itself is never logged: `imagegate serve` prints it once on stdout.
+            log.warning("generated an API key for tenant %r (see gateway.new_keys)", tenant)
+        metrics = metrics or Metrics(settings)
         environ = os.environ if environ is None else environ
         images = open_image_store(settings.storage, environ)
         signer = UrlSigner(boot.signing_secret, settings.storage.url_ttl)
@@ -94,8 +104,11 @@ class Gateway:
             rates=rates,
             budgets=budgets,
             sleep=sleep,
+            metrics=metrics,
         )
-        notifier = Notifier(http, boot.signing_secret, lambda job: present_job(job, urls))
+        notifier = Notifier(
+            http, boot.signing_secret, lambda job: present_job(job, urls), metrics=metrics
+        )
         workers = WorkerPool(
             state,
             runner,
@@ -106,6 +119,7 @@ class Gateway:
             durable=getattr(state, "durable", False),
             heartbeat_every=settings.workers.visibility_timeout / 3,
             on_finished=notifier.jobs_finished,
+            metrics=metrics,
         )
         gateway = cls(
             settings=settings,
@@ -118,15 +132,26 @@ class Gateway:
             http=http,
             notifier=notifier,
             workers=workers,
-            admission=Admission(state, rates, budgets),
+            admission=Admission(state, rates, budgets, metrics),
             budgets=budgets,
             prices=runner.prices,
             plans={tenant: settings.plan_for(tenant) for tenant in settings.tenants},
+            metrics=metrics,
+            admin_keys=admin_keyring(settings),
             idempotency=idempotency_from_url(settings.state.url),
             new_keys=boot.new_keys,
         )
         await workers.start()
         return gateway
+
+    def rebind(self, settings: Settings) -> None:
+        """Swap in reloaded plans, tenants and admin keys (gateway/reload.py)."""
+        self.settings = settings
+        self.workers.runner.settings = settings
+        self.plans = {tenant: settings.plan_for(tenant) for tenant in settings.tenants}
+        self.keyring = KeyRing(bootstrap(settings).key_hashes)
+        self.admin_keys = admin_keyring(settings)
+        self.metrics.bind(settings)
 
     def plan(self, tenant: str) -> PlanSettings:
         """The tenant's limits; a tenant removed by a reload since it authenticated is

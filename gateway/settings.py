@@ -148,6 +148,16 @@ class PlanSettings(Section):
     max_cost_per_job: Money | None = None
 
 
+def _check_key_hashes(keys: tuple[str, ...], how: str) -> tuple[str, ...]:
+    for key in keys:
+        digest = key.removeprefix("sha256:")
+        if not key.startswith("sha256:") or len(digest) != 64 or not _is_hex(digest):
+            raise ValueError(
+                f"keys hold 'sha256:<64 hex digits>' hashes, never raw keys (make one with {how})"
+            )
+    return keys
+
+
 class TenantSettings(PlanSettings):
     plan: str | None = None
     keys: tuple[str, ...] = ()
@@ -156,14 +166,28 @@ class TenantSettings(PlanSettings):
     @field_validator("keys")
     @classmethod
     def _keys_are_hashes(cls, keys: tuple[str, ...]) -> tuple[str, ...]:
-        for key in keys:
-            digest = key.removeprefix("sha256:")
-            if not key.startswith("sha256:") or len(digest) != 64 or not _is_hex(digest):
-                raise ValueError(
-                    "keys hold 'sha256:<64 hex digits>' hashes, never raw keys "
-                    "(make one with `imagegate keys create --tenant NAME`)"
-                )
-        return keys
+        return _check_key_hashes(keys, "`imagegate keys create --tenant NAME`")
+
+
+class AdminSettings(Section):
+    """Keys of the admin API (`/admin`); never tenant keys."""
+
+    keys: tuple[str, ...] = ()
+
+    @field_validator("keys")
+    @classmethod
+    def _keys_are_hashes(cls, keys: tuple[str, ...]) -> tuple[str, ...]:
+        return _check_key_hashes(keys, "`imagegate keys create --admin`")
+
+
+class LoggingSettings(Section):
+    format: Literal["text", "json"] = "text"
+    level: Literal["debug", "info", "warning", "error", "critical"] = "info"
+
+    @field_validator("level", mode="before")
+    @classmethod
+    def _lower(cls, level: Any) -> Any:
+        return level.lower() if isinstance(level, str) else level
 
 
 class Target(Section):
@@ -220,6 +244,8 @@ class Settings(Section):
     cache: CacheSettings = CacheSettings()
     workers: WorkerSettings = WorkerSettings()
     retry: RetrySettings = RetrySettings()
+    logging: LoggingSettings = LoggingSettings()
+    admin: AdminSettings = AdminSettings()
     plans: dict[str, PlanSettings] = Field(default_factory=dict)
     tenants: dict[str, TenantSettings] = Field(default_factory=dict)
     models: dict[str, ModelSettings] = Field(default_factory=dict)
@@ -245,6 +271,8 @@ class Settings(Section):
         for name, tenant in self.tenants.items():
             if tenant.plan is not None and tenant.plan not in self.plans:
                 raise ValueError(f"tenants.{name}: plan {tenant.plan!r} is not defined")
+            if set(tenant.keys) & set(self.admin.keys):
+                raise ValueError(f"tenants.{name}: a key is also an admin key; use separate keys")
         return self
 
     @model_validator(mode="after")

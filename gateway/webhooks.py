@@ -15,6 +15,7 @@ from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt,
 
 from gateway.errors import redact
 from gateway.jobs import Job
+from gateway.metrics import Metrics
 
 log = logging.getLogger("imagegate.webhooks")
 SIGNATURE_HEADER = "X-Imagegate-Signature"
@@ -30,10 +31,13 @@ class Notifier:
         http: httpx.AsyncClient,
         secret: bytes,
         present: Callable[[Job], Awaitable[dict[str, Any]]],
+        *,
+        metrics: Metrics,
     ) -> None:
         self.http = http
         self.secret = secret
         self.present = present
+        self.metrics = metrics
         self._tasks: set[asyncio.Task[None]] = set()
 
     async def jobs_finished(self, jobs: list[Job]) -> None:
@@ -59,7 +63,10 @@ class Notifier:
                     if response.status_code >= 500 or response.status_code == 429:
                         raise WebhookError(f"webhook answered {response.status_code}")
         except Exception as exc:
+            self.metrics.webhook_delivery("failed")
             log.warning("webhook for job %s not delivered: %s", job.id, redact(str(exc)))
+        else:  # a 4xx answer is final: the receiver refused the delivery
+            self.metrics.webhook_delivery("delivered" if response.is_success else "rejected")
 
     async def aclose(self, timeout: float = 5.0) -> None:
         if self._tasks:

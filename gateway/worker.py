@@ -18,6 +18,8 @@ from collections.abc import Awaitable, Callable
 
 from gateway.errors import redact
 from gateway.jobs import Job, JobError, JobResult
+from gateway.logs import job_context
+from gateway.metrics import Metrics
 from gateway.runner import JobRunner
 from gateway.state.base import StateStore, StateUnavailable
 
@@ -43,6 +45,7 @@ class WorkerPool:
         durable: bool,
         heartbeat_every: float | None = None,
         on_finished: OnFinished = _ignore,
+        metrics: Metrics | None = None,
     ) -> None:
         self.state = state
         self.runner = runner
@@ -51,6 +54,8 @@ class WorkerPool:
         self.durable = durable
         self.heartbeat_every = heartbeat_every
         self.on_finished = on_finished
+        self.metrics = metrics or Metrics()
+        self.metrics.watch_workers(lambda: len(self._running), lambda: self.alive)
         self.name = f"{socket.gethostname()}-{uuid.uuid4().hex[:8]}"
         self._loops: list[asyncio.Task[None]] = []
         self._running: dict[str, asyncio.Task[None]] = {}
@@ -61,6 +66,11 @@ class WorkerPool:
             asyncio.create_task(self._loop(f"{self.name}-{i}"), name=f"worker-{i}")
             for i in range(self.concurrency)
         ]
+
+    @property
+    def alive(self) -> int:
+        """Worker loops still running (fewer than `concurrency` means one died)."""
+        return sum(1 for task in self._loops if not task.done())
 
     async def stop(self) -> None:
         deadline = time.monotonic() + self.grace
@@ -93,6 +103,7 @@ class WorkerPool:
                 job = await self.state.claim(worker_id, CLAIM_WAIT)
                 backoff = 0.1
             except StateUnavailable as exc:
+                self.metrics.state_error("worker")
                 log.warning("state unavailable, retrying in %.1fs: %s", backoff, exc)
                 await asyncio.sleep(backoff)
                 backoff = min(BACKOFF_MAX, backoff * 2)
@@ -104,13 +115,15 @@ class WorkerPool:
             self._running[job.id] = task
             beats = asyncio.create_task(self._heartbeats(job.id, worker_id))
             try:
-                await self.process(job)
+                with job_context(job.tenant, job.id):
+                    await self.process(job)
             except asyncio.CancelledError:
                 await self._requeue(job)
                 raise
             except StateUnavailable as exc:
                 # The job stays claimed; on a durable state it is reclaimed once the
                 # visibility timeout passes. This worker backs off and goes on.
+                self.metrics.state_error("worker")
                 log.warning("state unavailable while finishing job %s: %s", job.id, exc)
                 await asyncio.sleep(backoff)
             finally:
@@ -142,6 +155,7 @@ class WorkerPool:
             finished = await self.state.finish(job.id, result=outcome)
         else:
             finished = await self.state.finish(job.id, error=outcome)
+        self.metrics.jobs_ended(finished)
         if finished:
             await self.on_finished(finished)
         return finished

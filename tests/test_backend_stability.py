@@ -14,8 +14,8 @@ from backends.stability import StabilityBackend
 from gateway.backend_setup import build_backend
 from gateway.settings import BackendSettings
 from tests.fakes.kit import decoded, raised, serving
-from tests.fakes.script import Step, error, html, ok, rate_limited, slow, truncated
-from tests.fakes.stability_server import FakeStability, error_body, moderation
+from tests.fakes.script import Step, error, ok
+from tests.fakes.stability_server import FakeStability, error_body
 
 KEY = "sk-test-stability-0123456789"
 ENV = "IMAGEGATE_TEST_STABILITY_KEY"
@@ -131,15 +131,6 @@ async def test_unknown_model_fails_without_a_call(
     assert fake.received == []
 
 
-async def test_403_content_moderation_is_content_rejected(
-    fake: FakeStability, http: httpx.AsyncClient
-) -> None:
-    fake.will(error(403, moderation()))
-    err = await failure(make(fake, http))
-
-    assert (err.code, err.retryable, err.charged) == ("content_rejected", False, False)
-
-
 async def test_filtered_output_is_content_rejected(
     fake: FakeStability, http: httpx.AsyncClient
 ) -> None:
@@ -158,50 +149,6 @@ async def test_request_errors_are_not_retried(
 
     assert (err.code, err.retryable) == ("backend_unavailable", False)
     assert "aspect_ratio: invalid" in err.message
-
-
-async def test_wrong_key_is_401_not_retried(
-    fake: FakeStability, http: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setenv(ENV, "sk-wrong-0000000000")
-    err = await failure(make(fake, http))
-
-    assert (err.retryable, "401" in err.message) == (False, True)
-
-
-async def test_429_is_retryable_with_retry_after(
-    fake: FakeStability, http: httpx.AsyncClient
-) -> None:
-    fake.will(rate_limited(error_body("rate_limit_exceeded", "You have exceeded the limit")))
-    err = await failure(make(fake, http))
-
-    assert (err.retryable, err.retry_after) == (True, 2.0)
-
-
-async def test_500_is_retryable(fake: FakeStability, http: httpx.AsyncClient) -> None:
-    fake.will(error(500, error_body("internal_error", "unexpected")))
-    err = await failure(make(fake, http))
-
-    assert (err.retryable, err.charged) == (True, False)
-
-
-async def test_slow_answer_is_a_charged_timeout(
-    fake: FakeStability, http: httpx.AsyncClient
-) -> None:
-    fake.will(slow(2.0))
-    err = await failure(make(fake, http, timeout=0.3))
-
-    assert (err.code, err.retryable, err.charged) == ("timeout", True, True)
-
-
-@pytest.mark.parametrize("step", [truncated(), html()], ids=["truncated", "html"])
-async def test_bytes_that_are_not_a_whole_image_are_rejected(
-    fake: FakeStability, http: httpx.AsyncClient, step: Step
-) -> None:
-    fake.will(step)
-    err = await failure(make(fake, http))
-
-    assert (err.code, err.retryable, err.charged) == ("backend_unavailable", True, True)
 
 
 async def test_error_messages_never_carry_secrets(

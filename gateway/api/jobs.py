@@ -54,6 +54,7 @@ async def _load_polled(gateway: Gateway, tenant: str, job_id: str) -> Job | None
         return_exceptions=True,
     )
     if isinstance(polled, Refused):
+        gateway.metrics.refused(tenant, "rate_limited")
         raise rate_limited(polled.state, "poll")
     if isinstance(polled, BaseException):
         raise polled

@@ -147,6 +147,11 @@ class ImageStore:
         except FileNotFoundError:
             return None
 
+    async def ping(self) -> None:
+        """Raise `StorageUnavailable` when the store cannot be reached (a HEAD of a key
+        that need not exist: a missing object is an answer)."""
+        await self.head(f"{PREFIX}readiness-probe")
+
     async def list_images(self) -> AsyncIterator[ObjectInfo]:
         """Every object whose key has the gateway's content-addressed shape."""
         with storage_faults("listing of", PREFIX):

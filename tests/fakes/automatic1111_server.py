@@ -119,8 +119,9 @@ class FakeAutomatic1111(FakeVendor):
         count = int(body.get("batch_size", 1)) * int(body.get("n_iter", 1))
         seed = int(body.get("seed", -1))
         seed = random.randrange(2**32) if seed == -1 else seed
-        data, _ = payload(step, width, height, "png")
-        images = [base64.b64encode(data).decode() for _ in range(count)]
+        images = [
+            base64.b64encode(payload(step, width, height, "png")[0]).decode() for _ in range(count)
+        ]
         if step.kind == "extra":
             images.append(base64.b64encode(png(width // 2, height // 2)).decode())
         if not body.get("send_images", True):

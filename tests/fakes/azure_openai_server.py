@@ -119,11 +119,11 @@ class FakeAzureOpenAI(FakeVendor):
     ) -> list[dict[str, Any]]:
         width, _, height = str(body.get("size", "1024x1024")).partition("x")
         fmt = str(body.get("output_format", "png"))
-        data, media_type = payload(step, int(width), int(height), fmt)
         wants_url = model.startswith("dall-e") and body.get("response_format", "url") == "url"
         filters = {name: dict(SAFE) for name in ("hate", "self_harm", "sexual", "violence")}
         items: list[dict[str, Any]] = []
         for _ in range(int(body.get("n", 1))):
+            data, media_type = payload(step, int(width), int(height), fmt)  # each one differs
             item: dict[str, Any] = {
                 "content_filter_results": filters,
                 "prompt_filter_results": filters,

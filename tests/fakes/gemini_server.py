@@ -178,10 +178,10 @@ class FakeGemini(FakeVendor):
             return _invalid(f"Unsupported aspect ratio: {ratio}")
         mime = str((parameters.get("outputOptions") or {}).get("mimeType", "image/png"))
         width, height = IMAGEN_SIZES[ratio]
-        data, media_type = payload(step, width // SCALE, height // SCALE, MIME_FORMATS[mime])
-        predictions: list[dict[str, Any]] = [
-            {"bytesBase64Encoded": _b64(data), "mimeType": media_type} for _ in range(count)
-        ]
+        predictions: list[dict[str, Any]] = []
+        for _ in range(count):
+            data, media_type = payload(step, width // SCALE, height // SCALE, MIME_FORMATS[mime])
+            predictions.append({"bytesBase64Encoded": _b64(data), "mimeType": media_type})
         if step.kind == "filtered":
             predictions.pop()
             if parameters.get("includeRaiReason"):

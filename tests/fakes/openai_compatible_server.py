@@ -84,10 +84,10 @@ class FakeOpenAICompatible(FakeVendor):
 
     def _items(self, request: Request, body: dict[str, Any], step: Step) -> list[dict[str, Any]]:
         width, _, height = str(body.get("size", "512x512")).partition("x")
-        data, media_type = payload(step, int(width), int(height), "png")
         wants_url = body.get("response_format", "url") == "url" and step.kind != "b64"
         items: list[dict[str, Any]] = []
         for index in range(int(body.get("n", 1))):
+            data, media_type = payload(step, int(width), int(height), "png")  # each one differs
             item: dict[str, Any] = {"embedding": None, "index": index}
             if wants_url or step.kind == "html":
                 name = f"b64{uuid.uuid4().int % 10**12}.png"

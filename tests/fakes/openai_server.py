@@ -79,11 +79,11 @@ class FakeOpenAI(FakeVendor):
     def _items(self, request: Request, body: dict[str, Any], step: Step) -> list[dict[str, str]]:
         width, _, height = str(body.get("size", "1024x1024")).partition("x")
         fmt = str(body.get("output_format", "png"))
-        data, media_type = payload(step, int(width), int(height), fmt)
         model = str(body.get("model", "dall-e-2"))
         wants_url = model.startswith("dall-e") and body.get("response_format", "url") == "url"
         items: list[dict[str, str]] = []
         for _ in range(int(body.get("n", 1))):
+            data, media_type = payload(step, int(width), int(height), fmt)  # each one differs
             if wants_url or step.kind in ("url", "html"):
                 items.append({"url": self.store(request, data, media_type)})
             else:

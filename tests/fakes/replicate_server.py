@@ -132,9 +132,8 @@ class FakeReplicate(FakeVendor):
         model_input = state["input"]
         width, height = _size(model_input)
         fmt = str(model_input.get("output_format", "webp"))
-        data, media_type = payload(prediction.step, width, height, fmt)
         urls = [
-            self.store(request, data, media_type)
+            self.store(request, *payload(prediction.step, width, height, fmt))
             for _ in range(int(model_input.get("num_outputs", 1)))
         ]
         output = urls[0] if prediction.step.kind == "single" else urls

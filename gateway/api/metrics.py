@@ -1,0 +1,24 @@
+"""`GET /metrics`: this process's collectors in the Prometheus text format.
+
+Gauges that describe the shared state (budgets, and the queue) are read at scrape time.
+"""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from gateway.metrics import CONTENT_TYPE_LATEST
+from gateway.readings import budget_readings
+from gateway.services import Gateway
+
+
+async def metrics(request: Request) -> Response:
+    gateway: Gateway = request.app.state.gateway
+    readings = await budget_readings(gateway.budgets, gateway.plans)
+    gateway.metrics.budgets({t: (r.spent, r.limit) for t, r in readings.items()})
+    return Response(gateway.metrics.render(), media_type=CONTENT_TYPE_LATEST)
+
+
+routes = [Route("/metrics", metrics, methods=["GET"])]
