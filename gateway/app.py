@@ -13,7 +13,7 @@ from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
 
-from gateway.api import files, health, jobs, metrics
+from gateway.api import admin, batches, files, health, job_events, jobs, metrics
 from gateway.api.envelope import failure
 from gateway.api.middleware import EdgeMiddleware
 from gateway.errors import ApiError, redact
@@ -83,7 +83,15 @@ def create_app(settings: Settings, *, reload: Loader | None = None, **overrides:
             await gateway.aclose()
 
     app = Starlette(
-        routes=[*jobs.routes, *files.routes, *health.routes, *metrics.routes],
+        routes=[
+            *jobs.routes,
+            *job_events.routes,
+            *batches.routes,
+            *files.routes,
+            *health.routes,
+            *metrics.routes,
+            *admin.routes,
+        ],
         # Unexpected exceptions are answered (and logged once) by EdgeMiddleware.
         middleware=[
             Middleware(

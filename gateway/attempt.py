@@ -14,6 +14,7 @@ from backends.errors import BackendError, BadImage, BadResponse, Unsupported
 from backends.imaging import NotAnImage
 from gateway.capacity import Capacity
 from gateway.errors import redact
+from gateway.events.base import Changed, no_change
 from gateway.jobs import Attempt, Job
 from gateway.metrics import Metrics
 from gateway.money.book import PriceBook
@@ -63,8 +64,10 @@ class Attempter:
         metrics: Metrics,
         capacity: Capacity,
         prices: PriceBook,
+        changed: Changed = no_change,
     ) -> None:
         self.state = state
+        self.changed = changed  # told after each recorded attempt (live status streams)
         self.images = images
         self.rates = rates
         self.vendor_rates = vendor_rates
@@ -82,7 +85,7 @@ class Attempter:
             )
         await self._vendor_window(call.target.backend)
         started = time.monotonic()
-        outcome, cost = "ok", estimate
+        outcome, cost, detail = "ok", estimate, None
         try:
             async with self.capacity.slot(call.target.backend):
                 prepared, usage = await self._generate(call)
@@ -90,6 +93,7 @@ class Attempter:
             return prepared
         except BackendError as error:
             outcome, cost = error.outcome, (estimate if error.charged else Decimal("0"))
+            detail = redact(error.message)
             raise
         except Exception as exc:
             # A bug in a backend must not take the job down with a traceback to the client.
@@ -99,13 +103,15 @@ class Attempter:
                 type(exc).__name__,
                 redact(str(exc)),
             )
-            outcome = "internal_error"
+            outcome, detail = "internal_error", f"the backend raised {type(exc).__name__}"
             raise BadResponse(f"backend {call.target.backend!r} failed unexpectedly") from exc
         finally:
             spend.ledger.charge(cost)
             took = time.monotonic() - started
-            self.metrics.vendor_attempt(call.job.tenant, call.target.backend, outcome, cost, took)
-            await self.state.add_attempt(
+            self.metrics.vendor_attempt(
+                call.job.tenant, call.target.backend, outcome, cost, took, detail
+            )
+            await self._record(
                 call.job.id,
                 Attempt(
                     backend=call.target.backend,
@@ -118,7 +124,7 @@ class Attempter:
 
     async def skipped(self, call: Call, unsupported: Unsupported) -> None:
         """Record a target passed over because it cannot honour `unsupported.param`."""
-        await self.state.add_attempt(
+        await self._record(
             call.job.id,
             Attempt(
                 backend=call.target.backend,
@@ -128,6 +134,10 @@ class Attempter:
                 duration_ms=0,
             ),
         )
+
+    async def _record(self, job_id: str, attempt: Attempt) -> None:
+        await self.state.add_attempt(job_id, attempt)
+        await self.changed([job_id])
 
     async def _generate(self, call: Call) -> tuple[list[PreparedImage], Usage]:
         request = call.request

@@ -9,6 +9,7 @@ Tree::
     ├── code="model_not_found"         400
     ├── code="payload_too_large"       413
     ├── code="job_not_found"           404
+    ├── code="batch_not_found"         404
     ├── code="not_found"               404  (no such route or file)
     ├── code="method_not_allowed"      405
     ├── code="idempotency_key_in_use"  409  (gateway/api/idempotent.py)
@@ -46,6 +47,7 @@ PUBLIC_ERRORS: dict[str, tuple[int, ...]] = {
     "model_not_found": (400,),
     "payload_too_large": (413,),
     "job_not_found": (404,),
+    "batch_not_found": (404,),
     "not_found": (404,),
     "method_not_allowed": (405,),
     "idempotency_key_in_use": (409,),
@@ -58,6 +60,8 @@ PUBLIC_ERRORS: dict[str, tuple[int, ...]] = {
     "state_unavailable": (503,),
     "storage_unavailable": (503,),
     "not_ready": (503,),
+    "reload_unavailable": (409,),
+    "config_invalid": (422,),
     "internal_error": (500,),
 }
 

@@ -15,6 +15,7 @@ from decimal import Decimal
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
+from gateway.backend_health import RecentAttempts
 from gateway.jobs import Job
 from gateway.settings import Settings
 
@@ -37,6 +38,7 @@ class Metrics:
 
     def __init__(self, settings: Settings | None = None) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
+        self.recent = RecentAttempts()  # for the admin API, not exported
         r = self.registry
         self._tenants: frozenset[str] = frozenset()
         self._models: frozenset[str] = frozenset()
@@ -176,9 +178,17 @@ class Metrics:
         self.refusals.labels(self.tenant(tenant), reason).inc()
 
     def vendor_attempt(
-        self, tenant: str, backend: str, outcome: str, cost: Decimal, seconds: float
+        self,
+        tenant: str,
+        backend: str,
+        outcome: str,
+        cost: Decimal,
+        seconds: float,
+        error: str | None = None,
     ) -> None:
+        """One backend call; `error` is its redacted message when it failed."""
         backend = self.backend(backend)
+        self.recent.record(backend, outcome, seconds, error)
         self.vendor_attempts.labels(backend, outcome).inc()
         self.vendor_duration.labels(backend).observe(seconds)
         if cost > 0:

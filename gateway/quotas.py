@@ -47,6 +47,14 @@ class QuotaState:
         }
 
 
+@dataclass(frozen=True)
+class Window:
+    """One window of a rule, e.g. "60 per 1 minute", and its state now."""
+
+    rule: str
+    state: QuotaState
+
+
 @dataclass
 class Seen:
     """The last report of a rule's windows, and the units this process took since."""
@@ -142,6 +150,15 @@ class RateLimiter:
         tightest = min(windows, key=lambda window: window.remaining)
         self._seen[(rule, namespace, identity)] = Seen(time.monotonic(), tightest.remaining)
         return tightest
+
+    async def windows(self, rule: str, namespace: str, identity: str) -> list[Window]:
+        """Every window of `rule` now (the admin API's view; takes nothing)."""
+        items = self._items(rule)
+        with _storage_errors():
+            states = await asyncio.gather(
+                *(self._window(item, namespace, identity) for item in items)
+            )
+        return [Window(str(item), state) for item, state in zip(items, states, strict=True)]
 
     async def _window(self, item: RateLimitItem, namespace: str, identity: str) -> QuotaState:
         stats = await self.strategy.get_window_stats(item, namespace, identity)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -65,6 +66,7 @@ def reload_now(gateway: Gateway, load: Loader) -> ReloadOutcome:
 
 
 def install_sighup(gateway: Gateway, load: Loader) -> None:
-    """Reload on SIGHUP (where the platform has it)."""
-    if hasattr(signal, "SIGHUP"):
+    """Reload on SIGHUP (where the platform has it, and only in the main thread, where
+    signals arrive: an app embedded in another thread still reloads by POST /admin/reload)."""
+    if hasattr(signal, "SIGHUP") and threading.current_thread() is threading.main_thread():
         asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, reload_now, gateway, load)

@@ -17,6 +17,7 @@ from gateway.attempt import Attempter, BudgetRefused, Call, NoAttemptFits, Sleep
 from gateway.budgets import Budget, Budgets
 from gateway.capacity import Capacity, LocalCapacity
 from gateway.errors import redact
+from gateway.events.base import Changed, no_change
 from gateway.fingerprint import prompt_digest
 from gateway.jobs import Job, JobError, JobResult, JobSpec, StoredImage
 from gateway.metrics import Metrics
@@ -63,6 +64,7 @@ class JobRunner:
         sleep: Sleep = asyncio.sleep,
         metrics: Metrics | None = None,
         capacity: Capacity | None = None,
+        changed: Changed = no_change,
     ) -> None:
         self.settings = settings
         self.backends = backends
@@ -82,6 +84,7 @@ class JobRunner:
             self.metrics,
             capacity or LocalCapacity({n: b.max_concurrency for n, b in settings.backends.items()}),
             self.prices,
+            changed,
         )
 
     def spend_for(self, job: Job) -> JobSpend:
@@ -96,6 +99,7 @@ class JobRunner:
 
     async def run(self, job: Job) -> JobResult | JobError:
         """The job's result record, or the public error it failed with."""
+        await self.attempter.changed([job.id])  # claimed: it (and its followers) now RUNNING
         spend = self.spend_for(job)
         try:
             return await self._run(job, spend)

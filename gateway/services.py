@@ -14,6 +14,7 @@ import os
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
+from functools import partial
 from typing import Any
 
 import httpx
@@ -23,10 +24,12 @@ from gateway.admission import Admission
 from gateway.api.presenters import present_job
 from gateway.auth import KeyRing
 from gateway.backend_setup import build_backends
+from gateway.batches import BatchStore, batches_from_url
 from gateway.bootstrap import bootstrap
 from gateway.budgets import Budgets
 from gateway.capability_check import unsupported_at_submit
 from gateway.errors import unauthorized
+from gateway.events import JobEvents, announce, events_from_url
 from gateway.idempotency import IdempotencyStore, idempotency_from_url
 from gateway.jobs import Job, JobSpec
 from gateway.metrics import Metrics
@@ -41,6 +44,11 @@ from gateway.webhooks import Notifier
 from gateway.worker import WorkerPool
 
 log = logging.getLogger("imagegate")
+
+
+async def _finished(notifier: Notifier, events: JobEvents, jobs: list[Job]) -> None:
+    await notifier.jobs_finished(jobs)
+    await announce(events, jobs)
 
 
 def admin_keyring(settings: Settings) -> KeyRing:
@@ -66,6 +74,8 @@ class Gateway:
     metrics: Metrics
     admin_keys: KeyRing  # the admin API's keys ("admin" -> hashes); never tenant keys
     idempotency: IdempotencyStore
+    events: JobEvents  # job change notifications: live status streams and waiting callers
+    batches: BatchStore
     new_keys: dict[str, str] = field(default_factory=dict)
 
     @classmethod
@@ -96,7 +106,9 @@ class Gateway:
         backends = dict(backends)
         rates = RateLimiter.from_url(settings.state.url)
         budgets = Budgets(state)
+        events = events_from_url(settings.state.url)
         runner = JobRunner(
+            changed=events.publish,
             settings=settings,
             backends=backends,
             images=images,
@@ -118,7 +130,7 @@ class Gateway:
             grace=settings.workers.shutdown_grace,
             durable=getattr(state, "durable", False),
             heartbeat_every=settings.workers.visibility_timeout / 3,
-            on_finished=notifier.jobs_finished,
+            on_finished=partial(_finished, notifier, events),
             metrics=metrics,
         )
         gateway = cls(
@@ -139,6 +151,8 @@ class Gateway:
             metrics=metrics,
             admin_keys=admin_keyring(settings),
             idempotency=idempotency_from_url(settings.state.url),
+            events=events,
+            batches=batches_from_url(settings.state.url),
             new_keys=boot.new_keys,
         )
         await workers.start()
@@ -183,4 +197,6 @@ class Gateway:
         await self.http.aclose()
         await self.admission.rates.aclose()
         await self.idempotency.aclose()
+        await self.events.aclose()
+        await self.batches.aclose()
         await self.state.aclose()

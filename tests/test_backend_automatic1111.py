@@ -9,10 +9,10 @@ import httpx
 import pytest
 
 from backends.automatic1111 import Automatic1111Backend
-from backends.errors import AuthError, BadImage, InvalidRequest, Timeout, VendorUnavailable
-from tests.fakes.automatic1111_server import FakeAutomatic1111, out_of_memory
+from backends.errors import AuthError, InvalidRequest, Timeout
+from tests.fakes.automatic1111_server import FakeAutomatic1111
 from tests.fakes.kit import built, decoded, raised, request, serving
-from tests.fakes.script import Step, error, png, slow, truncated
+from tests.fakes.script import Step, png, slow
 
 BASIC = ("imagegate", "s3cret")
 KEY = "imagegate:s3cret"
@@ -57,21 +57,6 @@ async def test_an_edit_goes_to_img2img(fake: FakeAutomatic1111, http: httpx.Asyn
     [call] = fake.requests_to("/sdapi/v1/img2img")
     assert base64.b64decode(call.json["init_images"][0]) == source
     assert "mask" in call.json and "override_settings" not in call.json
-
-
-@pytest.mark.parametrize(
-    ("step", "kind", "retryable"),
-    [
-        (error(500, out_of_memory()), VendorUnavailable, True),
-        (truncated(), BadImage, True),
-    ],
-)
-async def test_failures(
-    fake: FakeAutomatic1111, http: httpx.AsyncClient, step: Step, kind: type, retryable: bool
-) -> None:
-    fake.will(step)
-    err = await raised(make(fake, http).generate(request("default")))
-    assert type(err) is kind and err.retryable == retryable
 
 
 async def test_credentials_and_bad_settings(

@@ -12,10 +12,10 @@ import pytest
 from pydantic import ValidationError
 
 from backends.comfyui import ComfyUIBackend, ComfyUIOptions
-from backends.errors import BadImage, InvalidRequest, Timeout, VendorFailed
+from backends.errors import InvalidRequest, Timeout, VendorFailed
 from tests.fakes.comfyui_server import FakeComfyUI
 from tests.fakes.kit import built, decoded, raised, request, serving
-from tests.fakes.script import Step, ok, truncated
+from tests.fakes.script import Step, ok
 
 WORKFLOW = str(Path(__file__).resolve().parent.parent / "config" / "comfyui" / "txt2img-sdxl.json")
 INPUTS = {
@@ -116,7 +116,7 @@ async def test_a_workflow_the_server_refuses_is_invalid_request(
 
 @pytest.mark.parametrize(
     ("step", "kind"),
-    [(Step("failed", reason="CUDA out of memory."), VendorFailed), (truncated(), BadImage)],
+    [(Step("failed", reason="CUDA out of memory."), VendorFailed)],
 )
 async def test_failures(fake: FakeComfyUI, http: httpx.AsyncClient, step: Step, kind: type) -> None:
     fake.will(step)

@@ -9,17 +9,15 @@ import pytest
 
 from backends.errors import (
     AuthError,
-    BadImage,
     BadResponse,
     ContentRefused,
     OutputFiltered,
     RateLimited,
-    VendorUnavailable,
 )
 from backends.gemini import GeminiBackend
-from tests.fakes.gemini_server import FakeGemini, overloaded, quota_exceeded
+from tests.fakes.gemini_server import FakeGemini, quota_exceeded
 from tests.fakes.kit import built, decoded, raised, request, serving
-from tests.fakes.script import Step, error, truncated
+from tests.fakes.script import Step, error
 
 KEY = "AIzaTestKey0123456789"
 GEMINI = "gemini-2.5-flash-image"
@@ -78,8 +76,6 @@ async def test_imagen_asks_again_for_a_withheld_image(
         (GEMINI, Step("blocked"), ContentRefused, False, False),
         (GEMINI, Step("image_safety"), OutputFiltered, False, True),
         (GEMINI, Step("text_only"), BadResponse, True, True),
-        (GEMINI, truncated(), BadImage, True, True),
-        (GEMINI, error(503, overloaded()), VendorUnavailable, True, False),
         (IMAGEN, Step("all_filtered"), ContentRefused, False, False),
     ],
 )

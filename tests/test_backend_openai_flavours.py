@@ -10,17 +10,12 @@ import pytest
 from backends.azure_openai import AzureOpenAIBackend
 from backends.errors import (
     AuthError,
-    BadImage,
-    ContentRefused,
     InvalidRequest,
-    RateLimited,
-    VendorUnavailable,
 )
 from backends.openai_compatible import OpenAICompatibleBackend
-from tests.fakes.azure_openai_server import FakeAzureOpenAI, content_filtered, rate_limit_body
+from tests.fakes.azure_openai_server import FakeAzureOpenAI
 from tests.fakes.kit import built, decoded, raised, request, serving
-from tests.fakes.openai_compatible_server import FakeOpenAICompatible, no_model_loaded
-from tests.fakes.script import Step, error, html, rate_limited, truncated
+from tests.fakes.openai_compatible_server import FakeOpenAICompatible
 
 AZURE_KEY = "azure0123456789abcdef"
 DEPLOYMENTS = {"images-dalle3": "dall-e-3", "images-gpt": "gpt-image-1"}
@@ -56,27 +51,6 @@ async def test_azure_deployments_with_the_api_key_and_version(
     assert len(dalle_calls) == 2  # dall-e-3: one image per call
     assert all(c.json["response_format"] == "b64_json" for c in dalle_calls)
     assert backend.capabilities("images-dalle3").qualities == frozenset({"standard", "hd"})
-
-
-@pytest.mark.parametrize(
-    ("step", "kind", "retryable"),
-    [
-        (error(400, content_filtered()), ContentRefused, False),
-        (rate_limited(rate_limit_body(6), "6"), RateLimited, True),
-        (
-            error(500, {"error": {"code": "InternalServerError", "message": "x"}}),
-            VendorUnavailable,
-            True,
-        ),
-        (truncated(), BadImage, True),
-    ],
-)
-async def test_azure_failures(
-    azure: FakeAzureOpenAI, http: httpx.AsyncClient, step: Step, kind: type, retryable: bool
-) -> None:
-    azure.will(step)
-    err = await raised(make_azure(azure, http).generate(request("images-gpt")))
-    assert type(err) is kind and err.retryable == retryable
 
 
 async def test_azure_configuration_errors(azure: FakeAzureOpenAI, http: httpx.AsyncClient) -> None:
@@ -129,18 +103,6 @@ async def test_undeclared_extras_are_refused_not_dropped(
     generation = await make_local(local, http).generate(request("sdxl"))  # b64 by default
     assert len(generation.images) == 1
     assert local.requests_to("/v1/images/generations")[0].json["response_format"] == "b64_json"
-
-
-@pytest.mark.parametrize(
-    ("step", "kind"),
-    [(error(503, no_model_loaded()), VendorUnavailable), (html(), BadImage)],
-)
-async def test_self_hosted_failures(
-    local: FakeOpenAICompatible, http: httpx.AsyncClient, step: Step, kind: type
-) -> None:
-    local.will(step)
-    err = await raised(make_local(local, http, response_format="url").generate(request("sdxl")))
-    assert type(err) is kind
 
 
 async def test_a_keyed_server_gets_the_bearer_key(http: httpx.AsyncClient) -> None:

@@ -15,10 +15,12 @@ import pytest
 from starlette.testclient import TestClient
 
 from gateway import logs
+from gateway.auth import key_hash
 from gateway.settings import LoggingSettings
 from tests.conftest import API_KEY, AUTH, config_dict
 from tests.processes import IMAGEGATE, cli_env, terminate, write_config
 from tests.servers import free_port, wait_for_port
+from tests.test_admin import ADMIN_KEY
 
 
 @pytest.fixture
@@ -84,6 +86,7 @@ def test_request_ids_are_kept_when_safe_and_made_otherwise(
 def _serve_json(tmp_path: Path) -> tuple[subprocess.Popen[bytes], str, Path]:
     config = config_dict(
         tmp_path,
+        admin={"keys": [key_hash(ADMIN_KEY)]},
         logging={"format": "json", "level": "info"},
         storage={"url": f"file://{tmp_path / 'images'}"},
         server={"public_url": None},
@@ -118,6 +121,8 @@ def test_a_real_serve_process_logs_json_lines_with_the_request_id(tmp_path: Path
             assert polled.status_code == 200
             signed = http.get("/files/images/x.png?exp=1&sig=deadbeefsignature")
             assert signed.status_code == 403
+            admin = {"Authorization": f"Bearer {ADMIN_KEY}", "X-Request-Id": "req-reload"}
+            assert http.post("/admin/reload", headers=admin).status_code == 200
     finally:
         terminate(process)
     lines: list[dict[str, Any]] = [json.loads(line) for line in stderr.read_text().splitlines()]
@@ -130,6 +135,12 @@ def test_a_real_serve_process_logs_json_lines_with_the_request_id(tmp_path: Path
     assert by_path["/images/jobs"]["status"] == 202 and by_path["/images/jobs"]["method"] == "POST"
     assert by_path[f"/images/jobs/{job_id}"]["request_id"] == "req-poll"
     assert by_path[f"/images/jobs/{job_id}"]["tenant"] == "demo"
-    assert len(access) == 3 and all(line["request_id"] for line in access)
+    assert len(access) == 4 and all(line["request_id"] for line in access)
+    # A request that logs on its own: each of its lines carries its id.
+    reload_lines = [line for line in lines if line["request_id"] == "req-reload"]
+    assert {line["logger"] for line in reload_lines} == {"imagegate.reload", "uvicorn.access"}
+    assert all(
+        line["request_id"] == "req-reload" for line in lines if line["logger"] == "imagegate.reload"
+    )
     assert "deadbeefsignature" not in stderr.read_text() and API_KEY not in stderr.read_text()
     assert any("Application shutdown complete" in line["message"] for line in lines)

@@ -81,10 +81,12 @@ def gateway(vendor: Vendor, fake: FakeVendor, tmp_path: Path) -> Iterator[httpx.
     config["server"]["data_dir"] = str(tmp_path / "data")
     config["tenants"] = {"demo": {"keys": [key_hash(API_KEY)], "generate_key": False}}
     config["retry"] = {"max_attempts": 1, "initial": "10ms", "max": "10ms"}
+    # Vendors are priced per image; self-hosted servers cost nothing.
+    price = "0.04" if vendor.key else "0"
     backend = {
         "type": vendor.type,
         "timeout": "20s",
-        "prices": {vendor.model: "0.04"},
+        "prices": {vendor.model: price},
         **vendor.backend(fake.base_url),
     }
     if vendor.key:
@@ -119,6 +121,7 @@ def test_a_job_through_serve_and_the_vendor_fake(vendor: Vendor, tmp_path: Path)
         job = submit(client, "a lighthouse at dusk")
         assert job["status"] == "SUCCEEDED", job
         assert job["backend"] == "vendor"
+        assert job["cost"] == ("0.04" if vendor.key else "0.00")
         image = client.get(job["imageUrl"])
         assert image.status_code == 200
         width, _, height = vendor.size.partition("x")
@@ -130,4 +133,5 @@ def test_a_job_through_serve_and_the_vendor_fake(vendor: Vendor, tmp_path: Path)
             refused = submit(client, "something the vendor refuses")
             assert refused["status"] == "FAILED"
             assert refused["error"]["code"] == "content_rejected"
+            assert refused["cost"] == "0.00"  # each of these refusals is made before generating
             assert vendor.key not in str(refused)

@@ -26,6 +26,7 @@ from gateway.api.envelope import read_body
 from gateway.errors import ApiError, invalid_request
 from gateway.idempotency import Answer, IdempotencyStore, InProgress, Lease, Mismatch, Replay
 from gateway.services import Gateway
+from gateway.settings import Settings
 
 log = logging.getLogger("imagegate.idempotency")
 
@@ -85,7 +86,10 @@ def transient(status: int) -> bool:
     return status == 429 or status >= 500
 
 
-def idempotent(handler: Endpoint) -> Endpoint:
+def idempotent(handler: Endpoint, body_limit: Callable[[Settings], int] | None = None) -> Endpoint:
+    """`handler`, made idempotent under the header. `body_limit` is the handler's own
+    body limit (default `server.max_body_bytes`): the body is read here first."""
+
     async def endpoint(request: Request) -> Response:
         raw = request.headers.get(HEADER)
         if raw is None:
@@ -93,7 +97,9 @@ def idempotent(handler: Endpoint) -> Endpoint:
         key = parse_key(raw)
         gateway: Gateway = request.app.state.gateway
         tenant = gateway.keyring.authenticate(request.headers)
-        body = await read_body(request, gateway.settings.server.max_body_bytes)
+        settings = gateway.settings
+        limit = body_limit(settings) if body_limit else settings.server.max_body_bytes
+        body = await read_body(request, limit)
         fingerprint = request_fingerprint(request, body)
         store = gateway.idempotency
         claim = await store.begin(tenant, key, fingerprint, lease=LEASE)

@@ -1,0 +1,50 @@
+"""`GET /images/jobs/{id}/events`: a job's live status as Server-Sent Events.
+
+Events: `status` (`{"jobId", "status"}`) at each status change, `attempt` (the attempt
+log entry, numbered) at each backend call, then `job` (the same document as
+`GET /images/jobs/{id}`) and the stream ends; `error` (`{"code", "message"}`) ends it
+early. `Last-Event-ID` resumes after the event it names. Opening the stream counts as one
+read against the tenant's `poll_rate`; a missing or foreign job is `404` before it starts.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+
+from sse_starlette import EventSourceResponse, ServerSentEvent
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from gateway.api.jobs import _load_polled
+from gateway.errors import job_not_found
+from gateway.live_status import LiveEvent, Seen, follow
+from gateway.services import Gateway
+
+PING_EVERY = 15  # seconds between keep-alive comments (proxies drop idle streams)
+
+
+async def job_events(request: Request) -> Response:
+    gateway: Gateway = request.app.state.gateway
+    tenant = gateway.keyring.authenticate(request.headers)
+    job_id = request.path_params["job_id"]
+    job = await _load_polled(gateway, tenant, job_id)
+    if job is None or job.tenant != tenant:
+        raise job_not_found(job_id)
+    seen = Seen.parse(request.headers.get("last-event-id"))
+    live = follow(gateway.state, gateway.events, job_id, seen)
+    return EventSourceResponse(_rendered(gateway, live), ping=PING_EVERY)
+
+
+async def _rendered(
+    gateway: Gateway, live: AsyncIterator[LiveEvent]
+) -> AsyncIterator[ServerSentEvent]:
+    async for event in live:
+        data = await gateway.present(event.job) if event.job is not None else event.data
+        yield ServerSentEvent(
+            json.dumps(data, separators=(",", ":")), event=event.kind, id=event.id
+        )
+
+
+routes = [Route("/images/jobs/{job_id}/events", job_events, methods=["GET"])]

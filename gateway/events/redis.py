@@ -1,0 +1,135 @@
+"""`redis://` job events: Redis pub/sub, one channel per job, one connection per process.
+
+    ig:events:{<job id>}   PUBLISH "changed" after each state change the lifecycle wrote
+
+Every watch in this process shares one subscriber connection: the first watch of a job
+SUBSCRIBEs its channel and waits for Redis to confirm it (so a change published after
+`watch()` returns is heard), the last one to leave UNSUBSCRIBEs. One listener task reads
+the connection and wakes the watches. If the connection drops, every watch is woken (it
+reads the job again) and redis-py resubscribes when it reconnects.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Iterable, Iterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from redis.asyncio import Redis
+from redis.asyncio.retry import Retry
+from redis.backoff import ExponentialBackoff
+from redis.exceptions import ConnectionError, TimeoutError
+
+from gateway.events.base import Registry, Watch
+from gateway.state.base import StateUnavailable
+
+log = logging.getLogger("imagegate.events")
+
+CONFIRM_WAIT = 2.0  # past this a watch goes on unconfirmed: its timeout re-reads cover it
+BACKOFF_MAX = 5.0
+
+
+@contextlib.contextmanager
+def _unavailable() -> Iterator[None]:
+    try:
+        yield
+    except (ConnectionError, TimeoutError) as exc:
+        raise StateUnavailable(f"redis is unavailable ({type(exc).__name__})") from exc
+
+
+class RedisJobEvents:
+    def __init__(self, client: Redis, prefix: str = "ig") -> None:
+        self.client = client
+        self.prefix = prefix
+        self._pubsub = client.pubsub()
+        self._registry = Registry()
+        self._confirmed: dict[str, asyncio.Event] = {}
+        self._listener: asyncio.Task[None] | None = None
+
+    @classmethod
+    def from_url(cls, url: str) -> RedisJobEvents:
+        retry = Retry(ExponentialBackoff(cap=0.2, base=0.05), retries=1)
+        return cls(Redis.from_url(url, socket_timeout=1.0, socket_connect_timeout=1.0, retry=retry))
+
+    def channel(self, job_id: str) -> str:
+        return f"{self.prefix}:events:{{{job_id}}}"
+
+    async def publish(self, job_ids: Iterable[str]) -> None:
+        channels = [self.channel(job_id) for job_id in job_ids]
+        if not channels:
+            return
+        try:
+            async with self.client.pipeline(transaction=False) as pipe:
+                for channel in channels:
+                    pipe.publish(channel, "changed")
+                await pipe.execute()
+        except (ConnectionError, TimeoutError) as exc:
+            # Watchers re-read on their own timeout: a lost notification only delays them.
+            log.warning("job change not published (%s)", type(exc).__name__)
+
+    @asynccontextmanager
+    async def watch(self, *job_ids: str) -> AsyncIterator[Watch]:
+        watch = Watch()
+        try:
+            for job_id in job_ids:
+                await self.also(watch, job_id)
+            yield watch
+        finally:
+            unwatched = [self.channel(job_id) for job_id in self._registry.drop(watch)]
+            for channel in unwatched:
+                self._confirmed.pop(channel, None)
+            if unwatched and not watch.closed:
+                with contextlib.suppress(ConnectionError, TimeoutError):
+                    await self._pubsub.unsubscribe(*unwatched)
+
+    async def also(self, watch: Watch, job_id: str) -> None:
+        channel = self.channel(job_id)
+        if self._registry.add(job_id, watch):
+            self._confirmed[channel] = asyncio.Event()
+            with _unavailable():
+                await self._pubsub.subscribe(channel)
+            if self._listener is None or self._listener.done():
+                self._listener = asyncio.create_task(self._listen(), name="job-events")
+        confirmed = self._confirmed.get(channel)
+        if confirmed is not None:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(confirmed.wait(), CONFIRM_WAIT)
+
+    async def aclose(self) -> None:
+        self._registry.close_all()
+        if self._listener is not None:
+            self._listener.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._listener
+        with contextlib.suppress(ConnectionError, TimeoutError):
+            await self._pubsub.aclose()
+        await self.client.aclose()
+
+    async def _listen(self) -> None:
+        backoff = 0.1
+        while True:
+            try:
+                message = await self._pubsub.get_message(timeout=1.0)
+                backoff = 0.1
+            except (ConnectionError, TimeoutError, OSError) as exc:
+                log.warning("job events connection lost (%s); retrying", type(exc).__name__)
+                self._registry.notify_all()  # changes may be missed meanwhile: read again
+                await asyncio.sleep(backoff)
+                backoff = min(BACKOFF_MAX, backoff * 2)
+                continue
+            if message is not None:
+                self._dispatch(message)
+
+    def _dispatch(self, message: dict[str, Any]) -> None:
+        channel = message["channel"]
+        channel = channel.decode() if isinstance(channel, bytes) else str(channel)
+        if message["type"] == "subscribe":
+            confirmed = self._confirmed.pop(channel, None)
+            if confirmed is not None:
+                confirmed.set()
+        elif message["type"] == "message":
+            job_id = channel.removeprefix(f"{self.prefix}:events:").strip("{}")
+            self._registry.notify(job_id)

@@ -1,0 +1,41 @@
+"""Read a Server-Sent Events body from the in-process TestClient (the real-process tests
+use httpx-sse, the official client, against real servers)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from starlette.testclient import TestClient
+
+
+@dataclass(frozen=True)
+class Event:
+    event: str
+    id: str | None
+    data: Any
+
+
+def read_events(client: TestClient, url: str, headers: dict[str, str]) -> list[Event]:
+    """Every event of a stream that ends by itself (comments, i.e. pings, skipped)."""
+    events: list[Event] = []
+    with client.stream("GET", url, headers=headers) as response:
+        assert response.status_code == 200, response.read()
+        assert response.headers["content-type"].startswith("text/event-stream")
+        fields: dict[str, str] = {}
+        for line in response.iter_lines():
+            if line == "":
+                if "data" in fields:
+                    events.append(
+                        Event(
+                            fields.get("event", "message"),
+                            fields.get("id"),
+                            json.loads(fields["data"]),
+                        )
+                    )
+                fields = {}
+            elif not line.startswith(":"):
+                name, _, value = line.partition(":")
+                fields[name] = value.removeprefix(" ")
+    return events

@@ -1,0 +1,83 @@
+"""Job change notifications over `memory://` and a real Redis (two "processes" on Redis)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import pytest
+import redis.asyncio as aioredis
+
+from gateway.events import JobEvents, events_from_url
+from gateway.settings import ConfigError
+
+
+@pytest.fixture
+async def events(state_url: str) -> AsyncIterator[JobEvents]:
+    made = events_from_url(state_url)
+    yield made
+    await made.aclose()
+
+
+async def test_a_watch_wakes_for_its_job_only(events: JobEvents) -> None:
+    async with events.watch("job_a") as watch:
+        await events.publish(["job_b"])
+        assert await watch.changed(0.2) is False
+        await events.publish(["job_a"])
+        assert await watch.changed(5) is True
+        assert await watch.changed(0.05) is False  # one change, one wake
+
+
+async def test_every_watch_of_a_job_wakes_and_a_closed_one_stays_out(events: JobEvents) -> None:
+    async with events.watch("job_a") as first:
+        async with events.watch("job_a") as second:
+            await events.publish(["job_a"])
+            assert await first.changed(5) and await second.changed(5)
+        await events.publish(["job_a"])
+        assert await first.changed(5)
+
+
+async def test_a_watch_can_add_a_job(events: JobEvents) -> None:
+    async with events.watch("follower") as watch:
+        await events.also(watch, "leader")
+        await events.publish(["leader"])
+        assert await watch.changed(5)
+
+
+async def test_closing_the_source_ends_every_watch(state_url: str) -> None:
+    events = events_from_url(state_url)
+    async with events.watch("job_a") as watch:
+        await events.aclose()
+        assert await watch.changed(5) and watch.closed
+
+
+async def test_a_change_published_by_another_process_is_heard(redis_url: str) -> None:
+    here, there = events_from_url(redis_url), events_from_url(redis_url)
+    try:
+        async with here.watch("job_a") as watch:
+            await there.publish(["job_a"])  # right after watch(): the subscription is live
+            assert await watch.changed(5)
+    finally:
+        await here.aclose()
+        await there.aclose()
+
+
+async def test_the_last_watch_to_leave_unsubscribes(redis_url: str) -> None:
+    events = events_from_url(redis_url)
+    probe = aioredis.Redis.from_url(redis_url)
+    try:
+        async with events.watch("job_a"), events.watch("job_a"):
+            assert await probe.publish("ig:events:{job_a}", "changed") == 1
+        for _ in range(100):  # UNSUBSCRIBE is sent on leaving; Redis applies it just after
+            if await probe.publish("ig:events:{job_a}", "changed") == 0:
+                break
+            await asyncio.sleep(0.02)
+        assert await probe.pubsub_numsub("ig:events:{job_a}") == [(b"ig:events:{job_a}", 0)]
+    finally:
+        await probe.aclose()
+        await events.aclose()
+
+
+def test_an_unknown_scheme_is_a_configuration_error() -> None:
+    with pytest.raises(ConfigError, match="nosuch://x"):
+        events_from_url("nosuch://x")
