@@ -93,3 +93,12 @@ async def backends(gateway: Gateway) -> list[dict[str, Any]]:
             }
         )
     return views
+
+
+def overview(gateway: Gateway) -> dict[str, Any]:
+    """This process's totals since it started, and its workers."""
+    pool = gateway.workers
+    return {
+        **gateway.metrics.overview(),
+        "workers": {"busy": pool.busy, "total": pool.alive, "configured": pool.concurrency},
+    }
