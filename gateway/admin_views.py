@@ -8,20 +8,12 @@ the web console render them as they are.
 from __future__ import annotations
 
 import asyncio
-from decimal import Decimal
 from typing import Any
 
 from gateway.quotas import Window
 from gateway.readings import BudgetReading, budget_readings
 from gateway.services import Gateway
-
-CENT = Decimal("0.01")
-
-
-def usd(amount: Decimal) -> str:
-    """Canonical USD: at least cents, no trailing zeros past them ("4.96", "0.0125")."""
-    exact = amount.normalize()
-    return str(amount.quantize(CENT) if exact.as_tuple().exponent >= -2 else exact)  # type: ignore[operator]
+from gateway.usd import usd
 
 
 def _windows(windows: list[Window]) -> list[dict[str, Any]]:
@@ -101,3 +93,12 @@ async def backends(gateway: Gateway) -> list[dict[str, Any]]:
             }
         )
     return views
+
+
+def overview(gateway: Gateway) -> dict[str, Any]:
+    """This process's totals since it started, and its workers."""
+    pool = gateway.workers
+    return {
+        **gateway.metrics.overview(),
+        "workers": {"busy": pool.busy, "total": pool.alive, "configured": pool.concurrency},
+    }

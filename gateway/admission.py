@@ -79,7 +79,7 @@ class Admission:
         except ApiError as refused:
             self.metrics.refused(job.tenant, refused.code)
             raise
-        self.metrics.job_submitted(stored)
+        self.metrics.job_submitted(stored, estimate)
         return stored, headers
 
     async def _admit(
@@ -91,7 +91,7 @@ class Admission:
         if budget is not None and estimate > 0:
             window = budget.window()
             reservation = self.budgets.reservation(tenant, budget, estimate, window)
-            job = replace(job, reserved={window: estimate})
+            job = replace(job, reserved=(reservation.hold(),))
         if cap is not None or reservation is not None:
             headroom = self._headroom.get(tenant)
             if headroom is not None and headroom.ample(cap, reservation):

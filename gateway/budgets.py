@@ -4,7 +4,8 @@ A reservation is an atomic "add if it fits" on the tenant's counter for the curr
 window (fixed windows aligned to the epoch, so "day" is a UTC day); a refund takes back
 what was reserved but not charged. Amounts are integer micro-dollars so that Redis adds
 them exactly. The counters live in the state store, whose submit takes the first
-attempt's reservation in the same atomic step that queues the job. (The `limits` library
+attempt's reservation in the same atomic step that queues the job, and every reservation
+is recorded on the job, so the refund at its end needs nothing but the job. (The `limits` library
 counts hits; it cannot give money back, so budgets are not built on it.)
 """
 
@@ -14,6 +15,7 @@ import time
 from dataclasses import dataclass
 from decimal import Decimal
 
+from gateway.jobs import Job
 from gateway.state.base import Reservation, StateStore
 from gateway.units import parse_budget
 
@@ -50,9 +52,8 @@ class Budgets:
     def __init__(self, state: StateStore) -> None:
         self.state = state
 
-    @staticmethod
-    def key(tenant: str, budget: Budget, window: int) -> str:
-        return f"ig:budget:{{{tenant}}}:{budget.period}:{window}"
+    def key(self, tenant: str, budget: Budget, window: int) -> str:
+        return self.state.keys.budget(tenant, budget.period, window)
 
     def reservation(
         self, tenant: str, budget: Budget, amount: Decimal, window: int | None = None
@@ -65,17 +66,24 @@ class Budgets:
             budget.period * 2,  # outlives its window, so late refunds still land
         )
 
-    async def reserve(self, tenant: str, budget: Budget, amount: Decimal) -> int | None:
-        """Reserve `amount` in the current window; the window id, or None when it won't fit."""
-        window = budget.window()
+    async def reserve(self, job_id: str, tenant: str, budget: Budget, amount: Decimal) -> bool:
+        """Reserve `amount` in the current window and record it on the (active) job; False
+        when it won't fit."""
         if amount <= 0:
-            return window
-        ok = await self.state.reserve(self.reservation(tenant, budget, amount, window))
-        return window if ok else None
+            return True
+        return await self.state.reserve(self.reservation(tenant, budget, amount), job_id)
 
-    async def refund(self, tenant: str, budget: Budget, window: int, amount: Decimal) -> None:
-        if amount > 0:
-            await self.state.refund(self.key(tenant, budget, window), to_micros(amount))
+    async def refund_unspent(self, job: Job) -> Decimal:
+        """Give back what `job` reserved and was not charged, newest reservation first.
+        Called once per job, by whoever wrote its ending."""
+        remaining = max(Decimal("0"), job.reserved_total - job.cost)
+        refund = remaining
+        for hold in reversed(job.reserved):
+            take = min(remaining, hold.amount)
+            if take > 0:
+                await self.state.refund(hold.key, to_micros(take))
+                remaining -= take
+        return refund
 
     async def spent(self, tenant: str, budget: Budget) -> Decimal:
         return from_micros(await self.state.spent(self.key(tenant, budget, budget.window())))

@@ -1,8 +1,21 @@
-"""The job model: statuses, the legal transitions in one place, JSON (de)serialisation."""
+"""The job model and the one owner of its lifecycle: statuses, every status change, JSON.
+
+Each status change is computed here as a `Change`: the fields it writes and the statuses it
+may apply to. The stores (memory, Redis) apply changes atomically and compare-and-set: a
+job whose status is not among the expected ones is left alone, which is what makes a stale
+worker, a reclaimed delivery or a cancel that lost a race harmless. No store decides a
+status itself (the Redis scripts never name one).
+
+    PENDING --started--> RUNNING --ended--> SUCCEEDED | FAILED
+       |  <--requeued--    |
+       +----canceled-------+--canceled--> CANCELED
+    PENDING --born_cached--> SUCCEEDED (a cached result; no backend call)
+"""
 
 from __future__ import annotations
 
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -23,23 +36,11 @@ class JobStatus(StrEnum):
 
 
 TERMINAL = frozenset({JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELED})
-
-# RUNNING -> PENDING is a requeue (shutdown or a reclaimed delivery); terminal states are final.
-TRANSITIONS: dict[JobStatus, frozenset[JobStatus]] = {
-    JobStatus.PENDING: frozenset(
-        {JobStatus.RUNNING, JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELED}
-    ),
-    JobStatus.RUNNING: frozenset(
-        {JobStatus.PENDING, JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELED}
-    ),
-    JobStatus.SUCCEEDED: frozenset(),
-    JobStatus.FAILED: frozenset(),
-    JobStatus.CANCELED: frozenset(),
-}
+ACTIVE = frozenset({JobStatus.PENDING, JobStatus.RUNNING})
 
 
 class IllegalTransition(Exception):
-    """A status change the job model forbids (e.g. anything out of a terminal status)."""
+    """A `Change` applied to a job whose status it does not expect."""
 
 
 def utcnow() -> datetime:
@@ -94,6 +95,14 @@ class JobResult:
 
 
 @dataclass(frozen=True)
+class Hold:
+    """Money reserved on a tenant budget counter (`key`, named by the state's key module)."""
+
+    key: str
+    amount: Decimal
+
+
+@dataclass(frozen=True)
 class JobError:
     code: str
     message: str
@@ -132,19 +141,15 @@ class Job:
     error: JobError | None = None
     attempts: tuple[Attempt, ...] = ()
     deliveries: int = 0
-    # Tenant budget reserved at admission for the first attempt: {window: USD}.
-    reserved: dict[int, Decimal] = field(default_factory=dict)
+    # Every reservation taken on the tenant's budget for this job, oldest first; what is
+    # reserved and not charged (`cost`) goes back once, when the job ends.
+    reserved: tuple[Hold, ...] = ()
+    # No attempt starts after this moment; an unfinished job ends CANCELED at it.
+    deadline: datetime | None = None
 
-    def transition(self, status: JobStatus, **changes: Any) -> Job:
-        """A copy in `status`, or `IllegalTransition` if the model forbids the move."""
-        if status not in TRANSITIONS[self.status]:
-            raise IllegalTransition(f"{self.id}: {self.status} -> {status} is not allowed")
-        now = utcnow()
-        if status is JobStatus.RUNNING:
-            changes.setdefault("started_at", now)
-        if status.terminal:
-            changes.setdefault("finished_at", now)
-        return replace(self, status=status, **changes)
+    @property
+    def reserved_total(self) -> Decimal:
+        return sum((hold.amount for hold in self.reserved), Decimal("0"))
 
     @property
     def cost(self) -> Decimal:
@@ -175,7 +180,8 @@ class Job:
             "error": record_to_json(self.error) if self.error else None,
             "attempts": [record_to_json(attempt) for attempt in self.attempts],
             "deliveries": self.deliveries,
-            "reserved": {window: str(amount) for window, amount in self.reserved.items()},
+            "reserved": [record_to_json(hold) for hold in self.reserved],
+            "deadline": self.deadline.isoformat() if self.deadline else None,
         }
 
     @classmethod
@@ -196,18 +202,22 @@ class Job:
             result=_result_from_json(result) if result else None,
             error=JobError(**error) if error else None,
             attempts=tuple(
-                Attempt(**{**a, "cost": Decimal(a["cost"])}) for a in data.get("attempts", ())
+                Attempt(**{**a, "cost": Decimal(a["cost"])}) for a in _list(data.get("attempts"))
             ),
             deliveries=data.get("deliveries", 0),
-            reserved={int(w): Decimal(v) for w, v in data.get("reserved", {}).items()},
+            reserved=tuple(
+                Hold(h["key"], Decimal(h["amount"])) for h in _list(data.get("reserved"))
+            ),
+            deadline=_parse_time(data.get("deadline")),
         )
 
 
-def record_to_json(record: Attempt | JobResult | JobError) -> dict[str, Any]:
+def record_to_json(record: Attempt | JobResult | JobError | Hold) -> dict[str, Any]:
     """One part of a job in the job's JSON format (what `Job.to_json` writes for it)."""
     encoded = dict(record.__dict__)
-    if "cost" in encoded:
-        encoded["cost"] = str(encoded["cost"])
+    for money in ("cost", "amount"):
+        if money in encoded:
+            encoded[money] = str(encoded[money])
     if "images" in encoded:
         encoded["images"] = [dict(image.__dict__) for image in encoded["images"]]
     return encoded
@@ -225,3 +235,113 @@ def _result_from_json(data: dict[str, Any]) -> JobResult:
 
 def _parse_time(value: str | None) -> datetime | None:
     return datetime.fromisoformat(value) if value else None
+
+
+def _list(value: Any) -> list[Any]:
+    """A JSON array member; Lua's cjson writes an empty one as `{}`, and old documents
+    kept `reserved` as an object of windows, which carries no counter name to refund."""
+    return value if isinstance(value, list) else []
+
+
+# How each field a `Change` may write looks in the job's JSON (as `Job.to_json` writes it).
+FIELD_JSON: dict[str, Callable[[Any], Any]] = {
+    "status": lambda status: status.value,
+    "cached": bool,
+    "leader_id": lambda value: value,
+    "started_at": lambda moment: moment.isoformat() if moment else None,
+    "finished_at": lambda moment: moment.isoformat() if moment else None,
+    "result": lambda record: record_to_json(record) if record else None,
+    "error": lambda record: record_to_json(record) if record else None,
+}
+
+
+# -- the lifecycle ---------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Change:
+    """One status change: the fields it writes, and the statuses it may apply to.
+
+    `count_delivery` also adds one to `deliveries` (a claim). Stores apply a change only to
+    a job whose status is in `expected`, atomically with whatever else the step does.
+    """
+
+    expected: frozenset[JobStatus]
+    fields: dict[str, Any]
+    count_delivery: bool = False
+
+    def applies_to(self, job: Job) -> bool:
+        return job.status in self.expected
+
+    def apply(self, job: Job) -> Job:
+        if job.status not in self.expected:
+            raise IllegalTransition(f"{job.id}: {self.fields.get('status')} from {job.status}")
+        changed = replace(job, **self.fields)
+        if self.count_delivery:
+            changed = replace(changed, deliveries=job.deliveries + 1)
+        return changed
+
+    def to_json(self) -> dict[str, Any]:
+        """The change as the Redis scripts take it: expected statuses, the JSON patch, and
+        counters to increment."""
+        return {
+            "expected": sorted(status.value for status in self.expected),
+            "set": {name: FIELD_JSON[name](value) for name, value in self.fields.items()},
+            "incr": {"deliveries": 1} if self.count_delivery else {},
+        }
+
+
+WORKER_LOST = "worker_lost"
+
+
+def started(now: datetime) -> Change:
+    """A delivery starts the job: a queued one, or (a reclaim) one a dead worker held."""
+    return Change(ACTIVE, {"status": JobStatus.RUNNING, "started_at": now}, count_delivery=True)
+
+
+def follower_started(now: datetime) -> Change:
+    """A job following an execution starts when the execution does."""
+    return Change(frozenset({JobStatus.PENDING}), {"status": JobStatus.RUNNING, "started_at": now})
+
+
+def requeued() -> Change:
+    """A RUNNING job (and its followers) goes back to the queue: shutdown, a lost worker."""
+    return Change(frozenset({JobStatus.RUNNING}), {"status": JobStatus.PENDING})
+
+
+def born_cached(now: datetime) -> Change:
+    """A new job answered from the result cache (the store adds the cached `result`)."""
+    return Change(
+        frozenset({JobStatus.PENDING}),
+        {"status": JobStatus.SUCCEEDED, "cached": True, "finished_at": now},
+    )
+
+
+def joins() -> dict[JobStatus, Change]:
+    """How a new job joins an execution in flight, by the status of the job leading it:
+    it takes that status (the store adds `leader_id` and the leader's `started_at`). An
+    execution whose leader is in no status here cannot be joined."""
+    pending = frozenset({JobStatus.PENDING})
+    return {
+        JobStatus.PENDING: Change(pending, {}),
+        JobStatus.RUNNING: Change(pending, {"status": JobStatus.RUNNING}),
+    }
+
+
+def ended(now: datetime, result: JobResult | None, error: JobError | None) -> Change:
+    """An active job ends SUCCEEDED with `result`, else FAILED with `error`."""
+    status = JobStatus.SUCCEEDED if result is not None else JobStatus.FAILED
+    return Change(ACTIVE, {"status": status, "result": result, "error": error, "finished_at": now})
+
+
+def canceled(now: datetime, error: JobError | None = None) -> Change:
+    """An active job ends CANCELED (by its client, or at its deadline with `error`)."""
+    return Change(ACTIVE, {"status": JobStatus.CANCELED, "error": error, "finished_at": now})
+
+
+def delivery_exhausted(job: Job, max_deliveries: int) -> bool:
+    """A job delivered more than `max_deliveries` times kept killing its workers: the store
+    hands it out unstarted, and the worker ends it `worker_lost`."""
+    return job.deliveries > max_deliveries
+
+
+def worker_lost(max_deliveries: int) -> JobError:
+    return JobError(WORKER_LOST, f"no worker finished the job in {max_deliveries} deliveries")

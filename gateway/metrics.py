@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from decimal import Decimal
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
@@ -18,12 +19,30 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from gateway.backend_health import RecentAttempts
 from gateway.jobs import Job
 from gateway.settings import Settings
+from gateway.usd import usd
 
 __all__ = ["CONTENT_TYPE_LATEST", "OTHER", "Metrics"]
 
 OTHER = "other"
 HTTP_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 VENDOR_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 20.0, 30.0, 60.0, 120.0)
+
+
+def _sum_by(counter: Counter, label: str) -> dict[str, int | float]:
+    """A labelled counter's totals grouped by one label."""
+    totals: dict[str, int | float] = {}
+    for family in counter.collect():
+        for sample in family.samples:
+            if sample.name.endswith("_total"):
+                key = sample.labels[label]
+                value = totals.get(key, 0) + sample.value
+                totals[key] = int(value) if float(value).is_integer() else value
+    return totals
+
+
+def _usd(total: float) -> str:
+    """A float counter of dollars as a USD string (exact to the micro-dollar it was fed)."""
+    return usd(Decimal(str(round(total, 6))))
 
 
 def _kind(job: Job) -> str:
@@ -69,6 +88,12 @@ class Metrics:
             ["tenant", "model", "status", "kind"],
             registry=r,
         )
+        self.job_failures = Counter(
+            "imagegate_job_failures_total",
+            "Jobs that ended FAILED, by tenant and error code.",
+            ["tenant", "code"],
+            registry=r,
+        )
         self.refusals = Counter(
             "imagegate_refusals_total",
             "Requests refused by a quota, by tenant and reason (the error code).",
@@ -92,6 +117,13 @@ class Metrics:
             "imagegate_charged_usd_total",
             "USD charged for backend calls, by tenant and backend.",
             ["tenant", "backend"],
+            registry=r,
+        )
+        self.saved = Counter(
+            "imagegate_saved_usd_total",
+            "USD not spent because a job was served from the cache or joined another, "
+            "by tenant (each at its first attempt's estimate).",
+            ["tenant"],
             registry=r,
         )
         self.budget_spent = Gauge(
@@ -161,18 +193,25 @@ class Metrics:
         self.http_requests.labels(route, method, str(status)).inc()
         self.http_duration.labels(route, method).observe(seconds)
 
-    def job_submitted(self, job: Job) -> None:
-        """An admitted job; one cached at birth is also finished now."""
-        kind = _kind(job)
-        self.jobs_submitted.labels(self.tenant(job.tenant), self._model(job.spec.model), kind).inc()
-        if job.status.terminal:
-            self.jobs_ended([job])
+    def job_submitted(self, job: Job, estimate: Decimal = Decimal("0")) -> None:
+        """An admitted job (one cached at birth is counted finished by the finish
+        pipeline). A cached or joined job saves what its first attempt would have cost."""
+        kind, tenant = _kind(job), self.tenant(job.tenant)
+        self.jobs_submitted.labels(tenant, self._model(job.spec.model), kind).inc()
+        if kind != "executed" and estimate > 0:
+            self.saved.labels(tenant).inc(float(estimate))
+
+    async def count_ended(self, jobs: list[Job]) -> None:
+        """The finish pipeline's hook (`gateway/endings.py`)."""
+        self.jobs_ended(jobs)
 
     def jobs_ended(self, jobs: Iterable[Job]) -> None:
         for job in jobs:
-            self.jobs_finished.labels(
-                self.tenant(job.tenant), self._model(job.spec.model), job.status.value, _kind(job)
-            ).inc()
+            tenant = self.tenant(job.tenant)
+            model, status = self._model(job.spec.model), job.status.value
+            self.jobs_finished.labels(tenant, model, status, _kind(job)).inc()
+            if job.error is not None:
+                self.job_failures.labels(tenant, job.error.code).inc()
 
     def refused(self, tenant: str | None, reason: str) -> None:
         self.refusals.labels(self.tenant(tenant), reason).inc()
@@ -220,6 +259,23 @@ class Metrics:
 
     def storage_error(self, where: str) -> None:
         self.storage_errors.labels(where).inc()
+
+    def overview(self) -> dict[str, Any]:
+        """This process's totals over every label but one: the admin overview."""
+        submitted = _sum_by(self.jobs_submitted, "kind")
+        reused = submitted.get("cached", 0) + submitted.get("joined", 0)
+        total = sum(submitted.values())
+        return {
+            "jobsSubmitted": submitted,
+            "jobsFinished": _sum_by(self.jobs_finished, "status"),
+            "failuresByCode": _sum_by(self.job_failures, "code"),
+            "refusalsByReason": _sum_by(self.refusals, "reason"),
+            "vendorAttempts": _sum_by(self.vendor_attempts, "outcome"),
+            "cacheHitRatio": round(reused / total, 4) if total else None,
+            "chargedUsd": _usd(sum(_sum_by(self.charged, "tenant").values())),
+            "savedUsd": _usd(sum(_sum_by(self.saved, "tenant").values())),
+            "webhookDeliveries": _sum_by(self.webhook_deliveries, "outcome"),
+        }
 
     def render(self) -> bytes:
         """The text exposition format of this process's registry."""

@@ -85,22 +85,13 @@ class JobRunner:
 
     def spend_for(self, job: Job) -> JobSpend:
         plan = self.settings.plan_for(job.tenant)
-        return JobSpend(
-            job.tenant,
-            plan.max_cost_per_job,
-            Budget.parse(plan.budget),
-            self.budgets,
-            job.reserved,
-        )
+        return JobSpend(job, plan.max_cost_per_job, Budget.parse(plan.budget), self.budgets)
 
     async def run(self, job: Job) -> JobResult | JobError:
-        """The job's result record, or the public error it failed with."""
+        """The job's result record, or the public error it failed with. (What was reserved
+        and not charged is refunded by the finish pipeline, from the job as stored.)"""
         await self.attempter.changed([job.id])  # claimed: it (and its followers) now RUNNING
-        spend = self.spend_for(job)
-        try:
-            return await self._run(job, spend)
-        finally:
-            await spend.settle()
+        return await self._run(job, self.spend_for(job))
 
     async def _run(self, job: Job, spend: JobSpend) -> JobResult | JobError:
         ledger = spend.ledger

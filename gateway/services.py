@@ -28,6 +28,7 @@ from gateway.batches import BatchStore, batches_from_url
 from gateway.bootstrap import bootstrap
 from gateway.budgets import Budgets
 from gateway.capability_check import unsupported_at_submit
+from gateway.endings import Endings
 from gateway.errors import unauthorized
 from gateway.events import JobEvents, announce, events_from_url
 from gateway.idempotency import IdempotencyStore, idempotency_from_url
@@ -46,11 +47,6 @@ from gateway.worker import WorkerPool
 log = logging.getLogger("imagegate")
 
 
-async def _finished(notifier: Notifier, events: JobEvents, jobs: list[Job]) -> None:
-    await notifier.jobs_finished(jobs)
-    await announce(events, jobs)
-
-
 def admin_keyring(settings: Settings) -> KeyRing:
     return KeyRing({"admin": settings.admin.keys})
 
@@ -66,6 +62,7 @@ class Gateway:
     backends: dict[str, Backend]
     http: httpx.AsyncClient
     notifier: Notifier
+    endings: Endings  # the one finish pipeline; `endings.subscribe(hook)` to hear of endings
     workers: WorkerPool
     admission: Admission
     budgets: Budgets
@@ -120,16 +117,18 @@ class Gateway:
         notifier = Notifier(
             http, boot.signing_secret, lambda job: present_job(job, urls), metrics=metrics
         )
+        endings = Endings(
+            state, budgets, [metrics.count_ended, notifier.jobs_finished, partial(announce, events)]
+        )
         workers = WorkerPool(
             state,
             runner,
+            endings,
             concurrency=(
                 settings.workers.concurrency if worker_concurrency is None else worker_concurrency
             ),
             grace=settings.workers.shutdown_grace,
-            durable=getattr(state, "durable", False),
             heartbeat_every=settings.workers.visibility_timeout / 3,
-            on_finished=partial(_finished, notifier, events),
             metrics=metrics,
         )
         gateway = cls(
@@ -142,6 +141,7 @@ class Gateway:
             backends=backends,
             http=http,
             notifier=notifier,
+            endings=endings,
             workers=workers,
             admission=Admission(state, rates, budgets, metrics),
             budgets=budgets,

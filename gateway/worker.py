@@ -14,10 +14,10 @@ import logging
 import socket
 import time
 import uuid
-from collections.abc import Awaitable, Callable
 
+from gateway.endings import Endings
 from gateway.errors import redact
-from gateway.jobs import Job, JobError, JobResult
+from gateway.jobs import Job, JobError, JobResult, delivery_exhausted, worker_lost
 from gateway.logs import job_context
 from gateway.metrics import Metrics
 from gateway.runner import JobRunner
@@ -25,13 +25,8 @@ from gateway.state.base import StateStore, StateUnavailable
 
 log = logging.getLogger("imagegate.worker")
 
-OnFinished = Callable[[list[Job]], Awaitable[None]]
 CLAIM_WAIT = 1.0  # seconds a claim blocks before the loop checks for shutdown
 BACKOFF_MAX = 5.0
-
-
-async def _ignore(_: list[Job]) -> None:
-    return None
 
 
 class WorkerPool:
@@ -39,23 +34,22 @@ class WorkerPool:
         self,
         state: StateStore,
         runner: JobRunner,
+        endings: Endings,
         *,
         concurrency: int,
         grace: float,
-        durable: bool,
         heartbeat_every: float | None = None,
-        on_finished: OnFinished = _ignore,
         metrics: Metrics | None = None,
     ) -> None:
         self.state = state
         self.runner = runner
+        self.endings = endings
         self.concurrency = concurrency
         self.grace = grace
-        self.durable = durable
+        self.durable = state.durable
         self.heartbeat_every = heartbeat_every
-        self.on_finished = on_finished
         self.metrics = metrics or Metrics()
-        self.metrics.watch_workers(lambda: len(self._running), lambda: self.alive)
+        self.metrics.watch_workers(lambda: self.busy, lambda: self.alive)
         self.name = f"{socket.gethostname()}-{uuid.uuid4().hex[:8]}"
         self._loops: list[asyncio.Task[None]] = []
         self._running: dict[str, asyncio.Task[None]] = {}
@@ -66,6 +60,11 @@ class WorkerPool:
             asyncio.create_task(self._loop(f"{self.name}-{i}"), name=f"worker-{i}")
             for i in range(self.concurrency)
         ]
+
+    @property
+    def busy(self) -> int:
+        """Workers running a job now."""
+        return len(self._running)
 
     @property
     def alive(self) -> int:
@@ -83,7 +82,7 @@ class WorkerPool:
         for task in self._loops:
             task.cancel()
         await asyncio.gather(*self._loops, return_exceptions=True)
-        abandoned = getattr(self.state, "queued", 0)
+        abandoned = self.state.queued
         if abandoned and not self.durable:
             log.error(
                 "shutdown: %d queued jobs abandoned after %.0fs (memory:// state is "
@@ -93,7 +92,7 @@ class WorkerPool:
             )
 
     async def _drain(self, deadline: float) -> None:
-        while getattr(self.state, "queued", 0) and time.monotonic() < deadline:
+        while self.state.queued and time.monotonic() < deadline:
             await asyncio.sleep(0.05)
 
     async def _loop(self, worker_id: str) -> None:
@@ -143,22 +142,19 @@ class WorkerPool:
                 log.warning("heartbeat for job %s failed: %s", job_id, exc)
 
     async def process(self, job: Job) -> list[Job]:
-        """Run a claimed job to its end and record the outcome."""
+        """Run a claimed job to its end and record the outcome (finish pipeline)."""
+        limit = self.state.max_deliveries
+        if delivery_exhausted(job, limit):
+            log.warning("job %s failed after %d deliveries (worker_lost)", job.id, limit)
+            return await self.endings.finish(job.id, worker_lost(limit))
         try:
-            outcome = await self.runner.run(job)
+            outcome: JobResult | JobError = await self.runner.run(job)
         except StateUnavailable:
             raise
         except Exception as exc:
             log.exception("job %s failed unexpectedly: %s", job.id, redact(str(exc)))
             outcome = JobError("internal_error", "the gateway failed while running this job")
-        if isinstance(outcome, JobResult):
-            finished = await self.state.finish(job.id, result=outcome)
-        else:
-            finished = await self.state.finish(job.id, error=outcome)
-        self.metrics.jobs_ended(finished)
-        if finished:
-            await self.on_finished(finished)
-        return finished
+        return await self.endings.finish(job.id, outcome)
 
     async def _requeue(self, job: Job) -> None:
         with contextlib.suppress(Exception):

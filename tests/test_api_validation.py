@@ -9,6 +9,7 @@ import pytest
 from starlette.testclient import TestClient
 
 from gateway.jobs import Job
+from gateway.state.keys import Keys
 from tests.conftest import AUTH
 
 BAD_BODIES = [
@@ -107,6 +108,9 @@ class ExplodingState:
     """A state store whose every call fails with an unexpected error."""
 
     durable = True
+    queued = 0
+    max_deliveries = 5
+    keys = Keys()
 
     async def submit(self, job: Job) -> Job:
         raise RuntimeError("boom at /srv/secret/path with Bearer sk-abcdef123456")

@@ -19,6 +19,7 @@ from tests.fakes.openai_server import FakeOpenAI, error_body
 from tests.fakes.script import error, slow
 from tests.metrics_text import Scrape
 from tests.polling import wait_for_job
+from tests.test_admin import ADMIN, ADMIN_KEY
 from tests.test_routing_retry import Clock
 
 OPENAI_KEY = "sk-test-metrics-0123456789"
@@ -39,6 +40,7 @@ def scripted_settings(
 ) -> Settings:
     return make_settings(
         state={"url": state_url},
+        admin={"keys": [key_hash(ADMIN_KEY)]},
         backends={
             "openai": {
                 "type": "openai",
@@ -63,6 +65,11 @@ def scripted_settings(
             "third": {"plan": "free", "keys": [key_hash(THIRD_KEY)], "rate": "1/minute"},
         },
     )
+
+
+def done_failed_code(done: dict[str, dict]) -> str:
+    (failed,) = [job for job in done.values() if job["status"] == "FAILED"]
+    return str(failed["error"]["code"])
 
 
 def submit(client: TestClient, prompt: str, auth: dict[str, str], status: int = 202) -> str:
@@ -133,6 +140,22 @@ def test_counters_equal_what_happened(
     assert scrape.value("imagegate_budget_spent_usd", tenant="other") == pytest.approx(0.04)
     assert scrape.value("imagegate_budget_limit_usd", tenant="other") == pytest.approx(0.04)
     assert scrape.value("imagegate_workers_total") == 2
+    # Cached and joined jobs save their first attempt's estimate: 2 x 0.04 for demo.
+    assert round(scrape.value("imagegate_saved_usd_total", tenant="demo"), 6) == 0.08
+    assert round(scrape.value("imagegate_saved_usd_total", tenant="third"), 6) == 0.04
+    failures = "imagegate_job_failures_total"
+    assert scrape.value(failures, tenant="demo", code=done_failed_code(done)) == 1
+
+    overview = client.get("/admin/overview", headers=ADMIN).json()["data"]
+    assert overview["jobsSubmitted"] == {"executed": 4, "cached": 2, "joined": 1}
+    assert overview["jobsFinished"] == {"SUCCEEDED": 6, "FAILED": 1}
+    assert overview["failuresByCode"] == {done_failed_code(done): 1}
+    assert overview["refusalsByReason"] == {"budget_exhausted": 1, "rate_limited": 1}
+    assert overview["cacheHitRatio"] == round(3 / 7, 4)
+    assert overview["chargedUsd"] == str(job_costs) == "0.12"
+    assert overview["savedUsd"] == "0.12"
+    assert overview["workers"] == {"busy": 0, "total": 2, "configured": 2}
+    assert sum(overview["vendorAttempts"].values()) == 8
 
     requests = "imagegate_http_requests_total"
     assert scrape.value(requests, route="/images/jobs", method="POST", status="202") == 7

@@ -11,6 +11,7 @@ import asyncio
 import json
 import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import replace
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,8 @@ from typing import Any
 import pytest
 import redis.asyncio as aioredis
 
+from gateway.budgets import Budget, Budgets
+from gateway.endings import Endings
 from gateway.fingerprint import fingerprint
 from gateway.jobs import (
     Attempt,
@@ -27,7 +30,9 @@ from gateway.jobs import (
     JobSpec,
     JobStatus,
     StoredImage,
+    delivery_exhausted,
     new_job_id,
+    worker_lost,
 )
 from gateway.state.base import StateStore, StateUnavailable
 from gateway.state.memory import MemoryState
@@ -380,21 +385,45 @@ async def test_a_stale_delivery_behind_many_live_ones_is_found(
         await state.aclose()
 
 
-async def test_a_job_delivered_too_often_fails(redis_url: str, raw: aioredis.Redis) -> None:
+async def test_a_job_delivered_too_often_ends_through_the_finish_pipeline(
+    redis_url: str, raw: aioredis.Redis
+) -> None:
+    """`worker_lost` is an ending like any other: refunded, announced (webhooks, events)."""
     state = redis_state(redis_url, visibility_timeout=0.05)
+    budgets = Budgets(state)
+    announced: list[list[str]] = []
+
+    async def hook(ended: list[Job]) -> None:
+        announced.append([job.id for job in ended])
+
+    endings = Endings(state, budgets, [hook])
+    budget = Budget(Decimal("1.00"), 86400)
+    reservation = budgets.reservation("demo", budget, Decimal("0.25"))
     try:
-        job = await state.submit(make_job())
+        job = await state.submit(
+            replace(make_job(), reserved=(reservation.hold(),)), reservation=reservation
+        )
         follower = await state.submit(make_job())
+        assert await budgets.spent("demo", budget) == Decimal("0.25")
         for delivery in range(1, state.max_deliveries + 1):
             claimed = await state.claim(f"w{delivery}", 1)
             assert claimed is not None and claimed.deliveries == delivery
+            assert not delivery_exhausted(claimed, state.max_deliveries)
             await asyncio.sleep(0.1)
-        assert await state.claim("last", NOTHING) is None
+        lost = await state.claim("last", NOTHING)
+        assert lost is not None and lost.id == job.id
+        assert delivery_exhausted(lost, state.max_deliveries)
+        assert lost.status is JobStatus.RUNNING  # as the last dead worker left it: unstarted
+        ended = await endings.finish(lost.id, worker_lost(state.max_deliveries))
+        assert announced == [[job.id, follower.id]] == [[each.id for each in ended]]
         for each in (job, follower):
             failed = await state.get_job(each.id)
             assert failed.status is JobStatus.FAILED and failed.error.code == "worker_lost"
+        assert await budgets.spent("demo", budget) == Decimal("0")  # the reservation went back
         assert await raw.xlen(state.stream) == 0
         assert await state.count_active("demo") == 0
+        assert await endings.finish(lost.id, worker_lost(5)) == []  # ended once
+        assert len(announced) == 1
     finally:
         await state.aclose()
 

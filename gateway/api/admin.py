@@ -2,7 +2,8 @@
 403, an unknown or missing key 401; admin keys are never tenant keys (the tenant routes
 answer them 401).
 
-`GET /admin/tenants`, `GET /admin/backends`, `POST /admin/reload` (what SIGHUP does).
+`GET /admin/tenants`, `GET /admin/backends`, `GET /admin/overview`,
+`POST /admin/reload` (what SIGHUP does).
 """
 
 from __future__ import annotations
@@ -40,6 +41,11 @@ async def list_backends(request: Request) -> JSONResponse:
     return ok({"backends": await admin_views.backends(gateway)})
 
 
+async def overview(request: Request) -> JSONResponse:
+    gateway = _admin(request)
+    return ok(admin_views.overview(gateway))
+
+
 async def reload_config(request: Request) -> JSONResponse:
     gateway = _admin(request)
     loader = request.app.state.reload
@@ -61,5 +67,6 @@ async def reload_config(request: Request) -> JSONResponse:
 routes = [
     Route("/admin/tenants", list_tenants, methods=["GET"]),
     Route("/admin/backends", list_backends, methods=["GET"]),
+    Route("/admin/overview", overview, methods=["GET"]),
     Route("/admin/reload", reload_config, methods=["POST"]),
 ]

@@ -35,7 +35,7 @@ async def submit_job(request: Request) -> JSONResponse:
         job, gateway.plan(tenant), gateway.first_attempt_estimate(spec)
     )
     if stored.status.terminal:
-        await gateway.notifier.jobs_finished([stored])
+        await gateway.endings.announce([stored])
     return ok(
         {"jobId": stored.id, "status": stored.status.value, "cached": stored.cached},
         status=202,

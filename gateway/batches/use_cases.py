@@ -48,7 +48,7 @@ async def admit_one(gateway: Gateway, tenant: str, spec: JobSpec) -> tuple[Job, 
         job, gateway.plan(tenant), gateway.first_attempt_estimate(spec)
     )
     if stored.status.terminal:
-        await gateway.notifier.jobs_finished([stored])
+        await gateway.endings.announce([stored])
     return stored, headers
 
 

@@ -3,16 +3,20 @@
 Every method that changes more than one thing is atomic in each implementation (the memory
 store runs each method without awaiting in the middle; the Redis store uses scripts), and
 every write that a retried command could repeat is idempotent: `submit` creates one job per
-id, and `finish` writes a terminal status once (compare-and-set), so a reclaimed or paused
-worker can never overwrite a finished job.
+id, and every status change is a `gateway.jobs.Change` applied compare-and-set, so a
+reclaimed or paused worker can never overwrite a finished job. Stores decide no status:
+they apply what `gateway/jobs.py` computes.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
 from typing import Protocol
 
-from gateway.jobs import Attempt, Job, JobError, JobResult
+from gateway.jobs import Attempt, Hold, Job, JobError, JobResult
+from gateway.state.keys import Keys
 
 
 class StateUnavailable(Exception):
@@ -27,6 +31,11 @@ class BudgetRefused(Exception):
     """The tenant's spend budget cannot hold the job's first attempt; nothing was stored."""
 
 
+class SubmitExpired(StateUnavailable):
+    """The submit reached the store after its deadline (the caller has given up and told
+    its client 503): the store refused it, nothing was stored."""
+
+
 @dataclass(frozen=True)
 class Reservation:
     """Add `amount` to the budget counter `key` only if it stays within `limit`.
@@ -39,10 +48,30 @@ class Reservation:
     limit: int
     ttl: int
 
+    def hold(self) -> Hold:
+        """The reservation as the job records it (USD)."""
+        return Hold(self.key, Decimal(self.amount).scaleb(-6))
+
 
 class StateStore(Protocol):
+    keys: Keys  # every key name, budget counters included
+    # Whether the queue outlives the process (a shutdown may hand jobs back to it).
+    durable: bool
+    # A job delivered more often than this is handed out unstarted (`delivery_exhausted`).
+    max_deliveries: int
+
+    @property
+    def queued(self) -> int:
+        """Jobs waiting in this process's own queue (0 for a queue outside the process)."""
+        ...
+
     async def submit(
-        self, job: Job, *, max_active: int | None = None, reservation: Reservation | None = None
+        self,
+        job: Job,
+        *,
+        max_active: int | None = None,
+        reservation: Reservation | None = None,
+        deadline: float | None = None,
     ) -> Job:
         """Admit a new PENDING job and return it as stored.
 
@@ -55,14 +84,19 @@ class StateStore(Protocol):
         raises `ConcurrencyLimited` and stores nothing. A job that will run (neither cached
         nor following) takes `reservation` from the tenant's budget, or, when it does not
         fit, raises `BudgetRefused` and stores nothing; the stored job keeps `reserved` only
-        when it took the reservation.
+        when it took the reservation. `deadline` (epoch seconds, compared with the store's
+        clock) makes a submit that reaches the store later raise `SubmitExpired`.
         """
         ...
 
     async def get_job(self, job_id: str) -> Job | None: ...
 
     async def claim(self, worker_id: str, timeout: float) -> Job | None:
-        """Wait up to `timeout` seconds for a queued job; mark it RUNNING and hand it out."""
+        """Wait up to `timeout` seconds for a queued job; mark it RUNNING and hand it out.
+
+        A job already delivered `max_deliveries` times is handed out as it is (not started,
+        `deliveries` counted): the caller ends it through the finish pipeline.
+        """
         ...
 
     async def heartbeat(self, job_id: str, worker_id: str) -> None:
@@ -74,9 +108,15 @@ class StateStore(Protocol):
         ...
 
     async def finish(
-        self, job_id: str, *, result: JobResult | None = None, error: JobError | None = None
+        self,
+        job_id: str,
+        *,
+        result: JobResult | None = None,
+        error: JobError | None = None,
+        now: datetime | None = None,
     ) -> list[Job]:
-        """Make the job (and its followers) SUCCEEDED with `result` or FAILED with `error`.
+        """Apply `jobs.ended`: the job (and its followers) SUCCEEDED with `result` or FAILED
+        with `error`.
 
         Caches a success under the fingerprint, ends the in-flight execution, acknowledges
         the delivery. Returns the jobs it finished (none when the job was already terminal).
@@ -100,8 +140,9 @@ class StateStore(Protocol):
         """
         ...
 
-    async def reserve(self, reservation: Reservation) -> bool:
-        """Take `reservation` if it fits (a retry's budget); False stores nothing."""
+    async def reserve(self, reservation: Reservation, job_id: str | None = None) -> bool:
+        """Take `reservation` if it fits (a retry's budget) and record it on the job (which
+        must still be active); False stores nothing."""
         ...
 
     async def refund(self, key: str, amount: int) -> None:

@@ -10,15 +10,20 @@ import asyncio
 import time
 from collections import deque
 from dataclasses import replace
+from datetime import datetime
 
-from gateway.jobs import Attempt, Job, JobError, JobResult, JobStatus
-from gateway.state.base import BudgetRefused, ConcurrencyLimited, Reservation
-
-ACTIVE = (JobStatus.PENDING, JobStatus.RUNNING)
+from gateway import jobs
+from gateway.jobs import ACTIVE, Attempt, Change, Job, JobError, JobResult, utcnow
+from gateway.state.base import BudgetRefused, ConcurrencyLimited, Reservation, SubmitExpired
+from gateway.state.keys import Keys
 
 
 class MemoryState:
+    durable = False  # the queue lives in this process
+    max_deliveries = 5  # never reached: nothing is redelivered in one process
+
     def __init__(self, *, job_ttl: float, cache_ttl: float) -> None:
+        self.keys = Keys()
         self.job_ttl = job_ttl
         self.cache_ttl = cache_ttl
         self._jobs: dict[str, tuple[float, Job]] = {}
@@ -29,6 +34,7 @@ class MemoryState:
         # and expired ones are pruned only once the earliest expiry has passed.
         self._active: dict[str, dict[str, float]] = {}
         self._budgets: dict[str, tuple[float, int]] = {}  # key -> (expires, micro-dollars)
+        self._by_tenant: dict[str, dict[str, datetime]] = {}  # tenant -> {job id: created}
         self._queue: deque[str] = deque()
         self._ready = asyncio.Condition()
         self._next_sweep = time.monotonic() + 60
@@ -51,32 +57,42 @@ class MemoryState:
         return self._get(job_id)
 
     async def submit(
-        self, job: Job, *, max_active: int | None = None, reservation: Reservation | None = None
+        self,
+        job: Job,
+        *,
+        max_active: int | None = None,
+        reservation: Reservation | None = None,
+        deadline: float | None = None,
     ) -> Job:
+        if deadline is not None and time.time() > deadline:
+            raise SubmitExpired("the submit reached the store after its deadline")
         self._sweep()
         existing = self._get(job.id)
         if existing is not None:
             return existing
-        reserved, job = job.reserved, replace(job, reserved={})  # kept only if it will run
+        reserved, job = job.reserved, replace(job, reserved=())  # kept only if it will run
+        self._index(job)
         if not job.spec.no_cache:
             cached = self._cached(job.fingerprint)
             if cached is not None:
-                job = job.transition(JobStatus.SUCCEEDED, cached=True, result=cached)
+                job = replace(jobs.born_cached(utcnow()).apply(job), result=cached)
                 self._put(job)
                 return job
         if max_active is not None and self._active_count(job.tenant) >= max_active:
+            self._unindex(job)
             raise ConcurrencyLimited(job.tenant)
         leader = self._leader(job.fingerprint)
-        if leader is not None and not job.spec.no_cache:
-            job = replace(
-                job, leader_id=leader.id, status=leader.status, started_at=leader.started_at
-            )
+        join = jobs.joins().get(leader.status) if leader is not None else None
+        if leader is not None and join is not None and not job.spec.no_cache:
+            joined = join.apply(job)
+            job = replace(joined, leader_id=leader.id, started_at=leader.started_at)
             self._followers.setdefault(leader.id, []).append(job.id)
             self._put(job)
             self._activate(job)
             return job
         if reservation is not None:
             if not self._reserve(reservation):
+                self._unindex(job)
                 raise BudgetRefused(job.tenant)
             job = replace(job, reserved=reserved)
         if leader is None:  # also replaces a leader that expired without finishing
@@ -95,14 +111,13 @@ class MemoryState:
                 return None
             job_id = self._queue.popleft()
         job = self._get(job_id)
-        if job is None or job.status is not JobStatus.PENDING:
+        now = utcnow()
+        start = jobs.started(now)
+        if job is None or not start.applies_to(job):
             return None
-        job = job.transition(JobStatus.RUNNING, deliveries=job.deliveries + 1)
+        job = start.apply(job)
         self._put(job)
-        for follower_id in self._followers.get(job_id, ()):
-            follower = self._get(follower_id)
-            if follower is not None and follower.status is JobStatus.PENDING:
-                self._put(follower.transition(JobStatus.RUNNING))
+        self._apply_to_followers(job_id, jobs.follower_started(now))
         return job
 
     async def heartbeat(self, job_id: str, worker_id: str) -> None:
@@ -110,44 +125,47 @@ class MemoryState:
 
     async def add_attempt(self, job_id: str, attempt: Attempt) -> None:
         job = self._get(job_id)
-        if job is not None and not job.status.terminal:
+        if job is not None and job.status in ACTIVE:
             self._put(replace(job, attempts=(*job.attempts, attempt)))
 
     async def finish(
-        self, job_id: str, *, result: JobResult | None = None, error: JobError | None = None
+        self,
+        job_id: str,
+        *,
+        result: JobResult | None = None,
+        error: JobError | None = None,
+        now: datetime | None = None,
     ) -> list[Job]:
         job = self._get(job_id)
-        if job is None or job.status.terminal:
+        change = jobs.ended(now or utcnow(), result, error)
+        if job is None or not change.applies_to(job):
             return []
-        status = JobStatus.SUCCEEDED if result is not None else JobStatus.FAILED
-        finished = [job.transition(status, result=result, error=error)]
-        for follower_id in self._followers.pop(job_id, ()):
-            follower = self._get(follower_id)
-            if follower is not None and not follower.status.terminal:
-                finished.append(follower.transition(status, result=result, error=error))
-        for each in finished:
-            self._put(each)
-            self._active.get(each.tenant, {}).pop(each.id, None)
-        if self._inflight.get(job.fingerprint) == job_id:
-            del self._inflight[job.fingerprint]
+        finished = [change.apply(job), *self._apply_to_followers(job_id, change)]
+        self._put(finished[0])
+        self._end_execution(job)
         if result is not None:
             self._cache[job.fingerprint] = (time.monotonic() + self.cache_ttl, result)
         return finished
 
     async def requeue(self, job_id: str) -> None:
         job = self._get(job_id)
-        if job is None or job.status is not JobStatus.RUNNING:
+        change = jobs.requeued()
+        if job is None or not change.applies_to(job):
             return
-        self._put(job.transition(JobStatus.PENDING))
-        for follower_id in self._followers.get(job_id, ()):
-            follower = self._get(follower_id)
-            if follower is not None and follower.status is JobStatus.RUNNING:
-                self._put(follower.transition(JobStatus.PENDING))
+        self._put(change.apply(job))
+        self._apply_to_followers(job_id, change)
         self._queue.appendleft(job_id)
         await self._notify()
 
-    async def reserve(self, reservation: Reservation) -> bool:
-        return self._reserve(reservation)
+    async def reserve(self, reservation: Reservation, job_id: str | None = None) -> bool:
+        job = self._get(job_id) if job_id is not None else None
+        if job_id is not None and (job is None or job.status not in ACTIVE):
+            return False
+        if not self._reserve(reservation):
+            return False
+        if job is not None:
+            self._put(replace(job, reserved=(*job.reserved, reservation.hold())))
+        return True
 
     async def refund(self, key: str, amount: int) -> None:
         expires, spent = self._budgets.get(key, (0.0, 0))
@@ -177,6 +195,35 @@ class MemoryState:
         return len(self._queue)
 
     # -- internals --------------------------------------------------------------------
+    def _apply_to_followers(self, leader_id: str, change: Change) -> list[Job]:
+        """Apply `change` to each follower it applies to; the changed followers."""
+        changed = []
+        for follower_id in self._followers.get(leader_id, ()):
+            follower = self._get(follower_id)
+            if follower is not None and change.applies_to(follower):
+                changed.append(change.apply(follower))
+                self._put(changed[-1])
+        return changed
+
+    def _end_execution(self, job: Job) -> None:
+        """The execution led by `job` is over: no followers, no in-flight entry."""
+        for follower_id in self._followers.pop(job.id, ()):
+            follower = self._get(follower_id)
+            if follower is not None and follower.status not in ACTIVE:
+                self._deactivate(follower)
+        self._deactivate(job)
+        if self._inflight.get(job.fingerprint) == job.id:
+            del self._inflight[job.fingerprint]
+
+    def _deactivate(self, job: Job) -> None:
+        self._active.get(job.tenant, {}).pop(job.id, None)
+
+    def _index(self, job: Job) -> None:
+        self._by_tenant.setdefault(job.tenant, {})[job.id] = job.created_at
+
+    def _unindex(self, job: Job) -> None:
+        self._by_tenant.get(job.tenant, {}).pop(job.id, None)
+
     def _reserve(self, reservation: Reservation) -> bool:
         now = time.monotonic()
         expires, spent = self._budgets.get(reservation.key, (0.0, 0))

@@ -1,37 +1,32 @@
 """`redis://`: the state shared by any number of gateway and worker processes.
 
-Keys (prefix `ig`; `{...}` is a Redis Cluster hash tag), and how long they live:
+Key names and lifetimes: `gateway/state/keys.py`. Every change to more than one key is one
+Lua script (`redis_scripts.py`), so it is atomic, and every script is safe to run twice
+(redis-py retries a command whose reply was lost): `submit` returns the stored job when the
+id exists, and every status change is a compare-and-set `Change` from `gateway.jobs`.
+Round trips: submit 1, get_job 1, add_attempt 1, finish 1, count_active 1; claim 1 when
+work is waiting, else 1 + a blocking XREADGROUP + 1. The first call of a script after Redis
+restarts costs one more (EVALSHA fails, then EVAL).
 
-    ig:{<job id>}:job            the job: `Job.to_json`, "spec" last           job_ttl
-    ig:{<job id>}:followers      LIST of the jobs following its execution      job_ttl
-    ig:{<job id>}:entry          id of the job's current stream entry          job_ttl
-    ig:cache:{<fingerprint>}     a result: JSON of `JobResult`                 cache_ttl
-    ig:inflight:{<fingerprint>}  id of the job executing the fingerprint       job_ttl
-    ig:tenant:{<name>}:active    ZSET of the tenant's PENDING/RUNNING job ids, scored
-                                 by the job's expiry (pruned when counted)
-    ig:queue                     STREAM of {job: <id>}, consumer group `workers`
-
-Every change to more than one key is one Lua script (`redis_scripts.py`), so it is atomic,
-and every script is safe to run twice (redis-py retries a command whose reply was lost):
-`submit` returns the stored job when the id exists, `finish` only changes an active job,
-`requeue` only a RUNNING one. Round trips: submit 1, get_job 1, add_attempt 1, finish 1,
-count_active 1; claim 1 when work is waiting, else 1 + a blocking XREADGROUP + 1. The
-first call of a script after Redis restarts costs one more (EVALSHA fails, then EVAL).
+A submit carries a deadline (`SUBMIT_DEADLINE` after it was sent, compared with Redis
+`TIME`): a submit that sat in a stalled server's socket until after the client was told
+503 refuses itself when the server resumes, so a 503 never becomes a job later. (This
+needs the gateway's and Redis's clocks within well under a second of each other, as NTP
+keeps them.)
 
 The queue is at-least-once: an entry stays pending in the group until `finish` acks and
 deletes it; a worker that dies leaves it pending, and after `visibility_timeout` another
-worker takes it over (XPENDING IDLE + XCLAIM). A job delivered `max_deliveries` times
-ends FAILED (`worker_lost`) instead of looping forever.
+worker takes it over (XPENDING IDLE + XCLAIM). A job delivered more than `max_deliveries`
+times is handed out unstarted, and the worker ends it `worker_lost` through the same
+finish pipeline as every other ending.
 
 Redis Cluster: the scripts touch several slots (job keys tagged by job id, cache and
-in-flight keys by fingerprint, the tenant set, the one stream) and derive some keys inside
-Lua (a leader's followers, a finished job's fingerprint keys), which one Redis (or one
-primary with replicas) allows and Cluster does not. For Cluster, tag by queue shard
-instead: `q = hash(fingerprint) % N`, job ids that carry it (`job_<q>_<random>`, so a poll
-still finds the key from the id), and every key of a fingerprint's jobs under `{q<q>}`:
-`ig:{q7}:job:<id>`, `ig:{q7}:cache:<fp>`, `ig:{q7}:inflight:<fp>`, `ig:{q7}:queue`. Each
+in-flight keys by fingerprint, the tenant sets, the one stream) and build some names from
+templates (a leader's followers), which one Redis (or one primary with replicas) allows and
+Cluster does not. For Cluster, change `Keys.tag` to tag by queue shard: job ids that carry
+`q = hash(fingerprint) % N` and every key of a fingerprint's jobs under `{q<q>}`; each
 script is then one slot, workers read the N streams, and the per-tenant sets become
-per-shard sets summed by `count_active` (N reads) or a counter updated after the script.
+per-shard sets summed by `count_active` (N reads).
 """
 
 from __future__ import annotations
@@ -41,6 +36,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
+from datetime import datetime
 from functools import partial
 from typing import Any, TypeVar, cast
 
@@ -57,14 +53,25 @@ from redis.exceptions import (
     TimeoutError,
 )
 
-from gateway.jobs import Attempt, Job, JobError, JobResult, record_to_json, utcnow
+from gateway import jobs
+from gateway.jobs import (
+    ACTIVE,
+    Attempt,
+    Job,
+    JobError,
+    JobResult,
+    record_to_json,
+    utcnow,
+)
 from gateway.state import redis_scripts as lua
 from gateway.state.base import (
     BudgetRefused,
     ConcurrencyLimited,
     Reservation,
     StateUnavailable,
+    SubmitExpired,
 )
+from gateway.state.keys import Keys
 
 log = logging.getLogger("imagegate.state")
 
@@ -75,6 +82,9 @@ MAX_DELIVERIES = 5
 MAX_CONNECTIONS = 2048
 MAX_BLOCK = 5.0  # seconds one XREADGROUP blocks; its socket waits a second longer
 GROUP = "workers"
+# A submit not run by Redis within this many seconds of being sent refuses itself: by then
+# its command timed out (1 s), so the client is being told 503.
+SUBMIT_DEADLINE = 1.0
 
 
 @contextmanager
@@ -98,6 +108,10 @@ def _loads(doc: bytes | str) -> Job:
     return Job.from_json(json.loads(doc))
 
 
+def _change(change: jobs.Change) -> str:
+    return json.dumps(change.to_json(), separators=(",", ":"))
+
+
 def _ms(seconds: float) -> int:
     return max(1, round(seconds * 1000))
 
@@ -110,6 +124,7 @@ class RedisState:
     """
 
     durable = True
+    queued = 0  # the queue outlives this process: nothing to drain here
 
     def __init__(
         self,
@@ -128,13 +143,19 @@ class RedisState:
         self.cache_ttl = cache_ttl
         self.visibility_timeout = visibility_timeout
         self.max_deliveries = max_deliveries
-        self.prefix = prefix
-        self.stream = f"{prefix}:queue"
-        self._lost = json.dumps(
+        self.keys = Keys(prefix)
+        self.stream = self.keys.queue
+        self._context = json.dumps(
             {
-                "code": "worker_lost",
-                "message": f"no worker finished the job in {max_deliveries} deliveries",
-            }
+                "keys": self.keys.templates(),
+                "active": sorted(status.value for status in ACTIVE),
+                "group": GROUP,
+                "lists": ["attempts", "reserved"],
+            },
+            separators=(",", ":"),
+        )
+        self._joins = json.dumps(
+            {status.value: change.to_json() for status, change in jobs.joins().items()}
         )
         self._submit = client.register_script(lua.SUBMIT)
         self._take = client.register_script(lua.TAKE)
@@ -174,49 +195,67 @@ class RedisState:
             visibility_timeout=visibility_timeout,
         )
 
-    # -- keys (the scripts build the same names) ---------------------------------------
+    # -- keys ------------------------------------------------------------------------
     def job_key(self, job_id: str) -> str:
-        return f"{self.prefix}:{{{job_id}}}:job"
+        return self.keys.job(job_id)
 
     def followers_key(self, job_id: str) -> str:
-        return f"{self.prefix}:{{{job_id}}}:followers"
-
-    def tenant_key(self, tenant: str) -> str:
-        return f"{self.prefix}:tenant:{{{tenant}}}:active"
+        return self.keys.followers(job_id)
 
     def _args(self, *extra: str | int) -> list[str | int]:
-        return [self.prefix, _ms(self.job_ttl), utcnow().isoformat(), GROUP, *extra]
+        return [self._context, utcnow().isoformat(), _ms(self.job_ttl), *extra]
 
     # -- the Protocol ------------------------------------------------------------------
     async def submit(
-        self, job: Job, *, max_active: int | None = None, reservation: Reservation | None = None
+        self,
+        job: Job,
+        *,
+        max_active: int | None = None,
+        reservation: Reservation | None = None,
+        deadline: float | None = None,
     ) -> Job:
-        keys = [
-            self.job_key(job.id),
-            f"{self.prefix}:cache:{{{job.fingerprint}}}",
-            f"{self.prefix}:inflight:{{{job.fingerprint}}}",
-            self.stream,
-            self.tenant_key(job.tenant),
-            reservation.key if reservation else "",
+        keys = self.keys
+        names = [
+            keys.job(job.id),
+            keys.cache(job.fingerprint),
+            keys.inflight(job.fingerprint),
+            keys.queue,
+            keys.active(job.tenant),
+            keys.index(job.tenant),
+            *((reservation.key,) if reservation else ()),
         ]
+        if deadline is None:
+            deadline = time.time() + SUBMIT_DEADLINE
         args = self._args(
             _dumps(job),
             "1" if job.spec.no_cache else "0",
             "" if max_active is None else max_active,
+            round(deadline * 1000),
+            round(job.created_at.timestamp() * 1000),
+            _change(jobs.born_cached(utcnow())),
+            self._joins,
             *((reservation.amount, reservation.limit, reservation.ttl) if reservation else ()),
         )
         with _unavailable():
-            reply = await self._run(self._submit, keys=keys, args=args)
+            reply = await self._run(self._submit, keys=names, args=args)
         if isinstance(reply, list):  # ['refused', why]
             if reply[1] == b"budget":
                 raise BudgetRefused(job.tenant)
+            if reply[1] == b"expired":
+                raise SubmitExpired("the submit reached redis after its deadline")
             raise ConcurrencyLimited(job.tenant)
         return _loads(reply)
 
-    async def reserve(self, reservation: Reservation) -> bool:
-        args = self._args(reservation.amount, reservation.limit, reservation.ttl)
+    async def reserve(self, reservation: Reservation, job_id: str | None = None) -> bool:
+        args = self._args(
+            reservation.amount,
+            reservation.limit,
+            reservation.ttl,
+            json.dumps(record_to_json(reservation.hold())),
+        )
+        names = [reservation.key, *((self.keys.job(job_id),) if job_id else ())]
         with _unavailable():
-            return bool(await self._run(self._reserve, keys=[reservation.key], args=args))
+            return bool(await self._run(self._reserve, keys=names, args=args))
 
     async def refund(self, key: str, amount: int) -> None:
         with _unavailable():
@@ -233,56 +272,72 @@ class RedisState:
 
     async def claim(self, worker_id: str, timeout: float) -> Job | None:
         deadline = time.monotonic() + timeout
-        args = self._args(worker_id, _ms(self.visibility_timeout), self.max_deliveries, self._lost)
+        now = utcnow()
+        starts = (_change(jobs.started(now)), _change(jobs.follower_started(now)))
+        args = self._args(worker_id, _ms(self.visibility_timeout), self.max_deliveries, *starts)
         with _unavailable():
             reply = await self._grouped(partial(self._run, self._take, [self.stream], args))
             if reply:
-                return self._delivered(reply)
+                return _loads(reply[1])
             while (remaining := deadline - time.monotonic()) > 0:
                 block = _ms(min(remaining, MAX_BLOCK))
                 entry = await self._grouped(partial(self._read, worker_id, block))
                 if entry is None:
                     continue
                 entry_id, job_id = entry
+                now = utcnow()
                 reply = await self._run(
                     self._start,
-                    keys=[self.job_key(job_id)],
-                    args=self._args(entry_id, job_id, self.max_deliveries, self._lost),
+                    keys=[self.keys.job(job_id), self.stream],
+                    args=self._args(
+                        entry_id,
+                        job_id,
+                        self.max_deliveries,
+                        _change(jobs.started(now)),
+                        _change(jobs.follower_started(now)),
+                    ),
                 )
                 if reply:
-                    return self._delivered(reply)
+                    return _loads(reply[1])
         return None
 
     async def heartbeat(self, job_id: str, worker_id: str) -> None:
         args = self._args(job_id, worker_id)
         with _unavailable():
-            await self._run(self._heartbeat, keys=[self.job_key(job_id)], args=args)
+            await self._run(self._heartbeat, keys=[self.keys.job(job_id), self.stream], args=args)
 
     async def add_attempt(self, job_id: str, attempt: Attempt) -> None:
-        args = self._args(job_id, json.dumps(record_to_json(attempt)))
+        args = self._args(json.dumps(record_to_json(attempt)))
         with _unavailable():
-            await self._run(self._add_attempt, keys=[self.job_key(job_id)], args=args)
+            await self._run(self._add_attempt, keys=[self.keys.job(job_id)], args=args)
 
     async def finish(
-        self, job_id: str, *, result: JobResult | None = None, error: JobError | None = None
+        self,
+        job_id: str,
+        *,
+        result: JobResult | None = None,
+        error: JobError | None = None,
+        now: datetime | None = None,
     ) -> list[Job]:
         args = self._args(
-            job_id,
+            _change(jobs.ended(now or utcnow(), result, error)),
             json.dumps(record_to_json(result)) if result is not None else "",
-            json.dumps(record_to_json(error)) if error is not None else "",
             _ms(self.cache_ttl),
         )
         with _unavailable():
-            docs = await self._run(self._finish, keys=[self.job_key(job_id)], args=args)
+            docs = await self._run(
+                self._finish, keys=[self.keys.job(job_id), self.stream], args=args
+            )
         return [_loads(doc) for doc in docs]
 
     async def requeue(self, job_id: str) -> None:
+        args = self._args(_change(jobs.requeued()))
         with _unavailable():
-            await self._run(self._requeue, keys=[self.job_key(job_id)], args=self._args(job_id))
+            await self._run(self._requeue, keys=[self.keys.job(job_id), self.stream], args=args)
 
     async def count_active(self, tenant: str) -> int:
         with _unavailable():
-            return int(await self._run(self._count_active, keys=[self.tenant_key(tenant)]))
+            return int(await self._run(self._count_active, keys=[self.keys.active(tenant)]))
 
     async def referenced_keys(self) -> set[str]:
         """Storage keys of every image a live job or cache entry points to (for gc).
@@ -292,7 +347,7 @@ class RedisState:
         """
         keys: set[str] = set()
         with _unavailable():
-            for pattern in (f"{self.prefix}:{{*}}:job", f"{self.prefix}:cache:*"):
+            for pattern in self.keys.patterns():
                 batch: list[Any] = []
                 async for name in self.client.scan_iter(match=pattern, count=500):
                     batch.append(name)
@@ -312,25 +367,7 @@ class RedisState:
             await client.aclose()
             await client.connection_pool.aclose()  # a pool we passed in is ours to close
 
-    @property
-    def queued(self) -> int:
-        """Not tracked here: the queue outlives this process (see `durable`)."""
-        return 0
-
     # -- internals ---------------------------------------------------------------------
-    def _delivered(self, reply: list[bytes]) -> Job | None:
-        kind, *docs = reply
-        if kind == b"job":
-            return _loads(docs[0])
-        jobs = [_loads(doc) for doc in docs]
-        log.warning(
-            "job %s failed after %d deliveries (worker_lost), with %d followers",
-            jobs[0].id,
-            jobs[0].deliveries,
-            len(jobs) - 1,
-        )
-        return None
-
     async def _read(self, worker_id: str, block_ms: int) -> tuple[str, str] | None:
         """Wait for one new entry: (entry id, job id), or None when the block times out."""
         reply: Any = await self.blocking.xreadgroup(

@@ -1,10 +1,14 @@
 """Lua scripts of the `redis://` state: each method's multi-key update as one atomic step.
 
-Every script starts with `PRELUDE`, which reads the common arguments
-`ARGV[1..4] = prefix, job_ttl_ms, now (ISO-8601, from Python), consumer group` and defines
-the key names (the same as `RedisState`'s) and the helpers below. Script-specific
-arguments follow from `ARGV[5]`. Timestamps written into jobs come from Python (`now`);
-expiry scores of the tenant sets come from Redis `TIME`, the one clock all processes share.
+The scripts decide no status: every status change arrives from Python (`gateway.jobs`) as a
+change `{"expected": [statuses], "set": {field: JSON}, "incr": {field: n}}`, applied only to
+a job whose status is expected (compare-and-set). Every script starts with `PRELUDE`, which
+reads the common arguments `ARGV[1..3] = context, now, job_ttl_ms`: the context (JSON, one
+per store) holds the key templates of `keys.py` for names only Redis can know (a leader's
+followers), the statuses that count as active, the consumer group and the array members of
+a job. Script-specific arguments follow from `ARGV[4]`; keys known up front come in KEYS.
+Timestamps written into jobs come from Python; expiry scores and deadlines are compared
+with Redis `TIME`, the one clock all processes share.
 
 Job documents are `Job.to_json` with `"spec"` as the last member. The scripts decode and
 rewrite only the part before it and keep the spec byte for byte: it holds the user's text
@@ -14,20 +18,33 @@ and 64-bit seeds, which Lua's cjson would round to 14 digits.
 from __future__ import annotations
 
 PRELUDE = """
-local prefix, ttl, now, group = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
-local stream = prefix .. ':queue'
-local ACTIVE = {PENDING = true, RUNNING = true}
+local ctx = cjson.decode(ARGV[1])
+local now, ttl = ARGV[2], ARGV[3]
+local ACTIVE = {}
+for _, status in ipairs(ctx.active) do ACTIVE[status] = true end
 
-local function job_key(id) return prefix .. ':{' .. id .. '}:job' end
-local function followers_key(id) return prefix .. ':{' .. id .. '}:followers' end
-local function entry_key(id) return prefix .. ':{' .. id .. '}:entry' end
-local function cache_key(fp) return prefix .. ':cache:{' .. fp .. '}' end
-local function inflight_key(fp) return prefix .. ':inflight:{' .. fp .. '}' end
-local function tenant_key(name) return prefix .. ':tenant:{' .. name .. '}:active' end
+local function named(kind, id) return ctx.keys[kind][1] .. id .. ctx.keys[kind][2] end
 
 local function now_ms()
   local t = redis.call('TIME')
   return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+
+local function prepared(change)
+  local expected = {}
+  for _, status in ipairs(change.expected) do expected[status] = true end
+  change.expected = expected
+  return change
+end
+
+local function decode_change(json) return prepared(cjson.decode(json)) end
+
+-- Compare-and-set: write the change's fields only when the job's status is expected.
+local function apply(job, change)
+  if not change.expected[job.status] then return false end
+  for name, value in pairs(change.set) do job[name] = value end
+  for name, n in pairs(change.incr) do job[name] = job[name] + n end
+  return true
 end
 
 local specs = {}  -- decoded job table -> its verbatim ',"spec":{...}}' tail
@@ -40,28 +57,35 @@ local function load(doc)
 end
 
 local function read(id)
-  local doc = redis.call('GET', job_key(id))
+  local doc = redis.call('GET', named('job', id))
   if doc then return load(doc) end
   return nil
 end
 
 local function dump(job)
-  local attempts = job.attempts
-  job.attempts = nil
-  local body = cjson.encode(job)
-  job.attempts = attempts
-  local list = '[]'  -- cjson writes an empty table as {}
-  if #attempts > 0 then list = cjson.encode(attempts) end
-  return string.sub(body, 1, -2) .. ',"attempts":' .. list .. specs[job]
+  local lists, body = {}, nil
+  for _, name in ipairs(ctx.lists) do
+    lists[name] = job[name]
+    job[name] = nil
+  end
+  body = string.sub(cjson.encode(job), 1, -2)
+  for _, name in ipairs(ctx.lists) do
+    local items = lists[name] or {}
+    job[name] = items
+    local encoded = '[]'  -- cjson writes an empty table as {}
+    if #items > 0 then encoded = cjson.encode(items) end
+    body = body .. ',"' .. name .. '":' .. encoded
+  end
+  return body .. specs[job]
 end
 
 -- Write a job for job_ttl; keep its tenant's set of active jobs exact.
 local function save(job)
   local doc = dump(job)
-  redis.call('SET', job_key(job.id), doc, 'PX', ttl)
-  redis.call('PEXPIRE', followers_key(job.id), ttl)
-  redis.call('PEXPIRE', entry_key(job.id), ttl)
-  local active = tenant_key(job.tenant)
+  redis.call('SET', named('job', job.id), doc, 'PX', ttl)
+  redis.call('PEXPIRE', named('followers', job.id), ttl)
+  redis.call('PEXPIRE', named('entry', job.id), ttl)
+  local active = named('active', job.tenant)
   if ACTIVE[job.status] then
     redis.call('ZADD', active, string.format('%.0f', now_ms() + tonumber(ttl)), job.id)
   else
@@ -72,11 +96,19 @@ end
 
 local function followers(id)
   local found = {}
-  for _, follower_id in ipairs(redis.call('LRANGE', followers_key(id), 0, -1)) do
+  for _, follower_id in ipairs(redis.call('LRANGE', named('followers', id), 0, -1)) do
     local follower = read(follower_id)
     if follower then table.insert(found, follower) end
   end
   return found
+end
+
+-- Apply a change to each follower of an execution; the documents of those it changed.
+local function apply_to_followers(id, change, docs)
+  for _, follower in ipairs(followers(id)) do
+    if apply(follower, change) then table.insert(docs, save(follower)) end
+  end
+  return docs
 end
 
 -- Add `amount` to a budget counter if it stays within `limit` (integer micro-dollars).
@@ -88,154 +120,161 @@ local function reserve(key, amount, limit, ttl_s)
   return true
 end
 
-local function enqueue(id)
+local function enqueue(stream, id)
   local entry = redis.call('XADD', stream, '*', 'job', id)
-  redis.call('SET', entry_key(id), entry, 'PX', ttl)
+  redis.call('SET', named('entry', id), entry, 'PX', ttl)
 end
 
 -- Acknowledge and delete the job's stream entry, if it has one.
-local function release(id)
-  local entry = redis.call('GET', entry_key(id))
+local function release(stream, id)
+  local entry = redis.call('GET', named('entry', id))
   if entry then
-    redis.call('XACK', stream, group, entry)
+    redis.call('XACK', stream, ctx.group, entry)
     redis.call('XDEL', stream, entry)
-    redis.call('DEL', entry_key(id))
+    redis.call('DEL', named('entry', id))
   end
 end
 
--- Make an active job and its active followers terminal; their documents, leader first.
-local function finish(job, result, err, cache_ttl)
-  local status, result_value, error_value = 'FAILED', cjson.null, cjson.null
-  if result then status, result_value = 'SUCCEEDED', cjson.decode(result) end
-  if err then error_value = cjson.decode(err) end
-  local docs = {}
-  local function close(each)
-    each.status, each.finished_at = status, now
-    each.result, each.error = result_value, error_value
-    table.insert(docs, save(each))
-  end
-  close(job)
-  for _, follower in ipairs(followers(job.id)) do
-    if ACTIVE[follower.status] then close(follower) end
-  end
-  redis.call('DEL', followers_key(job.id))
-  if redis.call('GET', inflight_key(job.fingerprint)) == job.id then
-    redis.call('DEL', inflight_key(job.fingerprint))
-  end
-  if result then redis.call('SET', cache_key(job.fingerprint), result, 'PX', cache_ttl) end
-  release(job.id)
-  return docs
+-- The execution led by `job` is over: no followers, no in-flight entry, nothing queued.
+local function end_execution(stream, job)
+  redis.call('DEL', named('followers', job.id))
+  local inflight = named('inflight', job.fingerprint)
+  if redis.call('GET', inflight) == job.id then redis.call('DEL', inflight) end
+  release(stream, job.id)
 end
 
--- A delivered stream entry: the job becomes RUNNING (and its PENDING followers), or,
--- already delivered max_deliveries times, FAILED with lost_error. Returns {'job', doc},
--- {'lost', docs...}, or false for a stale entry (job finished, expired or requeued).
-local function deliver(entry, id, max_deliveries, lost_error)
+-- A delivered stream entry starts its job (and the followers the change applies to).
+-- Returns {'job', doc}; {'job', doc} unstarted but counted for a job delivered more than
+-- max_deliveries times (the worker ends it); false for a stale entry (job ended, expired
+-- or requeued since), which is dropped.
+local function deliver(stream, entry, id, max_deliveries, start, follow)
   local job = id and read(id)
-  if not job or redis.call('GET', entry_key(id)) ~= entry then
-    redis.call('XACK', stream, group, entry)
+  if not job or redis.call('GET', named('entry', id)) ~= entry
+      or not start.expected[job.status] then
+    redis.call('XACK', stream, ctx.group, entry)
     redis.call('XDEL', stream, entry)
     return false
   end
   if job.deliveries >= max_deliveries then
-    local docs = finish(job, nil, lost_error, nil)
-    table.insert(docs, 1, 'lost')
-    return docs
+    job.deliveries = job.deliveries + 1
+    return {'job', save(job)}
   end
-  job.status, job.started_at, job.deliveries = 'RUNNING', now, job.deliveries + 1
+  apply(job, start)
   local doc = save(job)
-  for _, follower in ipairs(followers(id)) do
-    if follower.status == 'PENDING' then
-      follower.status, follower.started_at = 'RUNNING', now
-      save(follower)
-    end
-  end
+  apply_to_followers(id, follow, {})
   return {'job', doc}
 end
 """
 
-# KEYS: job, cache, inflight, stream, tenant set, budget (derived again in Lua; declared
-# for routing). ARGV[5]: the PENDING job document; ARGV[6]: '1' to bypass the cache and
-# in-flight joining; ARGV[7]: the tenant's concurrency cap or ''; ARGV[8..10]: the budget
-# reservation for the job's first attempt (micro-dollars, limit, ttl seconds) or ''.
-# Returns the stored document, or {'refused', 'concurrency' | 'budget'} storing nothing.
+# KEYS: job, cache, inflight, stream, tenant active set, tenant index[, budget counter].
+# ARGV[4]: the PENDING job document; [5]: '1' to bypass the cache and in-flight joining;
+# [6]: the tenant's concurrency cap or ''; [7]: deadline (epoch ms) or ''; [8]: created
+# (epoch ms, the index score); [9]: the born-cached change; [10]: the join changes by the
+# leader's status; [11..13]: the budget reservation (micro-dollars, limit, ttl seconds).
+# Returns the stored document, or {'refused', 'concurrency' | 'budget' | 'expired'}
+# storing nothing.
 SUBMIT = (
     PRELUDE
     + """
-local job = load(ARGV[5])
-local stored = redis.call('GET', job_key(job.id))
+local deadline = tonumber(ARGV[7])
+if deadline and now_ms() > deadline then return {'refused', 'expired'} end
+local job = load(ARGV[4])
+local stored = redis.call('GET', KEYS[1])
 if stored then return stored end  -- a repeated or retried submit
-local use_cache = ARGV[6] ~= '1'
+local use_cache = ARGV[5] ~= '1'
 local reserved = job.reserved
-job.reserved = cjson.decode('{}')  -- only a job that will run holds a reservation
+job.reserved = {}  -- only a job that will run holds a reservation
+local function indexed(doc)
+  redis.call('ZREMRANGEBYSCORE', KEYS[6], '-inf', string.format('%.0f', now_ms() - ttl))
+  redis.call('ZADD', KEYS[6], ARGV[8], job.id)
+  redis.call('PEXPIRE', KEYS[6], ttl)
+  return doc
+end
 if use_cache then
-  local cached = redis.call('GET', cache_key(job.fingerprint))
+  local cached = redis.call('GET', KEYS[2])
   if cached then
-    job.status, job.cached, job.finished_at = 'SUCCEEDED', true, now
+    apply(job, decode_change(ARGV[9]))
     job.result = cjson.decode(cached)
-    return save(job)
+    return indexed(save(job))
   end
 end
-local max_active = tonumber(ARGV[7])
+local max_active = tonumber(ARGV[6])
 if max_active then
-  local active = tenant_key(job.tenant)
-  redis.call('ZREMRANGEBYSCORE', active, '-inf', string.format('%.0f', now_ms()))
-  if redis.call('ZCARD', active) >= max_active then return {'refused', 'concurrency'} end
+  redis.call('ZREMRANGEBYSCORE', KEYS[5], '-inf', string.format('%.0f', now_ms()))
+  if redis.call('ZCARD', KEYS[5]) >= max_active then return {'refused', 'concurrency'} end
 end
-local leader_id = redis.call('GET', inflight_key(job.fingerprint))
+local leader_id = redis.call('GET', KEYS[3])
 local leader = leader_id and read(leader_id)
-if leader and not ACTIVE[leader.status] then leader = nil end
+local join = leader and cjson.decode(ARGV[10])[leader.status]
+if not join then leader = nil end  -- none, or one that can no longer be joined
 if use_cache and leader then
-  job.leader_id, job.status, job.started_at = leader.id, leader.status, leader.started_at
-  redis.call('RPUSH', followers_key(leader.id), job.id)
-  redis.call('PEXPIRE', followers_key(leader.id), ttl)
-  return save(job)
+  apply(job, prepared(join))
+  job.leader_id, job.started_at = leader.id, leader.started_at
+  redis.call('RPUSH', named('followers', leader.id), job.id)
+  redis.call('PEXPIRE', named('followers', leader.id), ttl)
+  return indexed(save(job))
 end
-if KEYS[6] ~= '' then
-  if not reserve(KEYS[6], tonumber(ARGV[8]), tonumber(ARGV[9]), ARGV[10]) then
+if KEYS[7] then
+  if not reserve(KEYS[7], tonumber(ARGV[11]), tonumber(ARGV[12]), ARGV[13]) then
     return {'refused', 'budget'}
   end
   job.reserved = reserved
 end
-if not leader then redis.call('SET', inflight_key(job.fingerprint), job.id, 'PX', ttl) end
-local doc = save(job)
-enqueue(job.id)
+if not leader then redis.call('SET', KEYS[3], job.id, 'PX', ttl) end
+local doc = indexed(save(job))
+enqueue(KEYS[4], job.id)
 return doc
 """
 )
 
-# KEYS: budget counter. ARGV[5..7]: amount, limit (micro-dollars), ttl (s) -> 1 | 0
+# KEYS: budget counter[, job]. ARGV[4..6]: amount, limit (micro-dollars), ttl (s);
+# ARGV[7]: the hold the job records (JSON). A job that is no longer active reserves
+# nothing. -> 1 | 0
 RESERVE = (
     PRELUDE
     + """
-if reserve(KEYS[1], tonumber(ARGV[5]), tonumber(ARGV[6]), ARGV[7]) then return 1 end
-return 0
+local job = nil
+if KEYS[2] then
+  local doc = redis.call('GET', KEYS[2])
+  if not doc then return 0 end
+  job = load(doc)
+  if not ACTIVE[job.status] then return 0 end
+end
+if not reserve(KEYS[1], tonumber(ARGV[4]), tonumber(ARGV[5]), ARGV[6]) then return 0 end
+if job then
+  table.insert(job.reserved, cjson.decode(ARGV[7]))
+  save(job)
+end
+return 1
 """
 )
 
-# KEYS: stream. ARGV[5..8]: consumer, visibility timeout (ms), max deliveries, lost error.
-# A delivery idle for the visibility timeout first, else a new entry; never blocks.
-# (XPENDING IDLE finds the oldest stale delivery however many live ones precede it;
-# XAUTOCLAIM from 0-0 would look at only COUNT*10 entries and need a kept cursor.)
+# KEYS: stream. ARGV[4..8]: consumer, visibility timeout (ms), max deliveries, the start
+# change, the follower start change. A delivery idle for the visibility timeout first,
+# else a new entry; never blocks. (XPENDING IDLE finds the oldest stale delivery however
+# many live ones precede it; XAUTOCLAIM from 0-0 would look at only COUNT*10 entries.)
 TAKE = (
     PRELUDE
     + """
-local consumer, idle, max_deliveries, lost = ARGV[5], ARGV[6], tonumber(ARGV[7]), ARGV[8]
+local stream, consumer, idle = KEYS[1], ARGV[4], ARGV[5]
+local max_deliveries = tonumber(ARGV[6])
+local start, follow = decode_change(ARGV[7]), decode_change(ARGV[8])
 for _ = 1, 10 do
   local entries
-  local stale = redis.call('XPENDING', stream, group, 'IDLE', idle, '-', '+', 1)
+  local stale = redis.call('XPENDING', stream, ctx.group, 'IDLE', idle, '-', '+', 1)
   if #stale > 0 then
     -- empty when the entry was deleted meanwhile (XCLAIM drops it from the group)
-    entries = redis.call('XCLAIM', stream, group, consumer, idle, stale[1][1])
+    entries = redis.call('XCLAIM', stream, ctx.group, consumer, idle, stale[1][1])
   else
     local fresh = redis.call(
-      'XREADGROUP', 'GROUP', group, consumer, 'COUNT', 1, 'STREAMS', stream, '>')
+      'XREADGROUP', 'GROUP', ctx.group, consumer, 'COUNT', 1, 'STREAMS', stream, '>')
     if not fresh then return false end
     entries = fresh[1][2]
   end
   if #entries > 0 then
     local entry, fields = entries[1][1], entries[1][2]
-    local outcome = deliver(entry, fields and fields[2], max_deliveries, lost)
+    local outcome = deliver(
+      stream, entry, fields and fields[2], max_deliveries, start, follow)
     if outcome then return outcome end
   end
 end
@@ -243,68 +282,73 @@ return false
 """
 )
 
-# KEYS: job. ARGV[5..8]: entry id, job id, max deliveries, lost error.
+# KEYS: job, stream. ARGV[4..8]: entry id, job id, max deliveries, start, follower start.
 START = (
     PRELUDE
     + """
-return deliver(ARGV[5], ARGV[6], tonumber(ARGV[7]), ARGV[8])
+return deliver(
+  KEYS[2], ARGV[4], ARGV[5], tonumber(ARGV[6]), decode_change(ARGV[7]), decode_change(ARGV[8]))
 """
 )
 
-# KEYS: job. ARGV[5..6]: job id, consumer. Reset the delivery's idle clock, so a job
-# that runs longer than the visibility timeout is not reclaimed while its worker lives.
+# KEYS: job, stream. ARGV[4..5]: job id, consumer. Reset the delivery's idle clock, so a
+# job that runs longer than the visibility timeout is not reclaimed while its worker lives.
 HEARTBEAT = (
     PRELUDE
     + """
-local entry = redis.call('GET', entry_key(ARGV[5]))
+local entry = redis.call('GET', named('entry', ARGV[4]))
 if not entry then return 0 end
-return #redis.call('XCLAIM', stream, group, ARGV[6], 0, entry, 'JUSTID')
+return #redis.call('XCLAIM', KEYS[2], ctx.group, ARGV[5], 0, entry, 'JUSTID')
 """
 )
 
-# KEYS: job. ARGV[5..6]: job id, the attempt (JSON).
+# KEYS: job. ARGV[4]: the attempt (JSON), recorded only while the job is active.
 ADD_ATTEMPT = (
     PRELUDE
     + """
-local job = read(ARGV[5])
-if job and ACTIVE[job.status] then
-  table.insert(job.attempts, cjson.decode(ARGV[6]))
+local doc = redis.call('GET', KEYS[1])
+if not doc then return false end
+local job = load(doc)
+if ACTIVE[job.status] then
+  table.insert(job.attempts, cjson.decode(ARGV[4]))
   save(job)
 end
 return false
 """
 )
 
-# KEYS: job. ARGV[5..8]: job id, result (JSON or ''), error (JSON or ''), cache ttl (ms).
-# Compare-and-set: a job that is already terminal (or gone) is left alone.
+# KEYS: job, stream. ARGV[4]: the ending change (to the job and its followers); [5]: the
+# result to cache under the job's fingerprint, or ''; [6]: cache ttl (ms). A job the change
+# does not apply to (already ended, or gone) is left alone. -> the changed documents
 FINISH = (
     PRELUDE
     + """
-local job = read(ARGV[5])
-if not job or not ACTIVE[job.status] then return {} end
-local result, err = ARGV[6], ARGV[7]
-if result == '' then result = nil end
-if err == '' then err = nil end
-return finish(job, result, err, ARGV[8])
+local doc = redis.call('GET', KEYS[1])
+if not doc then return {} end
+local job, change = load(doc), decode_change(ARGV[4])
+if not apply(job, change) then return {} end
+local docs = apply_to_followers(job.id, change, {save(job)})
+end_execution(KEYS[2], job)
+if ARGV[5] ~= '' then
+  redis.call('SET', named('cache', job.fingerprint), ARGV[5], 'PX', ARGV[6])
+end
+return docs
 """
 )
 
-# KEYS: job. ARGV[5]: job id. Only a RUNNING job goes back (with its followers).
+# KEYS: job, stream. ARGV[4]: the requeue change (to the job and its followers); only a
+# job it applies to goes back to the queue.
 REQUEUE = (
     PRELUDE
     + """
-local job = read(ARGV[5])
-if not job or job.status ~= 'RUNNING' then return false end
-job.status = 'PENDING'
+local doc = redis.call('GET', KEYS[1])
+if not doc then return false end
+local job, change = load(doc), decode_change(ARGV[4])
+if not apply(job, change) then return false end
 save(job)
-for _, follower in ipairs(followers(job.id)) do
-  if follower.status == 'RUNNING' then
-    follower.status = 'PENDING'
-    save(follower)
-  end
-end
-release(job.id)
-enqueue(job.id)
+apply_to_followers(job.id, change, {})
+release(KEYS[2], job.id)
+enqueue(KEYS[2], job.id)
 return false
 """
 )
