@@ -5,6 +5,8 @@ Gauges that describe the shared state (budgets, and the queue) are read at scrap
 
 from __future__ import annotations
 
+import asyncio
+
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -16,8 +18,11 @@ from gateway.services import Gateway
 
 async def metrics(request: Request) -> Response:
     gateway: Gateway = request.app.state.gateway
-    readings = await budget_readings(gateway.budgets, gateway.plans)
+    readings, queue = await asyncio.gather(
+        budget_readings(gateway.budgets, gateway.plans), gateway.state.queue_stats()
+    )
     gateway.metrics.budgets({t: (r.spent, r.limit) for t, r in readings.items()})
+    gateway.metrics.queue(queue.depth, queue.oldest_age)
     return Response(gateway.metrics.render(), media_type=CONTENT_TYPE_LATEST)
 
 

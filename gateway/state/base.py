@@ -53,6 +53,14 @@ class Reservation:
         return Hold(self.key, Decimal(self.amount).scaleb(-6))
 
 
+@dataclass(frozen=True)
+class QueueStats:
+    """Jobs waiting for a worker (not yet handed out), and how long the oldest has waited."""
+
+    depth: int
+    oldest_age: float  # seconds; 0 when nothing waits
+
+
 class StateStore(Protocol):
     keys: Keys  # every key name, budget counters included
     # Whether the queue outlives the process (a shutdown may hand jobs back to it).
@@ -151,6 +159,10 @@ class StateStore(Protocol):
 
     async def spent(self, key: str) -> int:
         """What the budget counter `key` holds now (micro-dollars)."""
+        ...
+
+    async def queue_stats(self) -> QueueStats:
+        """The shared queue now, cheaply (a few O(1) reads): for `/metrics`."""
         ...
 
     async def ping(self) -> None:

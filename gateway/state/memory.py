@@ -14,7 +14,13 @@ from datetime import datetime
 
 from gateway import jobs
 from gateway.jobs import ACTIVE, Attempt, Change, Job, JobError, JobResult, utcnow
-from gateway.state.base import BudgetRefused, ConcurrencyLimited, Reservation, SubmitExpired
+from gateway.state.base import (
+    BudgetRefused,
+    ConcurrencyLimited,
+    QueueStats,
+    Reservation,
+    SubmitExpired,
+)
 from gateway.state.keys import Keys
 
 
@@ -183,6 +189,11 @@ class MemoryState:
         results = [job.result for expires, job in self._jobs.values() if expires >= now]
         results += [result for expires, result in self._cache.values() if expires >= now]
         return {image.key for result in results if result is not None for image in result.images}
+
+    async def queue_stats(self) -> QueueStats:
+        oldest = self._get(self._queue[0]) if self._queue else None
+        age = (utcnow() - oldest.created_at).total_seconds() if oldest is not None else 0.0
+        return QueueStats(len(self._queue), max(0.0, age))
 
     async def ping(self) -> None:
         return None

@@ -67,11 +67,13 @@ from gateway.state import redis_scripts as lua
 from gateway.state.base import (
     BudgetRefused,
     ConcurrencyLimited,
+    QueueStats,
     Reservation,
     StateUnavailable,
     SubmitExpired,
 )
 from gateway.state.keys import Keys
+from gateway.state.redis_queue_stats import read_queue_stats
 
 log = logging.getLogger("imagegate.state")
 
@@ -357,6 +359,10 @@ class RedisState:
                 if batch:
                     keys |= _image_keys(await self.client.mget(batch))
         return keys
+
+    async def queue_stats(self) -> QueueStats:
+        with _unavailable():
+            return await read_queue_stats(self.client, self.stream, GROUP)
 
     async def ping(self) -> None:
         with _unavailable():
