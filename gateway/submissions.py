@@ -10,19 +10,17 @@ here that its handlers call.
 from __future__ import annotations
 
 import asyncio
-import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from gateway.errors import job_not_found
+from gateway.events import wait_until_ended
 from gateway.fingerprint import fingerprint
 from gateway.jobs import Job, JobSpec, new_job_id
 from gateway.quotas import Refused, rate_limited
 
 if TYPE_CHECKING:
     from gateway.services import Gateway
-
-REREAD_EVERY = 5.0  # seconds; a waiter reads the job again even without a notification
 
 
 @dataclass(frozen=True)
@@ -75,23 +73,14 @@ class Submissions:
         """The job once it is terminal, or as it is after `timeout` seconds.
 
         Wakes on the job's change notification (published by whichever process finished
-        it), not by polling; it re-reads every `REREAD_EVERY` seconds only in case a
-        notification was lost. A caller that goes away cancels only this wait: the job
-        keeps running and can be fetched later.
+        it), not by polling. A caller that goes away cancels only this wait: the job keeps
+        running and can be fetched later.
         """
-        gateway = self.gateway
         if job.status.terminal or timeout <= 0:
             return job
-        deadline = time.monotonic() + timeout
-        async with gateway.events.watch(job.id) as watch:
-            current = await gateway.state.get_job(job.id) or job
-            while not current.status.terminal and not watch.closed:
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    break
-                await watch.changed(timeout=min(left, REREAD_EVERY))
-                current = await gateway.state.get_job(job.id) or current
-        return current
+        gateway = self.gateway
+        ended = await wait_until_ended(gateway.state, gateway.events, job.id, timeout)
+        return ended or job
 
     async def _load_polled(self, tenant: str, job_id: str) -> Job | None:
         """The job, after the tenant's poll rate; both go out together (one wait)."""
