@@ -19,8 +19,6 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from gateway.api.jobs import _load_polled
-from gateway.errors import job_not_found
 from gateway.live_status import LiveEvent, Seen, follow
 from gateway.services import Gateway
 
@@ -32,9 +30,7 @@ async def job_events(request: Request) -> Response:
     gateway: Gateway = request.app.state.gateway
     tenant = gateway.keyring.authenticate(request.headers)
     job_id = request.path_params["job_id"]
-    job = await _load_polled(gateway, tenant, job_id)
-    if job is None or job.tenant != tenant:
-        raise job_not_found(job_id)
+    await gateway.submissions.poll(tenant, job_id)  # one read against poll_rate; 404
     seen = Seen.parse(request.headers.get("last-event-id"))
     # At shutdown the stream ends cleanly (the client resumes at another process).
     stopping = anyio.Event()
