@@ -9,6 +9,7 @@ from starlette.routing import Route
 from gateway.api.envelope import ok, read_json
 from gateway.api.idempotent import idempotent
 from gateway.api.job_request import parse_job_request
+from gateway.api.prefer import preferences
 from gateway.services import Gateway
 
 
@@ -22,11 +23,20 @@ async def submit_job(request: Request) -> JSONResponse:
     tenant = gateway.keyring.authenticate(request.headers)
     body = await read_json(request, gateway.settings.server.max_body_bytes)
     submitted = await gateway.submissions.submit(tenant, parse_job_request(body, gateway.settings))
+    headers = {"Location": submitted.location, **submitted.headers}
     job = submitted.job
+    wait = preferences(request.headers).wait
+    if wait is not None:
+        # `Prefer: wait=N`: the finished job if it ends within N seconds (capped), else 202.
+        waited = min(wait, gateway.settings.openai_api.wait_limit)
+        job = await gateway.submissions.wait(job, waited)
+        headers["Preference-Applied"] = f"wait={waited:g}"
+        if job.status.terminal:
+            return ok(await gateway.present(job), headers=headers)
     return ok(
         {"jobId": job.id, "status": job.status.value, "cached": job.cached},
         status=202,
-        headers={"Location": submitted.location, **submitted.headers},
+        headers=headers,
     )
 
 

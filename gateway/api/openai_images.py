@@ -21,17 +21,13 @@ from starlette.routing import Route
 
 from gateway.api.envelope import read_json
 from gateway.api.openai_request import Generation, parse_generation
+from gateway.api.prefer import preferences
 from gateway.errors import ApiError, from_job_error
 from gateway.jobs import Job, JobStatus
 from gateway.services import Gateway
 from gateway.storage import StorageUnavailable
 
 JOB_HEADER = "X-Imagegate-Job-Id"  # the job behind the answer, readable on the job API
-
-
-def prefers_async(request: Request) -> bool:
-    preferences = request.headers.get("prefer", "").lower().replace(" ", "").split(",")
-    return "respond-async" in preferences
 
 
 async def generations(request: Request) -> Response:
@@ -41,7 +37,7 @@ async def generations(request: Request) -> Response:
     generation = parse_generation(body, gateway.settings)
     submitted = await gateway.submissions.submit(tenant, generation.spec)
     headers = {**submitted.headers, JOB_HEADER: submitted.job.id}
-    if prefers_async(request):
+    if preferences(request.headers).respond_async:
         document = await gateway.present(submitted.job)
         return JSONResponse(document, 202, headers={"Location": submitted.location, **headers})
     limit = gateway.settings.openai_api.wait_limit
