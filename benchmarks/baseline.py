@@ -29,6 +29,16 @@ async def submit(request: Request) -> JSONResponse:
     )
 
 
+async def generations(request: Request) -> JSONResponse:
+    """OpenAI's answer shape, constant: what `POST /v1/images/generations` is divided by."""
+    body = json.loads(await request.body())
+    url = "http://127.0.0.1/files/images/baseline.png?exp=0&sig=0"
+    return JSONResponse(
+        {"created": 0, "data": [{"url": url}], "size": body.get("size", "64x64")},
+        headers={"X-Imagegate-Job-Id": "job_baseline"},
+    )
+
+
 async def get_job(request: Request) -> JSONResponse:
     return JSONResponse({"ok": True, "data": {"id": request.path_params["job_id"]}})
 
@@ -38,6 +48,7 @@ def create_app() -> Starlette:
         routes=[
             Route("/images/jobs", submit, methods=["POST"]),
             Route("/images/jobs/{job_id}", get_job, methods=["GET"]),
+            Route("/v1/images/generations", generations, methods=["POST"]),
         ]
     )
 

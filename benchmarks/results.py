@@ -16,10 +16,14 @@ from benchmarks.redis_cost import RedisCost
 
 BASELINE = "baseline"
 E2E = "end to end (submit -> SUCCEEDED)"
+V1_CACHE_HIT = "v1 generate (cache hit)"
+V1_NEW = "v1 generate (new prompt, waited for)"
 SCENARIO_ORDER = [
     "poll",
     "poll (quotas on)",
     "submit (cache hit)",
+    V1_CACHE_HIT,
+    V1_NEW,
     "submit (new prompt)",
     "submit (new prompt, quotas on)",
     E2E,

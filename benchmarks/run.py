@@ -22,12 +22,13 @@ from benchmarks.e2e import complete_job, run_e2e
 from benchmarks.http1 import Http1
 from benchmarks.installs import ensure
 from benchmarks.redis_cost import measure_redis_cost
-from benchmarks.results import BASELINE, E2E, MemoryRow, Report, Row
+from benchmarks.results import BASELINE, E2E, V1_CACHE_HIT, V1_NEW, MemoryRow, Report, Row
 from benchmarks.targets import Target
 from benchmarks.wrk import run_wrk
 from tests.servers import RedisServer
 
 JOBS = "/images/jobs"
+V1 = "/v1/images/generations"  # the OpenAI-compatible surface: answers once the job ended
 
 
 @dataclass(frozen=True)
@@ -36,6 +37,7 @@ class Scenario:
     mode: str  # wrk's ("get", "same", "new"), or "e2e" for the end-to-end driver
     quotas: bool = False  # as tenant bench-quotas: every limit on, the priced model
     backlog: bool = False  # leaves queued jobs behind: the next level needs a fresh process
+    path: str = JOBS  # where "same" and "new" POST
 
 
 # Gateway order: nothing that leaves a backlog before something that must not inherit one.
@@ -43,6 +45,9 @@ SCENARIOS = [
     Scenario("poll", "get"),
     Scenario("poll (quotas on)", "get", quotas=True),
     Scenario("submit (cache hit)", "same"),
+    Scenario(V1_CACHE_HIT, "same", path=V1),
+    # Each request waits for its own job, so at most `concurrency` are in flight: no backlog.
+    Scenario(V1_NEW, "new", path=V1),
     Scenario(E2E, "e2e"),
     Scenario("submit (new prompt)", "new", backlog=True),
     Scenario("submit (new prompt, quotas on)", "new", quotas=True, backlog=True),
@@ -93,7 +98,7 @@ def _measure(target: Target, scenario: Scenario, ready: Prepared, c: int, o: Opt
     key, model = (QUOTA_KEY, PRICED_MODEL) if scenario.quotas else (BENCH_KEY, "")
     if scenario.mode == "e2e":
         return _end_to_end(target, c, o)
-    path, prompt = JOBS, uuid.uuid4().hex[:12]  # new prompts: "<this> <thread> <counter>"
+    path, prompt = scenario.path, uuid.uuid4().hex[:12]  # new: "<this> <thread> <counter>"
     if scenario.mode == "get":
         path = ready.poll_quotas if scenario.quotas else ready.poll
     elif scenario.mode == "same":

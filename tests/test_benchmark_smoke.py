@@ -16,6 +16,7 @@ from tests.processes import ROOT, cli_env
 TARGETS = {"baseline", "memory", "redis"}
 REQUEST_SCENARIOS = {"poll", "submit (cache hit)", "submit (new prompt)"}
 E2E = "end to end (submit -> SUCCEEDED)"
+V1_SCENARIOS = {"v1 generate (cache hit)", "v1 generate (new prompt, waited for)"}
 GATEWAY_ONLY = {"poll (quotas on)", "submit (new prompt, quotas on)", E2E}
 REDIS_SCENARIOS = {"job (worker side)", *REQUEST_SCENARIOS}
 
@@ -33,7 +34,7 @@ def test_quick_benchmark_reports_every_row(tmp_path: Path) -> None:
     report = json.loads((tmp_path / "quick.json").read_text())
 
     cells = {(row["scenario"], row["target"]) for row in report["rows"]}
-    expected = {(s, t) for s in REQUEST_SCENARIOS for t in TARGETS}
+    expected = {(s, t) for s in REQUEST_SCENARIOS | V1_SCENARIOS for t in TARGETS}
     expected |= {(s, t) for s in GATEWAY_ONLY for t in ("memory", "redis")}
     assert cells == expected
     for row in report["rows"]:
@@ -60,5 +61,5 @@ def test_quick_benchmark_reports_every_row(tmp_path: Path) -> None:
         assert 0 < m["idle_mib"] <= m["peak_mib"], m
 
     text = (tmp_path / "quick.md").read_text()
-    for scenario in {*REQUEST_SCENARIOS, *GATEWAY_ONLY, "job (worker side)"}:
+    for scenario in {*REQUEST_SCENARIOS, *V1_SCENARIOS, *GATEWAY_ONLY, "job (worker side)"}:
         assert scenario in text
