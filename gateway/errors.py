@@ -67,6 +67,7 @@ PUBLIC_ERRORS: dict[str, tuple[int, ...]] = {
     "internal_error": (500,),
     "timeout": (504,),
     "job_canceled": (409,),
+    "model_forbidden": (403,),
 }
 
 

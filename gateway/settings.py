@@ -162,6 +162,7 @@ class TenantSettings(PlanSettings):
     plan: str | None = None
     keys: tuple[str, ...] = ()
     generate_key: bool = False
+    models: tuple[str, ...] | None = None  # the aliases its keys may use (None: every one)
 
     @field_validator("keys")
     @classmethod
@@ -287,6 +288,9 @@ class Settings(Section):
         for name, tenant in self.tenants.items():
             if tenant.plan is not None and tenant.plan not in self.plans:
                 raise ValueError(f"tenants.{name}: plan {tenant.plan!r} is not defined")
+            for alias in tenant.models or ():
+                if alias not in self.models:
+                    raise ValueError(f"tenants.{name}: model {alias!r} is not defined")
             if set(tenant.keys) & set(self.admin.keys):
                 raise ValueError(f"tenants.{name}: a key is also an admin key; use separate keys")
         return self
@@ -301,6 +305,11 @@ class Settings(Section):
     @property
     def default_model(self) -> str:
         return next(alias for alias, model in self.models.items() if model.default)
+
+    def may_use(self, tenant: str, alias: str) -> bool:
+        """Whether `tenant`'s keys may use the model `alias` (`tenants.NAME.models`)."""
+        own = self.tenants.get(tenant)
+        return own is None or own.models is None or alias in own.models
 
     def plan_for(self, tenant: str) -> PlanSettings:
         """The tenant's effective limits: its plan, overridden by its own fields. A tenant

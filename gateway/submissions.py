@@ -13,7 +13,7 @@ import asyncio
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from gateway.errors import job_not_found
+from gateway.errors import ApiError, job_not_found
 from gateway.events import wait_until_ended
 from gateway.fingerprint import fingerprint
 from gateway.jobs import Job, JobSpec, new_job_id
@@ -50,6 +50,10 @@ class Submissions:
         limits (a refusal stores nothing)."""
         gateway = self.gateway
         plan = gateway.plan(tenant)
+        if not gateway.settings.may_use(tenant, spec.model):
+            raise ApiError(
+                403, "model_forbidden", f"this key may not use model {spec.model!r}", param="model"
+            )
         gateway.check_honoured(spec)
         scope = tenant if gateway.settings.cache.scope == "tenant" else None
         job = Job(id=new_job_id(), tenant=tenant, spec=spec, fingerprint=fingerprint(spec, scope))

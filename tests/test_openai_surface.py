@@ -48,7 +48,7 @@ def base_url(vendor: FakeOpenAI, tmp_path_factory: pytest.TempPathFactory) -> It
     config["tenants"] = {
         "demo": {"keys": [key_hash(KEY)], "generate_key": False},
         "limited": {"plan": "limited", "keys": [key_hash(LIMITED_KEY)]},
-        "broke": {"plan": "broke", "keys": [key_hash(BROKE_KEY)]},
+        "broke": {"plan": "broke", "keys": [key_hash(BROKE_KEY)], "models": ["procedural"]},
     }
     config["backends"] = {
         "procedural": {"type": "procedural", "prices": {"default": "0.04"}},
@@ -216,3 +216,19 @@ def test_stream_emulated_with_one_completed_event(base_url: str) -> None:
     events = list(stream)
     assert [event.type for event in events] == ["image_generation.completed"]
     assert size_of(base64.b64decode(events[0].b64_json)) == (64, 64)
+
+
+def test_a_key_sees_and_uses_only_its_models(base_url: str) -> None:
+    sdk = client(base_url, BROKE_KEY, max_retries=0)
+    assert {model.id for model in sdk.models.list()} == {"procedural", "gpt-image-1"}
+    with pytest.raises(openai.NotFoundError):
+        sdk.models.retrieve("vendor")
+    with pytest.raises(openai.PermissionDeniedError) as forbidden:
+        sdk.images.generate(prompt="not mine", model="vendor")
+    assert (forbidden.value.code, forbidden.value.param) == ("model_forbidden", "model")
+    jobs = httpx.post(
+        f"{base_url}/images/jobs",
+        json={"prompt": "not mine", "model": "vendor"},
+        headers={"Authorization": f"Bearer {BROKE_KEY}"},
+    )
+    assert jobs.status_code == 403 and jobs.json()["error"]["code"] == "model_forbidden"

@@ -122,10 +122,13 @@ def _model(alias: str, name: str | None = None) -> dict[str, Any]:
     return {"id": name or alias, "object": "model", "created": 0, "owned_by": "imagegate"}
 
 
-def _listed(gateway: Gateway) -> dict[str, dict[str, Any]]:
-    """Every model id a key may use: the aliases and the OpenAI names they answer to."""
+def _listed(gateway: Gateway, tenant: str) -> dict[str, dict[str, Any]]:
+    """Every model id the tenant's keys may use: aliases and the OpenAI names they answer to."""
     listed = {}
-    for alias, model in gateway.settings.models.items():
+    settings = gateway.settings
+    for alias, model in settings.models.items():
+        if not settings.may_use(tenant, alias):
+            continue
         listed[alias] = _model(alias)
         for name in model.openai_names:
             listed[name] = _model(alias, name)
@@ -134,15 +137,17 @@ def _listed(gateway: Gateway) -> dict[str, dict[str, Any]]:
 
 async def list_models(request: Request) -> JSONResponse:
     gateway: Gateway = request.app.state.gateway
-    gateway.plan(gateway.keyring.authenticate(request.headers))
-    return JSONResponse({"object": "list", "data": list(_listed(gateway).values())})
+    tenant = gateway.keyring.authenticate(request.headers)
+    gateway.plan(tenant)
+    return JSONResponse({"object": "list", "data": list(_listed(gateway, tenant).values())})
 
 
 async def get_model(request: Request) -> JSONResponse:
     gateway: Gateway = request.app.state.gateway
-    gateway.plan(gateway.keyring.authenticate(request.headers))
+    tenant = gateway.keyring.authenticate(request.headers)
+    gateway.plan(tenant)
     model_id = request.path_params["model_id"]
-    found = _listed(gateway).get(model_id)
+    found = _listed(gateway, tenant).get(model_id)
     if found is None:
         raise ApiError(404, "model_not_found", f"no model {model_id[:64]!r}", param="model")
     return JSONResponse(found)
