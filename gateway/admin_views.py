@@ -10,10 +10,10 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+from gateway.money.format import usd
 from gateway.quotas import Window
 from gateway.readings import BudgetReading, budget_readings
 from gateway.services import Gateway
-from gateway.usd import usd
 
 
 def _windows(windows: list[Window]) -> list[dict[str, Any]]:

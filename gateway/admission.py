@@ -22,6 +22,7 @@ from gateway.budgets import Budget, Budgets
 from gateway.errors import ApiError
 from gateway.jobs import Job
 from gateway.metrics import Metrics
+from gateway.money.format import usd
 from gateway.quotas import RateLimiter, Refused, concurrency_limited, rate_limited
 from gateway.settings import PlanSettings
 from gateway.state.base import BudgetRefused, ConcurrencyLimited, Reservation, StateStore
@@ -33,8 +34,8 @@ def budget_exhausted(budget: Budget, estimate: Decimal) -> ApiError:
     return ApiError(
         429,
         "budget_exhausted",
-        f"this key's spend budget ({budget.limit} USD per {budget.period}s) cannot hold "
-        f"this job's estimated cost of {estimate} USD",
+        f"this key's spend budget ({usd(budget.limit)} USD per {budget.period}s) cannot hold "
+        f"this job's estimated cost of {usd(estimate)} USD",
         {"Retry-After": str(budget.period - int(time.time()) % budget.period)},
     )
 

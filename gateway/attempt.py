@@ -17,9 +17,10 @@ from gateway.errors import redact
 from gateway.events.base import Changed, no_change
 from gateway.jobs import Attempt, Job
 from gateway.metrics import Metrics
-from gateway.pricing import charged_cost, estimate_cost
+from gateway.money.book import PriceBook
+from gateway.money.format import usd
 from gateway.quotas import RateLimiter, Refused
-from gateway.settings import BackendSettings, Target
+from gateway.settings import Target
 from gateway.spend import JobSpend
 from gateway.state.base import StateStore
 from gateway.storage import ImageStore, PreparedImage
@@ -49,11 +50,7 @@ class Call:
     target: Target
     backend: Backend
     request: GenerationRequest
-    settings: BackendSettings
-
-    @property
-    def estimate(self) -> Decimal:
-        return estimate_cost(self.settings, self.request)
+    estimate: Decimal  # from the price book: the worst case one attempt may bill
 
 
 class Attempter:
@@ -66,6 +63,7 @@ class Attempter:
         sleep: Sleep,
         metrics: Metrics,
         capacity: Capacity,
+        prices: PriceBook,
         changed: Changed = no_change,
     ) -> None:
         self.state = state
@@ -76,13 +74,14 @@ class Attempter:
         self.sleep = sleep
         self.metrics = metrics
         self.capacity = capacity
+        self.prices = prices
 
     async def attempt(self, call: Call, spend: JobSpend) -> list[PreparedImage]:
         """Checked images, or `BackendError`; the attempt is recorded either way."""
         estimate = call.estimate
         if not await spend.reserve(estimate):
             raise BudgetRefused(
-                f"the tenant's spend budget cannot hold another attempt ({estimate} USD)"
+                f"the tenant's spend budget cannot hold another attempt ({usd(estimate)} USD)"
             )
         await self._vendor_window(call.target.backend)
         started = time.monotonic()
@@ -90,7 +89,7 @@ class Attempter:
         try:
             async with self.capacity.slot(call.target.backend):
                 prepared, usage = await self._generate(call)
-            cost = charged_cost(call.settings, call.request, usage, estimate)
+            cost = self.prices.charge(call.target.backend, call.target.model, estimate, usage)
             return prepared
         except BackendError as error:
             outcome, cost = error.outcome, (estimate if error.charged else Decimal("0"))

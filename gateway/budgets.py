@@ -16,18 +16,9 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from gateway.jobs import Job
+from gateway.money.format import from_micros, to_micros
 from gateway.state.base import Reservation, StateStore
 from gateway.units import parse_budget
-
-MICROS = Decimal("1000000")
-
-
-def to_micros(amount: Decimal) -> int:
-    return int((amount * MICROS).to_integral_value())
-
-
-def from_micros(micros: int) -> Decimal:
-    return Decimal(micros) / MICROS
 
 
 @dataclass(frozen=True)

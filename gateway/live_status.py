@@ -17,6 +17,7 @@ from typing import Any
 
 from gateway.events import JobEvents, Watch
 from gateway.jobs import Job, JobStatus
+from gateway.money.format import usd
 from gateway.state.base import StateStore, StateUnavailable
 
 REREAD_EVERY = 5.0  # seconds; the fallback when a notification is lost
@@ -88,7 +89,7 @@ def changes(seen: Seen, job: Job) -> tuple[list[LiveEvent], Seen]:
                     "backend": attempt.backend,
                     "model": attempt.model,
                     "outcome": attempt.outcome,
-                    "cost": str(attempt.cost),
+                    "cost": usd(attempt.cost),
                     "durationMs": attempt.duration_ms,
                 },
             )

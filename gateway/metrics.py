@@ -18,8 +18,8 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 from gateway.backend_health import RecentAttempts
 from gateway.jobs import Job
+from gateway.money.format import usd
 from gateway.settings import Settings
-from gateway.usd import usd
 
 __all__ = ["CONTENT_TYPE_LATEST", "OTHER", "Metrics"]
 

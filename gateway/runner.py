@@ -21,6 +21,8 @@ from gateway.events.base import Changed, no_change
 from gateway.fingerprint import prompt_digest
 from gateway.jobs import Job, JobError, JobResult, JobSpec, StoredImage
 from gateway.metrics import Metrics
+from gateway.money.book import PriceBook
+from gateway.money.format import usd
 from gateway.quotas import RateLimiter
 from gateway.retry import retrying, upload_retrying
 from gateway.settings import Settings
@@ -71,6 +73,7 @@ class JobRunner:
         self.rates = rates
         self.budgets = budgets
         self.sleep = sleep
+        self.prices = PriceBook(settings.backends)
         self.metrics = metrics or Metrics(settings)
         self.attempter = Attempter(
             state,
@@ -80,6 +83,7 @@ class JobRunner:
             sleep,
             self.metrics,
             capacity or LocalCapacity({n: b.max_concurrency for n, b in settings.backends.items()}),
+            self.prices,
             changed,
         )
 
@@ -104,7 +108,9 @@ class JobRunner:
                 target,
                 self.backends[target.backend],
                 generation_request(job.spec, target.model),
-                self.settings.backends[target.backend],
+                self.prices.estimate(
+                    target.backend, target.model, job.spec.size, job.spec.quality, job.spec.n
+                ),
             )
             unsupported = call.backend.capabilities(target.model).check(call.request)
             if unsupported is not None:
@@ -177,10 +183,11 @@ def _cap_failure(
     previous: JobError, limit: Decimal | None, spent: Decimal, attempts: int
 ) -> JobError:
     detail = f"; last error: {previous.message}" if attempts else ""
+    cap = usd(limit) if limit is not None else "none"
     return JobError(
         "retry_budget_exhausted",
-        f"the job's cost cap ({limit} USD) cannot pay for another attempt "
-        f"(spent {spent} USD in {attempts} attempts){detail}",
+        f"the job's cost cap ({cap} USD) cannot pay for another attempt "
+        f"(spent {usd(spent)} USD in {attempts} attempts){detail}",
     )
 
 

@@ -34,9 +34,9 @@ from gateway.events import JobEvents, announce, events_from_url
 from gateway.idempotency import IdempotencyStore, idempotency_from_url
 from gateway.jobs import Job, JobSpec
 from gateway.metrics import Metrics
-from gateway.pricing import estimate_cost
+from gateway.money.book import PriceBook
 from gateway.quotas import RateLimiter
-from gateway.runner import JobRunner, generation_request
+from gateway.runner import JobRunner
 from gateway.settings import PlanSettings, Settings
 from gateway.signing import UrlSigner
 from gateway.state import StateStore, state_from_settings
@@ -66,6 +66,7 @@ class Gateway:
     workers: WorkerPool
     admission: Admission
     budgets: Budgets
+    prices: PriceBook
     plans: dict[str, PlanSettings]  # tenant -> effective limits, merged once at start
     metrics: Metrics
     admin_keys: KeyRing  # the admin API's keys ("admin" -> hashes); never tenant keys
@@ -145,6 +146,7 @@ class Gateway:
             workers=workers,
             admission=Admission(state, rates, budgets, metrics),
             budgets=budgets,
+            prices=runner.prices,
             plans={tenant: settings.plan_for(tenant) for tenant in settings.tenants},
             metrics=metrics,
             admin_keys=admin_keyring(settings),
@@ -182,9 +184,7 @@ class Gateway:
     def first_attempt_estimate(self, spec: JobSpec) -> Decimal:
         """What the first target of the job's route expects one attempt to cost."""
         target = self.settings.models[spec.model].targets[0]
-        return estimate_cost(
-            self.settings.backends[target.backend], generation_request(spec, target.model)
-        )
+        return self.prices.estimate(target.backend, target.model, spec.size, spec.quality, spec.n)
 
     async def present(self, job: Job) -> dict[str, Any]:
         return await present_job(job, self.urls)

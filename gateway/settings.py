@@ -20,11 +20,15 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    PlainValidator,
     ValidationError,
     field_validator,
     model_validator,
 )
 
+from gateway.money.prices import ModelPrice, parse_model_price
+from gateway.money.tokens import TokenPrices
+from gateway.money.validation import price_problems
 from gateway.units import parse_budget, parse_duration, parse_money, parse_size
 
 ENV_PREFIX = "IMAGEGATE_"
@@ -33,6 +37,7 @@ STORAGE_SCHEMES = ("file", "memory", "s3")
 
 Seconds = Annotated[float, BeforeValidator(parse_duration)]
 Money = Annotated[Decimal, BeforeValidator(parse_money)]
+Prices = dict[str, Annotated[ModelPrice, PlainValidator(parse_model_price)]]
 
 
 def _check_rate(value: str | None) -> str | None:
@@ -223,7 +228,10 @@ class BackendSettings(Section):
     timeout: Seconds = 60.0
     max_concurrency: int | None = Field(None, ge=1)
     rate: Rate = None
-    prices: dict[str, Money] = Field(default_factory=dict)
+    # USD per image by model (x size x quality): gateway/money/prices.py.
+    prices: Prices = Field(default_factory=dict)
+    token_prices: dict[str, TokenPrices] = Field(default_factory=dict)
+    free: bool = False  # runs without prices (a self-hosted server); procedural is by default
     latency: Seconds = 0.0
     fail_rate: float = Field(0.0, ge=0.0, le=1.0)
     options: dict[str, Any] = Field(default_factory=dict)
@@ -265,6 +273,13 @@ class Settings(Section):
                 raise ValueError(f"tenants.{name}: plan {tenant.plan!r} is not defined")
             if set(tenant.keys) & set(self.admin.keys):
                 raise ValueError(f"tenants.{name}: a key is also an admin key; use separate keys")
+        return self
+
+    @model_validator(mode="after")
+    def _priced(self) -> Settings:
+        problems = price_problems(self)
+        if problems:
+            raise ValueError("\n  ".join(problems))
         return self
 
     @property
@@ -322,12 +337,14 @@ def apply_env_overrides(data: dict[str, Any], environ: Mapping[str, str]) -> dic
 
 
 def _format_validation_error(source: str, exc: ValidationError) -> str:
-    lines = [f"{source}: {exc.error_count()} problem(s)"]
+    lines: list[str] = []
     for error in exc.errors():
-        where = ".".join(str(part) for part in error["loc"]) or "(top level)"
         message = error["msg"].removeprefix("Value error, ")
-        lines.append(f"  {where}: {message}")
-    return "\n".join(lines)
+        if error["loc"]:
+            lines.append(f"  {'.'.join(str(part) for part in error['loc'])}: {message}")
+        else:  # a whole-config check: one problem a line, each naming its own path
+            lines += [f"  {line.strip()}" for line in message.split("\n")]
+    return "\n".join([f"{source}: {len(lines)} problem(s)", *lines])
 
 
 def parse_settings(data: dict[str, Any], source: str = "config") -> Settings:

@@ -90,7 +90,7 @@ def test_identical_prompt_is_served_from_cache(make_client: Callable[..., TestCl
     assert again["cached"] is True and again["status"] == "SUCCEEDED"
     second = wait_for_job(client, again["jobId"], AUTH)
     assert second["images"][0]["sha256"] == first["images"][0]["sha256"]
-    assert second["attempts"] == 0 and second["cost"] == "0"
+    assert second["attempts"] == 0 and second["cost"] == "0.00"
     fresh = submit(client, {"prompt": "a cat", "seed": 7, "noCache": True})
     assert fresh["cached"] is False
 

@@ -27,7 +27,7 @@ from backends.errors import (
     VendorUnavailable,
 )
 from backends.registry import BUILTIN
-from gateway.pricing import estimate_cost
+from gateway.money.book import PriceBook
 from gateway.settings import BackendSettings
 from tests.contract.subjects import KEY, SUBJECTS, WRONG_KEY, HttpSubject, Rig, Subject
 from tests.fakes.blackhole import blackhole
@@ -101,8 +101,8 @@ async def test_n_above_one_gives_n_distinct_images_and_reports_usage(
     assert len({image.data for image in generation.images}) == 2
     assert generation.usage.images == 2
     # The host prices what was asked; a backend only reports usage.
-    priced = BackendSettings(type="x", prices={subject.model: "0.04"})
-    assert estimate_cost(priced, req) == Decimal("0.08")
+    book = PriceBook({"x": BackendSettings(type="x", prices={subject.model: "0.04"})})
+    assert book.estimate("x", req.model, req.size, req.quality, req.n) == Decimal("0.08")
 
 
 @pytest.mark.parametrize(("subject", "behaviour"), FAILURES)

@@ -64,7 +64,7 @@ def test_a_failed_uncharged_job_is_refunded(
         "jobId"
     ]
     job = wait_for_job(client, job_id, AUTH)
-    assert job["status"] == "FAILED" and job["cost"] == "0"
+    assert job["status"] == "FAILED" and job["cost"] == "0.00"
     assert spent(client) == Decimal("0")
 
 

@@ -34,7 +34,7 @@ def test_a_new_follower_sees_the_status_then_the_attempts_so_far() -> None:
         "backend": "openai",
         "model": "gpt-image-1",
         "outcome": "backend_unavailable",
-        "cost": "0",
+        "cost": "0.00",
         "durationMs": 120,
     }
 

@@ -67,7 +67,12 @@ def test_serve_at_debug_logs_no_query_string(fake: FakeOpenAI, tmp_path: Path) -
     config["server"]["data_dir"] = str(tmp_path / "data")
     config["tenants"] = {"demo": {"keys": [key_hash(API_KEY)]}}
     config["backends"] = {
-        "openai": {"type": "openai", "base_url": f"{fake.base_url}/v1", "api_key_env": ENV}
+        "openai": {
+            "type": "openai",
+            "base_url": f"{fake.base_url}/v1",
+            "api_key_env": ENV,
+            "prices": {"dall-e-2": "0.016"},
+        }
     }
     config["models"] = {
         "default": {

@@ -12,7 +12,7 @@ from PIL import Image, ImageStat
 from backends.base import BackendError, GenerationRequest
 from backends.procedural import render
 from gateway.backend_setup import build_backend
-from gateway.pricing import estimate_cost
+from gateway.money.book import PriceBook
 from gateway.settings import BackendSettings
 
 
@@ -66,8 +66,10 @@ async def test_backend_generates_n_images_and_reports_them() -> None:
 
 
 def test_procedural_is_priced_by_the_host() -> None:
-    settings = BackendSettings(type="procedural", prices={"procedural-v1": "0.01"})
-    assert estimate_cost(settings, request(n=3)) == Decimal("0.03")
+    book = PriceBook(
+        {"local": BackendSettings(type="procedural", prices={"procedural-v1": "0.01"})}
+    )
+    assert book.estimate("local", "procedural-v1", "256x256", None, 3) == Decimal("0.03")
 
 
 def test_negative_prompt_and_quality_are_honoured() -> None:

@@ -121,7 +121,7 @@ def test_a_job_through_serve_and_the_vendor_fake(vendor: Vendor, tmp_path: Path)
         job = submit(client, "a lighthouse at dusk")
         assert job["status"] == "SUCCEEDED", job
         assert job["backend"] == "vendor"
-        assert job["cost"] == ("0.04" if vendor.key else "0")
+        assert job["cost"] == ("0.04" if vendor.key else "0.00")
         image = client.get(job["imageUrl"])
         assert image.status_code == 200
         width, _, height = vendor.size.partition("x")
@@ -133,5 +133,5 @@ def test_a_job_through_serve_and_the_vendor_fake(vendor: Vendor, tmp_path: Path)
             refused = submit(client, "something the vendor refuses")
             assert refused["status"] == "FAILED"
             assert refused["error"]["code"] == "content_rejected"
-            assert refused["cost"] == "0"  # each of these refusals is made before generating
+            assert refused["cost"] == "0.00"  # each of these refusals is made before generating
             assert vendor.key not in str(refused)

@@ -19,6 +19,7 @@ from gateway.batches import MAX_ITEMS, Batch
 from gateway.batches.use_cases import load_batch, submit_batch
 from gateway.errors import ApiError, invalid_request
 from gateway.jobs import Job, JobSpec, JobStatus, iso
+from gateway.money.format import usd
 from gateway.services import Gateway
 from gateway.settings import Settings
 
@@ -98,7 +99,7 @@ async def get_batch(request: Request) -> JSONResponse:
             "createdAt": iso(batch.created_at),
             "total": len(batch.items),
             "counts": _counts(batch, jobs),
-            "cost": str(sum((job.cost for job in jobs.values()), Decimal("0"))),
+            "cost": usd(sum((job.cost for job in jobs.values()), Decimal("0"))),
             "items": page,
             "nextCursor": _cursor(following) if following < len(batch.items) else None,
         }

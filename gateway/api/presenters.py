@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from gateway.jobs import Job, iso
+from gateway.money.format import usd
 from gateway.storage import UrlBuilder
 
 
@@ -41,14 +42,14 @@ async def present_job(job: Job, urls: UrlBuilder) -> dict[str, Any]:
         "startedAt": iso(job.started_at),
         "finishedAt": iso(job.finished_at),
         "durationMs": job.duration_ms,
-        "cost": str(job.cost),
+        "cost": usd(job.cost),
         "attempts": len(job.attempts),
         "attemptLog": [
             {
                 "backend": a.backend,
                 "model": a.model,
                 "outcome": a.outcome,
-                "cost": str(a.cost),
+                "cost": usd(a.cost),
                 "durationMs": a.duration_ms,
             }
             for a in job.attempts

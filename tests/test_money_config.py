@@ -1,0 +1,121 @@
+"""Prices are checked before the config ships: every routable (model, size) is priced,
+typos are refused, free backends are declared; `config check` names backend, model, size."""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from gateway.settings import ConfigError, Settings, default_config_path, parse_settings
+from tests.conftest import config_dict
+from tests.test_cli import run_cli
+
+GPT_IMAGE = {
+    "1024x1024": {"low": "0.011", "medium": "0.042", "high": "0.167"},
+    "1536x1024": {"low": "0.016", "medium": "0.063", "high": "0.25"},
+}
+
+
+def vendor_config(**backend: Any) -> dict[str, Any]:
+    """A route to a (procedural-typed) vendor backend `paid` serving model `m`."""
+    return {
+        "models": {
+            "procedural": {"default": False},
+            "paid": {
+                "default": True,
+                "targets": [{"backend": "paid", "model": "m"}],
+                "sizes": ["1024x1024", "1536x1024"],
+            },
+        },
+        "backends": {"paid": {"type": "openai", "api_key_env": "X", **backend}},
+    }
+
+
+def refused(make_settings: Callable[..., Settings], **overrides: Any) -> str:
+    with pytest.raises(ConfigError) as caught:
+        make_settings(**overrides)
+    return str(caught.value)
+
+
+def test_a_vendor_without_prices_is_refused_unless_free(
+    make_settings: Callable[..., Settings],
+) -> None:
+    message = refused(make_settings, **vendor_config())
+    assert "backends.paid: model 'm' has no price for size 1024x1024, 1536x1024" in message
+    assert "models.paid" in message and "free = true" in message
+    assert make_settings(**vendor_config(free=True)).backends["paid"].free
+
+
+def test_a_missing_size_is_named(make_settings: Callable[..., Settings]) -> None:
+    message = refused(make_settings, **vendor_config(prices={"m": {"1024x1024": "0.04"}}))
+    assert "backends.paid: model 'm' has no price for size 1536x1024" in message
+    make_settings(**vendor_config(prices={"m": {"1024x1024": "0.04", "default": "0.08"}}))
+    make_settings(**vendor_config(prices={"m": GPT_IMAGE}))
+
+
+def test_a_price_key_naming_no_routed_model_is_a_typo(
+    make_settings: Callable[..., Settings],
+) -> None:
+    message = refused(
+        make_settings, **vendor_config(prices={"gpt-imgae-1": "0.04", "default": "0.04"})
+    )
+    assert 'backends.paid.prices: "gpt-imgae-1" is not a model any route sends' in message
+    assert "(routed models: m)" in message
+    tokens = {"text_input": "5", "image_input": "10", "image_output": "40"}
+    message = refused(
+        make_settings, **vendor_config(prices={"m": "0.04"}, token_prices={"n": tokens})
+    )
+    assert 'backends.paid.token_prices: "n"' in message
+
+
+def test_a_size_no_alias_allows_is_a_typo(make_settings: Callable[..., Settings]) -> None:
+    message = refused(
+        make_settings,
+        **vendor_config(prices={"m": {**GPT_IMAGE, "1024x1792": "0.08", "default": "0.1"}}),
+    )
+    assert 'backends.paid.prices."m": size 1024x1792 is allowed by no model alias' in message
+
+
+def test_free_with_prices_contradicts(make_settings: Callable[..., Settings]) -> None:
+    message = refused(make_settings, **vendor_config(free=True, prices={"m": "0.04"}))
+    assert "free = true contradicts its prices" in message
+
+
+def test_procedural_is_free_unless_priced(
+    make_settings: Callable[..., Settings], tmp_path: Path
+) -> None:
+    data = config_dict(tmp_path)
+    del data["backends"]["procedural"]["prices"]
+    assert parse_settings(data).backends["procedural"].prices == {}
+    data["backends"]["procedural"]["prices"] = {"other": "0.01"}
+    with pytest.raises(ConfigError) as caught:
+        parse_settings(data)
+    message = str(caught.value)
+    assert "backends.procedural: model 'procedural-v1' has no price for size" in message
+    assert '"other" is not a model any route sends' in message
+
+
+def test_every_problem_is_reported_at_once(make_settings: Callable[..., Settings]) -> None:
+    message = refused(
+        make_settings, **vendor_config(prices={"m": {"1024x1024": "0.04"}, "typo": "0.01"})
+    )
+    assert "has no price for size 1536x1024" in message and '"typo"' in message
+
+
+def test_config_check_names_the_typoed_model(tmp_path: Path) -> None:
+    text = (
+        default_config_path()
+        .read_text()
+        .replace('prices = { default = "0.00" }', 'prices = { "procedural-v2" = "0.01" }')
+    )
+    config = tmp_path / "typo.toml"
+    config.write_text(text)
+    assert tomllib.loads(text)["backends"]["procedural"]["prices"] == {"procedural-v2": "0.01"}
+    result = run_cli("config", "check", str(config))
+    assert result.returncode != 0
+    assert '"procedural-v2" is not a model any route sends' in result.stderr
+    assert "model 'procedural-v1' has no price for size 512x512" in result.stderr
