@@ -14,8 +14,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from gateway.api import admin, batches, files, health, job_events, jobs, metrics
-from gateway.api.envelope import failure
 from gateway.api.middleware import EdgeMiddleware
+from gateway.api.surfaces import render
 from gateway.errors import ApiError, redact
 from gateway.metrics import Metrics
 from gateway.reload import Loader, install_sighup
@@ -31,38 +31,41 @@ HTTP_CODES = {404: "not_found", 405: "method_not_allowed"}
 
 async def _api_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, ApiError)
-    return failure(exc)
+    return render(request.url.path, exc)
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
     code = HTTP_CODES.get(exc.status_code, "invalid_request")
-    return failure(ApiError(exc.status_code, code, str(exc.detail), dict(exc.headers or {})))
+    error = ApiError(exc.status_code, code, str(exc.detail), dict(exc.headers or {}))
+    return render(request.url.path, error)
 
 
 async def _state_unavailable(request: Request, exc: Exception) -> Response:
     request.app.state.metrics.state_error("api")
     log.error("state unavailable: %s", redact(str(exc)))
-    return failure(
+    return render(
+        request.url.path,
         ApiError(
             503,
             "state_unavailable",
             "the gateway's state store is unavailable; retry",
             {"Retry-After": "1"},
-        )
+        ),
     )
 
 
 async def _storage_unavailable(request: Request, exc: Exception) -> Response:
     request.app.state.metrics.storage_error("api")
     log.error("storage unavailable: %s", exc)  # already redacted
-    return failure(
+    return render(
+        request.url.path,
         ApiError(
             503,
             "storage_unavailable",
             "the gateway's object storage is unavailable; retry",
             {"Retry-After": "1"},
-        )
+        ),
     )
 
 

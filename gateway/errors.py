@@ -28,10 +28,12 @@ content_rejected, retry_budget_exhausted, timeout, storage_unavailable, internal
 from __future__ import annotations
 
 from backends.redaction import redact
+from gateway.jobs import JobError
 
 __all__ = [
     "PUBLIC_ERRORS",
     "ApiError",
+    "from_job_error",
     "invalid_request",
     "job_not_found",
     "redact",
@@ -68,7 +70,9 @@ PUBLIC_ERRORS: dict[str, tuple[int, ...]] = {
 
 
 class ApiError(Exception):
-    """An error answered to the client with the contract's envelope."""
+    """An error answered to the client, rendered by the surface it reached: the job API's
+    envelope, or OpenAI's `{"error": {...}}` under /v1 (gateway/api/surfaces.py).
+    `param` names the request field at fault, when one is."""
 
     def __init__(
         self,
@@ -76,16 +80,35 @@ class ApiError(Exception):
         code: str,
         message: str,
         headers: dict[str, str] | None = None,
+        *,
+        param: str | None = None,
     ) -> None:
         super().__init__(message)
         self.status = status
         self.code = code
         self.message = message
         self.headers = headers or {}
+        self.param = param
 
 
-def invalid_request(message: str) -> ApiError:
-    return ApiError(400, "invalid_request", message)
+# A failed job's code -> the status a client that waited for it receives (/v1 waits).
+JOB_FAILURE_STATUS = {
+    "content_rejected": 400,
+    "budget_exhausted": 429,
+    "internal_error": 500,
+    "storage_unavailable": 503,
+    "timeout": 504,
+}
+
+
+def from_job_error(error: JobError) -> ApiError:
+    """The error a client waiting on a job receives when the job failed with `error`
+    (vendor and retry failures not listed above are a bad gateway: 502)."""
+    return ApiError(JOB_FAILURE_STATUS.get(error.code, 502), error.code, error.message)
+
+
+def invalid_request(message: str, param: str | None = None) -> ApiError:
+    return ApiError(400, "invalid_request", message, param=param)
 
 
 def unauthorized(message: str = "missing or unknown API key") -> ApiError:

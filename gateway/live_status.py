@@ -11,16 +11,23 @@ watches its leader, whose changes are its own.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, Protocol
 
 from gateway.events import JobEvents, Watch
 from gateway.jobs import Job, JobStatus
 from gateway.money.format import usd
 from gateway.state.base import StateStore, StateUnavailable
 
-REREAD_EVERY = 5.0  # seconds; the fallback when a notification is lost
+REREAD_EVERY = 5.0
+
+
+class Stop(Protocol):
+    """An event that asks the stream to end (asyncio's or anyio's)."""
+
+    async def wait(self) -> Any: ...  # seconds; the fallback when a notification is lost
 
 
 @dataclass(frozen=True)
@@ -100,14 +107,19 @@ def changes(seen: Seen, job: Job) -> tuple[list[LiveEvent], Seen]:
 
 
 async def follow(
-    state: StateStore, events: JobEvents, job_id: str, seen: Seen
+    state: StateStore, events: JobEvents, job_id: str, seen: Seen, stop: Stop | None = None
 ) -> AsyncIterator[LiveEvent]:
-    """Events until the job ends (then its final document), it vanishes, or the gateway
-    shuts down (the client resumes with `Last-Event-ID`, at this process or another)."""
+    """Events until the job ends (then its final document), it vanishes, or `stop` is set
+    (the server shuts down: the client resumes with `Last-Event-ID` at another process)."""
     try:
         async with events.watch(job_id) as watch:
-            async for event in _followed(state, events, watch, job_id, seen):
-                yield event
+            closer = asyncio.create_task(_close_on(stop, watch)) if stop is not None else None
+            try:
+                async for event in _followed(state, events, watch, job_id, seen):
+                    yield event
+            finally:
+                if closer is not None:
+                    closer.cancel()
     except StateUnavailable:
         yield _error("state_unavailable", "the state store is unavailable; reconnect")
 
@@ -131,6 +143,11 @@ async def _followed(
         await watch.changed(REREAD_EVERY)
         if watch.closed:
             return
+
+
+async def _close_on(stop: Stop, watch: Watch) -> None:
+    await stop.wait()
+    watch.close()
 
 
 def _error(code: str, message: str) -> LiveEvent:

@@ -41,6 +41,7 @@ from gateway.settings import PlanSettings, Settings
 from gateway.signing import UrlSigner
 from gateway.state import StateStore, state_from_settings
 from gateway.storage import ImageStore, UrlBuilder, open_image_store, url_builder
+from gateway.submissions import Submissions
 from gateway.webhooks import Notifier
 from gateway.worker import WorkerPool
 
@@ -74,6 +75,10 @@ class Gateway:
     events: JobEvents  # job change notifications: live status streams and waiting callers
     batches: BatchStore
     new_keys: dict[str, str] = field(default_factory=dict)
+    submissions: Submissions = field(init=False)  # the use cases every surface calls
+
+    def __post_init__(self) -> None:
+        self.submissions = Submissions(self)
 
     @classmethod
     async def open(

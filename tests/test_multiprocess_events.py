@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+import signal
 from pathlib import Path
 
 import httpx
@@ -61,3 +63,44 @@ async def test_events_of_a_job_run_by_a_worker_in_another_process(
         "1.1.SUCCEEDED",
         "1.1.SUCCEEDED",
     ]
+
+
+async def test_a_stream_ends_at_shutdown_and_resumes_at_another_process(
+    tmp_path: Path, redis_url: str, processes: list[GatewayProcess]
+) -> None:
+    api_config = shared_config(tmp_path, redis_url, "api", workers={"concurrency": 0})
+    first, first_url = serve(api_config, tmp_path, "first")
+    processes.append(first)
+    async with httpx.AsyncClient(timeout=30) as http:
+        accepted = await http.post(
+            f"{first_url}/images/jobs", json={"prompt": "outlives its server"}, headers=AUTH
+        )
+        job_id = accepted.json()["data"]["jobId"]
+        events_path = f"/images/jobs/{job_id}/events"
+        seen = []
+        async with aconnect_sse(http, "GET", f"{first_url}{events_path}", headers=AUTH) as source:
+            async for event in source.aiter_sse():
+                seen.append(event)
+                # SIGTERM with the stream open: the server ends it and exits by itself.
+                await asyncio.to_thread(first.stop)
+        assert [event.event for event in seen] == ["status"]
+        # It shut down by itself (uvicorn re-raises SIGTERM once done), not SIGKILLed at 30 s.
+        assert first.process.returncode == -signal.SIGTERM, first.output()
+        assert "Application shutdown complete" in first.output()
+
+        second, second_url = serve(api_config, tmp_path, "second")
+        processes.append(second)
+        processes.append(worker(shared_config(tmp_path, redis_url, "workers"), tmp_path))
+        resumed = []
+        headers = {**AUTH, "Last-Event-ID": seen[-1].id}
+        async with aconnect_sse(
+            http, "GET", f"{second_url}{events_path}", headers=headers
+        ) as source:
+            async for event in source.aiter_sse():
+                resumed.append(event)
+    kinds = [
+        (e.event, json.loads(e.data).get("status") or json.loads(e.data).get("outcome"))
+        for e in resumed
+    ]
+    assert kinds[0] != ("status", "PENDING")  # nothing seen is sent again
+    assert kinds[-3:] == [("attempt", "ok"), ("status", "SUCCEEDED"), ("job", "SUCCEEDED")], kinds

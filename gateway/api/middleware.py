@@ -21,7 +21,7 @@ from collections.abc import Callable
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gateway import logs
-from gateway.api.envelope import failure
+from gateway.api.surfaces import render
 from gateway.errors import ApiError, redact
 from gateway.metrics import OTHER, Metrics
 
@@ -95,7 +95,7 @@ class EdgeMiddleware:
                 "request_header_fields_too_large",
                 f"the request line and headers exceed {self.max_header_bytes} bytes",
             )
-            await failure(error)(scope, receive, send)
+            await render(scope.get("path", ""), error)(scope, receive, send)
             return
         try:
             await self.app(scope, receive, send)
@@ -109,7 +109,7 @@ class EdgeMiddleware:
             )
             if not started():  # else the client sees the connection end mid-response
                 error = ApiError(500, "internal_error", "the gateway failed unexpectedly")
-                await failure(error)(scope, receive, send)
+                await render(scope.get("path", ""), error)(scope, receive, send)
 
 
 def describe(exc: BaseException) -> str:

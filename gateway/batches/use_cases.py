@@ -16,8 +16,7 @@ from typing import TYPE_CHECKING
 
 from gateway.batches.base import Batch, BatchItem, new_batch_id
 from gateway.errors import ApiError
-from gateway.fingerprint import fingerprint
-from gateway.jobs import Job, JobError, JobSpec, new_job_id, utcnow
+from gateway.jobs import Job, JobError, JobSpec, utcnow
 from gateway.quotas import Refused, rate_limited
 from gateway.state.base import StateUnavailable
 
@@ -40,16 +39,8 @@ def batch_not_found(batch_id: str) -> ApiError:
 
 async def admit_one(gateway: Gateway, tenant: str, spec: JobSpec) -> tuple[Job, dict[str, str]]:
     """What `POST /images/jobs` does with one job: the stored job and its quota headers."""
-    settings = gateway.settings
-    gateway.check_honoured(spec)
-    scope = tenant if settings.cache.scope == "tenant" else None
-    job = Job(id=new_job_id(), tenant=tenant, spec=spec, fingerprint=fingerprint(spec, scope))
-    stored, headers = await gateway.admission.admit(
-        job, gateway.plan(tenant), gateway.first_attempt_estimate(spec)
-    )
-    if stored.status.terminal:
-        await gateway.endings.announce([stored])
-    return stored, headers
+    submitted = await gateway.submissions.submit(tenant, spec)
+    return submitted.job, submitted.headers
 
 
 async def submit_batch(gateway: Gateway, tenant: str, specs: list[JobSpec | ApiError]) -> Submitted:

@@ -5,9 +5,10 @@ from __future__ import annotations
 from urllib.parse import urlsplit
 
 from gateway.events.base import JobEvents, Watch, announce
+from gateway.events.waiting import wait_until_ended
 from gateway.settings import ConfigError
 
-__all__ = ["JobEvents", "Watch", "announce", "events_from_url"]
+__all__ = ["JobEvents", "Watch", "announce", "events_from_url", "wait_until_ended"]
 
 
 def events_from_url(url: str) -> JobEvents:

@@ -1,0 +1,103 @@
+"""The use cases every surface calls: submit a job, poll it, wait for it.
+
+Handlers (the job API, batches, the OpenAI-compatible /v1 surface) authenticate, parse the
+request into a `JobSpec`, call one method here and render what it returns; they never
+touch admission, fingerprints or the state store themselves. Errors are raised from
+`gateway.errors` and rendered by each surface's handler. A new use case is a new method
+here that its handlers call.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from gateway.errors import job_not_found
+from gateway.events import wait_until_ended
+from gateway.fingerprint import fingerprint
+from gateway.jobs import Job, JobSpec, new_job_id
+from gateway.quotas import Refused, rate_limited
+
+if TYPE_CHECKING:
+    from gateway.services import Gateway
+
+
+@dataclass(frozen=True)
+class Submitted:
+    """An admitted job, as stored, and the RateLimit-* headers of the tenant's window."""
+
+    job: Job
+    headers: dict[str, str]
+
+    @property
+    def location(self) -> str:
+        return f"/images/jobs/{self.job.id}"
+
+
+class Submissions:
+    """Submit, poll and wait, with every quota, budget and cache rule applied once.
+
+    It reads the gateway's parts at each call (settings and plans are swapped on reload).
+    """
+
+    def __init__(self, gateway: Gateway) -> None:
+        self.gateway = gateway
+
+    async def submit(self, tenant: str, spec: JobSpec) -> Submitted:
+        """Admit a job for `tenant`: cached at birth, joined to an identical job in flight,
+        or queued. Raises 400 for what the route cannot honour and the 429s of the tenant's
+        limits (a refusal stores nothing)."""
+        gateway = self.gateway
+        plan = gateway.plan(tenant)
+        gateway.check_honoured(spec)
+        scope = tenant if gateway.settings.cache.scope == "tenant" else None
+        job = Job(id=new_job_id(), tenant=tenant, spec=spec, fingerprint=fingerprint(spec, scope))
+        stored, headers = await gateway.admission.admit(
+            job, plan, gateway.first_attempt_estimate(spec)
+        )
+        if stored.status.terminal:
+            # Born finished (from the cache): no worker will announce it, so we do.
+            await gateway.endings.announce([stored])
+        return Submitted(stored, headers)
+
+    async def poll(self, tenant: str, job_id: str) -> Job:
+        """The tenant's job, after its poll rate; another tenant's job is not found."""
+        job = await self._load_polled(tenant, job_id)
+        # Another tenant's job answers exactly like a missing one.
+        if job is None or job.tenant != tenant:
+            raise job_not_found(job_id)
+        return job
+
+    async def wait(self, job: Job, timeout: float) -> Job:
+        """The job once it is terminal, or as it is after `timeout` seconds.
+
+        Wakes on the job's change notification (published by whichever process finished
+        it), not by polling. A caller that goes away cancels only this wait: the job keeps
+        running and can be fetched later.
+        """
+        if job.status.terminal or timeout <= 0:
+            return job
+        gateway = self.gateway
+        ended = await wait_until_ended(gateway.state, gateway.events, job.id, timeout)
+        return ended or job
+
+    async def _load_polled(self, tenant: str, job_id: str) -> Job | None:
+        """The job, after the tenant's poll rate; both go out together (one wait)."""
+        gateway = self.gateway
+        rule = gateway.plan(tenant).poll_rate
+        if not rule:
+            return await gateway.state.get_job(job_id)
+        polled, loaded = await asyncio.gather(
+            gateway.admission.rates.acquire(rule, "poll", tenant),
+            gateway.state.get_job(job_id),
+            return_exceptions=True,
+        )
+        if isinstance(polled, Refused):
+            gateway.metrics.refused(tenant, "rate_limited")
+            raise rate_limited(polled.state, "poll")
+        if isinstance(polled, BaseException):
+            raise polled
+        if isinstance(loaded, BaseException):
+            raise loaded
+        return loaded
