@@ -35,5 +35,6 @@ def unsupported_at_submit(
         return None
     return invalid_request(
         f"{public_field(unsupported.param)}: model {spec.model!r} cannot honour it "
-        f"({unsupported.message})"
+        f"({unsupported.message})",
+        public_field(unsupported.param),
     )

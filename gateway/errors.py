@@ -46,7 +46,7 @@ __all__ = [
 PUBLIC_ERRORS: dict[str, tuple[int, ...]] = {
     "unauthorized": (401,),
     "invalid_request": (400, 415),
-    "model_not_found": (400,),
+    "model_not_found": (400, 404),
     "payload_too_large": (413,),
     "job_not_found": (404,),
     "batch_not_found": (404,),
@@ -66,6 +66,8 @@ PUBLIC_ERRORS: dict[str, tuple[int, ...]] = {
     "reload_unavailable": (409,),
     "config_invalid": (422,),
     "internal_error": (500,),
+    "timeout": (504,),
+    "job_canceled": (409,),
 }
 
 

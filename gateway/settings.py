@@ -200,6 +200,8 @@ class ModelSettings(Section):
     sizes: tuple[str, ...] = ("1024x1024",)
     default_size: str | None = None
     default: bool = False
+    # OpenAI model names this alias also answers to on /v1 (e.g. "gpt-image-1", "dall-e-3").
+    openai_names: tuple[str, ...] = ()
 
     @field_validator("sizes")
     @classmethod
@@ -237,6 +239,12 @@ class BackendSettings(Section):
     options: dict[str, Any] = Field(default_factory=dict)
 
 
+class OpenAIApiSettings(Section):
+    """The OpenAI-compatible /v1 surface: how long a call waits for its job to end."""
+
+    wait_limit: Seconds = 120.0
+
+
 class Settings(Section):
     server: ServerSettings = ServerSettings()
     state: StateSettings = StateSettings()
@@ -246,6 +254,7 @@ class Settings(Section):
     retry: RetrySettings = RetrySettings()
     logging: LoggingSettings = LoggingSettings()
     admin: AdminSettings = AdminSettings()
+    openai_api: OpenAIApiSettings = OpenAIApiSettings()
     plans: dict[str, PlanSettings] = Field(default_factory=dict)
     tenants: dict[str, TenantSettings] = Field(default_factory=dict)
     models: dict[str, ModelSettings] = Field(default_factory=dict)
@@ -261,7 +270,14 @@ class Settings(Section):
                 f"exactly one model must have default = true, found {len(defaults)}"
                 + (f" ({', '.join(defaults)})" if defaults else "")
             )
+        answered: dict[str, str] = {}
         for alias, model in self.models.items():
+            for name in model.openai_names:
+                if name in self.models or answered.setdefault(name, alias) != alias:
+                    raise ValueError(
+                        f"models.{alias}: openai name {name!r} is already an alias or "
+                        "answered by another model"
+                    )
             for target in model.targets:
                 if target.backend not in self.backends:
                     raise ValueError(

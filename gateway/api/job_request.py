@@ -59,15 +59,17 @@ class JobRequest(BaseModel):
         return url
 
 
-def _describe(exc: ValidationError) -> str:
+def describe(exc: ValidationError) -> ApiError:
+    """The first problem pydantic found, as a 400 whose message and `param` name the field."""
     error = exc.errors()[0]
     field = ".".join(str(part) for part in error["loc"])[:100] or "body"
+    param = str(error["loc"][0])[:100] if error["loc"] else None
     if error["type"] == "extra_forbidden":
-        return f"unknown field {field!r}"
+        return invalid_request(f"unknown field {field!r}", param)
     if error["type"] == "missing":
-        return f"{field!r} is required"
+        return invalid_request(f"{field!r} is required", param)
     message = error["msg"].removeprefix("Value error, ")
-    return f"{field!r}: {message}"
+    return invalid_request(f"{field!r}: {message}", param)
 
 
 def parse_job_request(body: object, settings: Settings) -> JobSpec:
@@ -77,7 +79,7 @@ def parse_job_request(body: object, settings: Settings) -> JobSpec:
     try:
         request = JobRequest.model_validate(body)
     except ValidationError as exc:
-        raise invalid_request(_describe(exc)) from None
+        raise describe(exc) from None
     alias = request.model or settings.default_model
     model = settings.models.get(alias)
     if model is None:

@@ -24,7 +24,7 @@ OPENAI_CODES = {
 TOO_MANY_TYPES = {"budget_exhausted": "insufficient_quota"}
 # The gateway already retried these within the job's cost budget: the SDK's own retries
 # would pay the vendor again for the same outcome.
-NO_CLIENT_RETRY = frozenset({"retry_budget_exhausted", "worker_lost"})
+NO_CLIENT_RETRY = frozenset({"retry_budget_exhausted", "worker_lost", "job_canceled"})
 
 
 def openai_type(error: ApiError) -> str:
@@ -37,7 +37,7 @@ def openai_type(error: ApiError) -> str:
 
 def openai_failure(error: ApiError) -> JSONResponse:
     headers = dict(error.headers)
-    if error.code in NO_CLIENT_RETRY or error.status == 504:
+    if error.code in NO_CLIENT_RETRY:
         headers["x-should-retry"] = "false"
     return JSONResponse(
         {
