@@ -13,9 +13,17 @@ from collections.abc import Callable, Iterable
 from decimal import Decimal
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    Info,
+    generate_latest,
+)
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
+from gateway import __version__
 from gateway.backend_health import RecentAttempts
 from gateway.jobs import Job
 from gateway.money.format import usd
@@ -64,6 +72,9 @@ class Metrics:
         self._backends: frozenset[str] = frozenset()
         if settings is not None:
             self.bind(settings)
+        Info("imagegate_build", "The running gateway's version.", registry=r).info(
+            {"version": __version__}
+        )
         self.http_requests = Counter(
             "imagegate_http_requests_total",
             "HTTP requests answered, by route template, method and status.",

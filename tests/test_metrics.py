@@ -9,6 +9,7 @@ from decimal import Decimal
 import pytest
 from starlette.testclient import TestClient
 
+from gateway import __version__
 from gateway.auth import key_hash
 from gateway.jobs import Job, JobSpec, JobStatus
 from gateway.metrics import Metrics
@@ -192,3 +193,4 @@ def test_metrics_answer_the_prometheus_content_type(
     assert answer.status_code == 200
     assert answer.headers["content-type"].startswith("text/plain; version=")
     assert "imagegate_workers_busy 0.0" in answer.text
+    assert f'imagegate_build_info{{version="{__version__}"}} 1.0' in answer.text
