@@ -40,6 +40,19 @@ def budget_exhausted(budget: Budget, estimate: Decimal) -> ApiError:
     )
 
 
+def _within_cap(plan: PlanSettings, estimate: Decimal) -> None:
+    """A job whose first attempt alone costs more than `max_cost_per_job` could never run."""
+    cap = plan.max_cost_per_job
+    if cap is not None and estimate > cap:
+        raise ApiError(
+            400,
+            "cost_cap_exceeded",
+            f"this job's first attempt is estimated at {usd(estimate)} USD, more than this "
+            f"key's max_cost_per_job of {usd(cap)} USD; ask for fewer images (n), a smaller "
+            "size or a lower quality",
+        )
+
+
 @dataclass
 class Headroom:
     """A tenant's last pre-check reading, and what this process admitted since."""
@@ -76,6 +89,7 @@ class Admission:
     ) -> tuple[Job, dict[str, str]]:
         """Store `job` under the tenant's limits; the stored job and the RateLimit headers."""
         try:
+            _within_cap(plan, estimate)
             stored, headers = await self._admit(job, plan, estimate)
         except ApiError as refused:
             self.metrics.refused(job.tenant, refused.code)

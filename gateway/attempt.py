@@ -8,6 +8,7 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import Any
 
 from backends.base import Backend, GenerationRequest, Usage
 from backends.errors import BackendError, BadImage, BadResponse, Unsupported
@@ -19,6 +20,7 @@ from gateway.jobs import Attempt, Job
 from gateway.metrics import Metrics
 from gateway.money.book import PriceBook
 from gateway.money.format import usd
+from gateway.money.tokens import usage_to_json
 from gateway.quotas import RateLimiter, Refused
 from gateway.settings import Target
 from gateway.spend import JobSpend
@@ -86,10 +88,12 @@ class Attempter:
         await self._vendor_window(call.target.backend)
         started = time.monotonic()
         outcome, cost, detail = "ok", estimate, None
+        reported: dict[str, Any] | None = None
         try:
             async with self.capacity.slot(call.target.backend):
                 prepared, usage = await self._generate(call)
             cost = self.prices.charge(call.target.backend, call.target.model, estimate, usage)
+            reported = usage_to_json(usage)
             return prepared
         except BackendError as error:
             outcome, cost = error.outcome, (estimate if error.charged else Decimal("0"))
@@ -119,6 +123,8 @@ class Attempter:
                     outcome=outcome,
                     cost=cost,
                     duration_ms=round(took * 1000),
+                    estimated_cost=estimate,
+                    usage=reported,
                 ),
             )
 

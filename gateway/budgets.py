@@ -65,8 +65,13 @@ class Budgets:
         return await self.state.reserve(self.reservation(tenant, budget, amount), job_id)
 
     async def refund_unspent(self, job: Job) -> Decimal:
-        """Give back what `job` reserved and was not charged, newest reservation first.
-        Called once per job, by whoever wrote its ending."""
+        """Settle `job`: give back what it reserved and was not charged, newest reservation
+        first; or, when the vendor's usage billed more than was reserved, add the excess
+        (already spent, so unconditionally). Afterwards the counters hold exactly what the
+        job was charged. Called once per job, by whoever wrote its ending."""
+        if job.cost > job.reserved_total and job.reserved:
+            await self.state.refund(job.reserved[-1].key, -to_micros(job.cost - job.reserved_total))
+            return Decimal("0")
         remaining = max(Decimal("0"), job.reserved_total - job.cost)
         refund = remaining
         for hold in reversed(job.reserved):

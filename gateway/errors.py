@@ -59,6 +59,7 @@ PUBLIC_ERRORS: dict[str, tuple[int, ...]] = {
     "rate_limited": (429,),
     "concurrency_limited": (429,),
     "budget_exhausted": (429,),
+    "cost_cap_exceeded": (400,),
     "state_unavailable": (503,),
     "storage_unavailable": (503,),
     "not_ready": (503,),

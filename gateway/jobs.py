@@ -71,13 +71,16 @@ class StoredImage:
 
 @dataclass(frozen=True)
 class Attempt:
-    """One call to a backend: who, how it ended, what it cost."""
+    """One call to a backend: who, how it ended, what it was expected to cost and what it
+    was charged, and the usage the vendor reported (gateway/money/tokens.usage_to_json)."""
 
     backend: str
     model: str
     outcome: str  # "ok" or a public error code
-    cost: Decimal
+    cost: Decimal  # charged
     duration_ms: int
+    estimated_cost: Decimal | None = None
+    usage: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -202,7 +205,15 @@ class Job:
             result=_result_from_json(result) if result else None,
             error=JobError(**error) if error else None,
             attempts=tuple(
-                Attempt(**{**a, "cost": Decimal(a["cost"])}) for a in _list(data.get("attempts"))
+                Attempt(
+                    **{
+                        **a,
+                        "cost": Decimal(a["cost"]),
+                        "estimated_cost": _money(a.get("estimated_cost")),
+                        "usage": a.get("usage") or None,
+                    }
+                )
+                for a in _list(data.get("attempts"))
             ),
             deliveries=data.get("deliveries", 0),
             reserved=tuple(
@@ -215,8 +226,8 @@ class Job:
 def record_to_json(record: Attempt | JobResult | JobError | Hold) -> dict[str, Any]:
     """One part of a job in the job's JSON format (what `Job.to_json` writes for it)."""
     encoded = dict(record.__dict__)
-    for money in ("cost", "amount"):
-        if money in encoded:
+    for money in ("cost", "amount", "estimated_cost"):
+        if encoded.get(money) is not None:
             encoded[money] = str(encoded[money])
     if "images" in encoded:
         encoded["images"] = [dict(image.__dict__) for image in encoded["images"]]
@@ -231,6 +242,10 @@ def _result_from_json(data: dict[str, Any]) -> JobResult:
             "images": tuple(StoredImage(**image) for image in data["images"]),
         }
     )
+
+
+def _money(value: str | None) -> Decimal | None:
+    return Decimal(value) if value is not None else None
 
 
 def _parse_time(value: str | None) -> datetime | None:

@@ -37,10 +37,12 @@ MAX_RETRY_AFTER = 120.0  # a vendor asking for longer than this is treated as do
 class CostLedger:
     """What one job has spent, against its `max_cost_per_job` (None: no cap)."""
 
-    def __init__(self, limit: Decimal | None) -> None:
+    def __init__(
+        self, limit: Decimal | None, spent: Decimal = Decimal("0"), attempts: int = 0
+    ) -> None:
         self.limit = limit
-        self.spent = Decimal("0")
-        self.attempts = 0
+        self.spent = spent  # a redelivered job starts from what its recorded attempts cost
+        self.attempts = attempts
 
     def can_afford(self, estimate: Decimal) -> bool:
         return self.limit is None or self.spent + estimate <= self.limit

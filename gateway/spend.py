@@ -24,11 +24,13 @@ class JobSpend:
     ) -> None:
         self.job_id = job.id
         self.tenant = job.tenant
-        self.ledger = CostLedger(cap)
+        # Rebuilt from the job's recorded attempts at every delivery, so the cap holds
+        # across a requeue, a reclaim or a restart.
+        self.ledger = CostLedger(cap, job.cost, len(job.attempts))
         self.budget = budget
         self.budgets = budgets
-        # Reserved before this run (at admission, or by a worker that died) and not charged.
-        self.held = max(ZERO, job.reserved_total - job.cost)
+        # Everything reserved for the job so far (at admission, by earlier deliveries).
+        self.held = job.reserved_total
 
     async def reserve(self, estimate: Decimal) -> bool:
         """Make sure the tenant budget holds `estimate` more; False when it cannot (or the

@@ -65,3 +65,28 @@ def test_the_budget_refusal_names_the_tables_estimate(
     assert error["code"] == "budget_exhausted"
     assert "(0.60 USD per 86400s)" in error["message"] and "0.167 USD" in error["message"]
     assert spent(client, "0.60/day") == Decimal("0.50")
+
+
+def test_a_job_whose_first_attempt_exceeds_the_cap_is_refused_at_submit(
+    make_client: Callable[..., TestClient], make_settings: Callable[..., Settings], state_url: str
+) -> None:
+    client = make_client(table_settings(make_settings, state_url, max_cost_per_job="0.25"))
+    body = {"prompt": "too dear", "size": "1536x1024", "quality": "high", "n": 2}
+    answer = client.post("/images/jobs", json=body, headers=AUTH)
+    assert answer.status_code == 400
+    error = answer.json()["error"]
+    assert error["code"] == "cost_cap_exceeded"
+    assert "estimated at 0.50 USD" in error["message"]
+    assert "max_cost_per_job of 0.25 USD" in error["message"]
+    assert spent(client) == 0
+    assert submit(client, size="1536x1024", quality="high", n=1)["cost"] == "0.25"
+
+
+def test_each_attempt_records_its_estimate_charge_and_usage(
+    make_client: Callable[..., TestClient], make_settings: Callable[..., Settings], state_url: str
+) -> None:
+    client = make_client(table_settings(make_settings, state_url))
+    job = submit(client, size="1024x1024", quality="low", n=3)
+    assert job["attemptLog"][0]["estimatedCost"] == "0.033"
+    assert job["attemptLog"][0]["cost"] == "0.033"
+    assert job["attemptLog"][0]["usage"] == {"images": 3}

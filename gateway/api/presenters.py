@@ -49,7 +49,9 @@ async def present_job(job: Job, urls: UrlBuilder) -> dict[str, Any]:
                 "backend": a.backend,
                 "model": a.model,
                 "outcome": a.outcome,
+                "estimatedCost": usd(a.estimated_cost) if a.estimated_cost is not None else None,
                 "cost": usd(a.cost),
+                "usage": a.usage,
                 "durationMs": a.duration_ms,
             }
             for a in job.attempts
