@@ -119,6 +119,7 @@ class Gateway:
             budgets=budgets,
             sleep=sleep,
             metrics=metrics,
+            input_url=urls.url_for_key,
         )
         notifier = Notifier(
             http, boot.signing_secret, lambda job: present_job(job, urls), metrics=metrics
