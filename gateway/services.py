@@ -131,6 +131,7 @@ class Gateway:
             budgets=budgets,
             sleep=sleep,
             metrics=metrics,
+            input_url=urls.url_for_key,
         )
         workers = WorkerPool(
             state,

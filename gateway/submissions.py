@@ -10,13 +10,14 @@ here that its handlers call.
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import TYPE_CHECKING
 
 from gateway.errors import ApiError, job_not_cancelable, job_not_found
 from gateway.events import wait_until_ended
 from gateway.fingerprint import fingerprint
+from gateway.input_images import Inputs, prepare_inputs
 from gateway.jobs import Job, JobSpec, client_cancel, new_job_id
 from gateway.quotas import Refused, rate_limited
 
@@ -50,19 +51,33 @@ class Submissions:
         self.gateway = gateway
 
     async def submit(
-        self, tenant: str, spec: JobSpec, *, deadline: datetime | None = None
+        self,
+        tenant: str,
+        spec: JobSpec,
+        inputs: Inputs | None = None,
+        *,
+        deadline: datetime | None = None,
     ) -> Submitted:
         """Admit a job for `tenant`: cached at birth, joined to an identical job in flight,
         or queued; with a `deadline`, it ends CANCELED if still unfinished then. Raises 400
         for what the route cannot honour and the 429s of the tenant's limits (a refusal
-        stores nothing)."""
+        stores no job).
+
+        `inputs` (an edit's or variation's checked images) are stored by sha256 once the
+        route is known to take them; the job carries their keys, so identical inputs give
+        identical fingerprints."""
         gateway = self.gateway
         plan = gateway.plan(tenant)
         if not gateway.settings.may_use(tenant, spec.model):
             raise ApiError(
                 403, "model_forbidden", f"this key may not use model {spec.model!r}", param="model"
             )
+        prepared = await prepare_inputs(gateway.images, inputs) if inputs else None
+        if prepared is not None:
+            spec = replace(spec, images=prepared.keys, mask=prepared.mask_key)
         gateway.check_honoured(spec)
+        if prepared is not None:
+            await prepared.upload(gateway.images)
         scope = tenant if gateway.settings.cache.scope == "tenant" else None
         job = Job(
             id=new_job_id(),
