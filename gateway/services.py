@@ -42,6 +42,8 @@ from gateway.signing import UrlSigner
 from gateway.state import StateStore, state_from_settings
 from gateway.storage import ImageStore, UrlBuilder, open_image_store, url_builder
 from gateway.submissions import Submissions
+from gateway.usage import UsageStore, usage_from_url
+from gateway.usage.recorder import UsageRecorder
 from gateway.webhooks import Notifier
 from gateway.worker import WorkerPool
 
@@ -74,6 +76,7 @@ class Gateway:
     idempotency: IdempotencyStore
     events: JobEvents  # job change notifications: live status streams and waiting callers
     batches: BatchStore
+    usage: UsageStore  # per-tenant, per-UTC-day usage records (gateway/usage/)
     new_keys: dict[str, str] = field(default_factory=dict)
     submissions: Submissions = field(init=False)  # the use cases every surface calls
 
@@ -123,8 +126,16 @@ class Gateway:
         notifier = Notifier(
             http, boot.signing_secret, lambda job: present_job(job, urls), metrics=metrics
         )
+        usage = usage_from_url(settings.state.url)
         endings = Endings(
-            state, budgets, [metrics.count_ended, notifier.jobs_finished, partial(announce, events)]
+            state,
+            budgets,
+            [
+                metrics.count_ended,
+                notifier.jobs_finished,
+                partial(announce, events),
+                UsageRecorder(usage, partial(_first_target, settings, runner.prices)),
+            ],
         )
         workers = WorkerPool(
             state,
@@ -158,6 +169,7 @@ class Gateway:
             idempotency=idempotency_from_url(settings.state.url),
             events=events,
             batches=batches_from_url(settings.state.url),
+            usage=usage,
             new_keys=boot.new_keys,
         )
         await workers.start()
@@ -188,8 +200,7 @@ class Gateway:
 
     def first_attempt_estimate(self, spec: JobSpec) -> Decimal:
         """What the first target of the job's route expects one attempt to cost."""
-        target = self.settings.models[spec.model].targets[0]
-        return self.prices.estimate(target.backend, target.model, spec.size, spec.quality, spec.n)
+        return _first_target(self.settings, self.prices, spec)[1]
 
     async def present(self, job: Job) -> dict[str, Any]:
         return await present_job(job, self.urls)
@@ -204,4 +215,12 @@ class Gateway:
         await self.idempotency.aclose()
         await self.events.aclose()
         await self.batches.aclose()
+        await self.usage.aclose()
         await self.state.aclose()
+
+
+def _first_target(settings: Settings, prices: PriceBook, spec: JobSpec) -> tuple[str, Decimal]:
+    """The backend a job's first attempt goes to, and that attempt's estimate."""
+    target = settings.models[spec.model].targets[0]
+    estimate = prices.estimate(target.backend, target.model, spec.size, spec.quality, spec.n)
+    return target.backend, estimate
