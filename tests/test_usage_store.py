@@ -94,5 +94,5 @@ async def test_concurrent_writers_add_exactly(state_url: str) -> None:
 
 
 def test_an_unknown_scheme_is_a_config_error() -> None:
-    with pytest.raises(ConfigError, match="state.url"):
+    with pytest.raises(ConfigError, match=r"state\.url"):
         usage_from_url("mongodb://x")
