@@ -80,7 +80,8 @@ class RedisUsage:
     async def records(self, tenant: str | None, since: date) -> list[UsageRecord]:
         with _unavailable():
             if tenant is None:
-                tenants = sorted(t.decode() for t in await self.client.smembers(self.tenants_key))
+                members: set[bytes] = await self.client.smembers(self.tenants_key)  # type: ignore[assignment, misc]
+                tenants = sorted(member.decode() for member in members)
             else:
                 tenants = [tenant]
             pipe = self.client.pipeline(transaction=False)
