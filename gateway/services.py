@@ -27,7 +27,9 @@ from gateway.backend_setup import build_backends
 from gateway.batches import BatchStore, batches_from_url
 from gateway.bootstrap import bootstrap
 from gateway.budgets import Budgets
+from gateway.cancels import Cancels
 from gateway.capability_check import unsupported_at_submit
+from gateway.deadlines import DeadlineSweep
 from gateway.endings import Endings
 from gateway.errors import unauthorized
 from gateway.events import JobEvents, announce, events_from_url
@@ -76,6 +78,8 @@ class Gateway:
     idempotency: IdempotencyStore
     events: JobEvents  # job change notifications: live status streams and waiting callers
     batches: BatchStore
+    cancels: Cancels  # cancel a job (client, deadline, batch): gateway/cancels.py
+    deadlines: DeadlineSweep
     usage: UsageStore  # per-tenant, per-UTC-day usage records (gateway/usage/)
     new_keys: dict[str, str] = field(default_factory=dict)
     submissions: Submissions = field(init=False)  # the use cases every surface calls
@@ -112,17 +116,6 @@ class Gateway:
         rates = RateLimiter.from_url(settings.state.url)
         budgets = Budgets(state)
         events = events_from_url(settings.state.url)
-        runner = JobRunner(
-            changed=events.publish,
-            settings=settings,
-            backends=backends,
-            images=images,
-            state=state,
-            rates=rates,
-            budgets=budgets,
-            sleep=sleep,
-            metrics=metrics,
-        )
         notifier = Notifier(
             http, boot.signing_secret, lambda job: present_job(job, urls), metrics=metrics
         )
@@ -134,8 +127,24 @@ class Gateway:
                 metrics.count_ended,
                 notifier.jobs_finished,
                 partial(announce, events),
-                UsageRecorder(usage, partial(_first_target, settings, runner.prices)),
+                UsageRecorder(
+                    usage, partial(_first_target, settings, PriceBook(settings.backends))
+                ),
             ],
+        )
+        cancels = Cancels(state, endings, events)
+        runner = JobRunner(
+            changed=events.publish,
+            gate=cancels.gate,
+            settings=settings,
+            backends=backends,
+            images=images,
+            state=state,
+            rates=rates,
+            budgets=budgets,
+            sleep=sleep,
+            metrics=metrics,
+            input_url=urls.url_for_key,
         )
         workers = WorkerPool(
             state,
@@ -147,6 +156,7 @@ class Gateway:
             grace=settings.workers.shutdown_grace,
             heartbeat_every=settings.workers.visibility_timeout / 3,
             metrics=metrics,
+            events=events,
         )
         gateway = cls(
             settings=settings,
@@ -169,10 +179,13 @@ class Gateway:
             idempotency=idempotency_from_url(settings.state.url),
             events=events,
             batches=batches_from_url(settings.state.url),
+            cancels=cancels,
+            deadlines=DeadlineSweep(state, cancels, grace=settings.workers.visibility_timeout),
             usage=usage,
             new_keys=boot.new_keys,
         )
         await workers.start()
+        gateway.deadlines.start()
         return gateway
 
     def rebind(self, settings: Settings) -> None:
@@ -206,6 +219,7 @@ class Gateway:
         return await present_job(job, self.urls)
 
     async def aclose(self) -> None:
+        await self.deadlines.stop()
         await self.workers.stop()
         await self.notifier.aclose()
         for backend in self.backends.values():
