@@ -23,6 +23,7 @@ from gateway.api import (
     metrics,
     openai_images,
     openai_usage,
+    openapi,
 )
 from gateway.api.middleware import EdgeMiddleware
 from gateway.api.surfaces import render
@@ -106,6 +107,7 @@ def create_app(settings: Settings, *, reload: Loader | None = None, **overrides:
             *admin.routes,
             *openai_images.routes,
             *openai_usage.routes,
+            *openapi.routes,
         ],
         # Unexpected exceptions are answered (and logged once) by EdgeMiddleware.
         middleware=[
