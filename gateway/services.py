@@ -27,7 +27,9 @@ from gateway.backend_setup import build_backends
 from gateway.batches import BatchStore, batches_from_url
 from gateway.bootstrap import bootstrap
 from gateway.budgets import Budgets
+from gateway.cancels import Cancels
 from gateway.capability_check import unsupported_at_submit
+from gateway.deadlines import DeadlineSweep
 from gateway.endings import Endings
 from gateway.errors import unauthorized
 from gateway.events import JobEvents, announce, events_from_url
@@ -74,6 +76,8 @@ class Gateway:
     idempotency: IdempotencyStore
     events: JobEvents  # job change notifications: live status streams and waiting callers
     batches: BatchStore
+    cancels: Cancels  # cancel a job (client, deadline, batch): gateway/cancels.py
+    deadlines: DeadlineSweep
     new_keys: dict[str, str] = field(default_factory=dict)
     submissions: Submissions = field(init=False)  # the use cases every surface calls
 
@@ -109,8 +113,16 @@ class Gateway:
         rates = RateLimiter.from_url(settings.state.url)
         budgets = Budgets(state)
         events = events_from_url(settings.state.url)
+        notifier = Notifier(
+            http, boot.signing_secret, lambda job: present_job(job, urls), metrics=metrics
+        )
+        endings = Endings(
+            state, budgets, [metrics.count_ended, notifier.jobs_finished, partial(announce, events)]
+        )
+        cancels = Cancels(state, endings, events)
         runner = JobRunner(
             changed=events.publish,
+            gate=cancels.gate,
             settings=settings,
             backends=backends,
             images=images,
@@ -119,12 +131,7 @@ class Gateway:
             budgets=budgets,
             sleep=sleep,
             metrics=metrics,
-        )
-        notifier = Notifier(
-            http, boot.signing_secret, lambda job: present_job(job, urls), metrics=metrics
-        )
-        endings = Endings(
-            state, budgets, [metrics.count_ended, notifier.jobs_finished, partial(announce, events)]
+            input_url=urls.url_for_key,
         )
         workers = WorkerPool(
             state,
@@ -136,6 +143,7 @@ class Gateway:
             grace=settings.workers.shutdown_grace,
             heartbeat_every=settings.workers.visibility_timeout / 3,
             metrics=metrics,
+            events=events,
         )
         gateway = cls(
             settings=settings,
@@ -158,9 +166,12 @@ class Gateway:
             idempotency=idempotency_from_url(settings.state.url),
             events=events,
             batches=batches_from_url(settings.state.url),
+            cancels=cancels,
+            deadlines=DeadlineSweep(state, cancels, grace=settings.workers.visibility_timeout),
             new_keys=boot.new_keys,
         )
         await workers.start()
+        gateway.deadlines.start()
         return gateway
 
     def rebind(self, settings: Settings) -> None:
@@ -195,6 +206,7 @@ class Gateway:
         return await present_job(job, self.urls)
 
     async def aclose(self) -> None:
+        await self.deadlines.stop()
         await self.workers.stop()
         await self.notifier.aclose()
         for backend in self.backends.values():
