@@ -256,7 +256,7 @@ class OutboundSettings(Section):
                 ipaddress.ip_network(cidr)
             except ValueError:
                 raise ValueError(
-                    f"{cidr!r} is not a network in CIDR notation (e.g. \"127.0.0.0/8\")"
+                    f'{cidr!r} is not a network in CIDR notation (e.g. "127.0.0.0/8")'
                 ) from None
         return networks
 
