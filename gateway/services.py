@@ -125,6 +125,7 @@ class Gateway:
             budgets=budgets,
             sleep=sleep,
             metrics=metrics,
+            input_url=urls.url_for_key,
         )
         notifier = Notifier(
             outbound, boot.signing_secret, lambda job: present_job(job, urls), metrics=metrics
