@@ -27,7 +27,9 @@ from gateway.backend_setup import build_backends
 from gateway.batches import BatchStore, batches_from_url
 from gateway.bootstrap import bootstrap
 from gateway.budgets import Budgets
+from gateway.cancels import Cancels
 from gateway.capability_check import unsupported_at_submit
+from gateway.deadlines import DeadlineSweep
 from gateway.endings import Endings
 from gateway.errors import unauthorized
 from gateway.events import JobEvents, announce, events_from_url
@@ -76,6 +78,8 @@ class Gateway:
     idempotency: IdempotencyStore
     events: JobEvents  # job change notifications: live status streams and waiting callers
     batches: BatchStore
+    cancels: Cancels  # cancel a job (client, deadline, batch): gateway/cancels.py
+    deadlines: DeadlineSweep
     new_keys: dict[str, str] = field(default_factory=dict)
     submissions: Submissions = field(init=False)  # the use cases every surface calls
 
@@ -115,8 +119,16 @@ class Gateway:
         rates = RateLimiter.from_url(settings.state.url)
         budgets = Budgets(state)
         events = events_from_url(settings.state.url)
+        notifier = Notifier(
+            http, boot.signing_secret, lambda job: present_job(job, urls), metrics=metrics
+        )
+        endings = Endings(
+            state, budgets, [metrics.count_ended, notifier.jobs_finished, partial(announce, events)]
+        )
+        cancels = Cancels(state, endings, events)
         runner = JobRunner(
             changed=events.publish,
+            gate=cancels.gate,
             settings=settings,
             backends=backends,
             images=images,
@@ -127,12 +139,15 @@ class Gateway:
             metrics=metrics,
             input_url=urls.url_for_key,
         )
+<<<<<<< HEAD
         notifier = Notifier(
             outbound, boot.signing_secret, lambda job: present_job(job, urls), metrics=metrics
         )
         endings = Endings(
             state, budgets, [metrics.count_ended, notifier.jobs_finished, partial(announce, events)]
         )
+=======
+>>>>>>> main
         workers = WorkerPool(
             state,
             runner,
@@ -143,6 +158,7 @@ class Gateway:
             grace=settings.workers.shutdown_grace,
             heartbeat_every=settings.workers.visibility_timeout / 3,
             metrics=metrics,
+            events=events,
         )
         gateway = cls(
             settings=settings,
@@ -166,9 +182,12 @@ class Gateway:
             idempotency=idempotency_from_url(settings.state.url),
             events=events,
             batches=batches_from_url(settings.state.url),
+            cancels=cancels,
+            deadlines=DeadlineSweep(state, cancels, grace=settings.workers.visibility_timeout),
             new_keys=boot.new_keys,
         )
         await workers.start()
+        gateway.deadlines.start()
         return gateway
 
     def rebind(self, settings: Settings) -> None:
@@ -203,6 +222,7 @@ class Gateway:
         return await present_job(job, self.urls)
 
     async def aclose(self) -> None:
+        await self.deadlines.stop()
         await self.workers.stop()
         await self.notifier.aclose()
         for backend in self.backends.values():
