@@ -120,7 +120,7 @@ class Gateway:
         budgets = Budgets(state)
         events = events_from_url(settings.state.url)
         notifier = Notifier(
-            http, boot.signing_secret, lambda job: present_job(job, urls), metrics=metrics
+            outbound, boot.signing_secret, lambda job: present_job(job, urls), metrics=metrics
         )
         endings = Endings(
             state, budgets, [metrics.count_ended, notifier.jobs_finished, partial(announce, events)]
@@ -139,15 +139,6 @@ class Gateway:
             metrics=metrics,
             input_url=urls.url_for_key,
         )
-<<<<<<< HEAD
-        notifier = Notifier(
-            outbound, boot.signing_secret, lambda job: present_job(job, urls), metrics=metrics
-        )
-        endings = Endings(
-            state, budgets, [metrics.count_ended, notifier.jobs_finished, partial(announce, events)]
-        )
-=======
->>>>>>> main
         workers = WorkerPool(
             state,
             runner,
