@@ -76,7 +76,7 @@ def test_batch_items_are_checked_too(make_client: Callable[..., TestClient]) -> 
     assert error["code"] == "invalid_request" and "webhookUrl" in error["message"]
 
 
-def wait_for(check: Callable[[], bool], seconds: float = 15.0) -> None:
+def wait_for(check: Callable[[], bool], seconds: float = 60.0) -> None:
     deadline = time.monotonic() + seconds
     while not check():
         assert time.monotonic() < deadline, "condition not reached in time"
@@ -109,8 +109,8 @@ def test_a_name_that_turns_internal_by_delivery_is_never_connected_to(
         job = client.post("/images/jobs", json=body, headers=AUTH).json()["data"]
         wait_for(lambda: blocked_count(client) == 1)
     assert transport.sent == []
-    (line,) = [r.getMessage() for r in caplog.records if r.name == "imagegate.webhooks"]
-    assert job["jobId"] in line and "127.0.0.1" not in line
+    lines = [r.getMessage() for r in caplog.records if job["jobId"] in r.getMessage()]
+    assert lines and all("127.0.0.1" not in line for line in lines)
 
 
 @pytest.fixture
