@@ -23,6 +23,7 @@ from gateway.api import (
     metrics,
     models,
     openai_images,
+    openai_usage,
 )
 from gateway.api.console import Console
 from gateway.api.middleware import EdgeMiddleware
@@ -110,6 +111,7 @@ def create_app(settings: Settings, *, reload: Loader | None = None, **overrides:
             *metrics.routes,
             *admin.routes,
             *openai_images.routes,
+            *openai_usage.routes,
             *Console(settings).routes,
         ],
         # Unexpected exceptions are answered (and logged once) by EdgeMiddleware.
