@@ -490,5 +490,62 @@ def _operations() -> dict[str, Any]:
     }
 
 
+def _console() -> dict[str, Any]:
+    asset = {
+        "description": "A file of the web console (with its ETag and security headers)",
+        "headers": {"ETag": {"schema": STRING}},
+        "content": {"*/*": {"schema": STRING}},
+    }
+    unchanged = {"description": "If-None-Match matched: not modified", "headers": {}}
+    name = path_param("name", "A file of the console (index.html, app.js, ...)")
+    return {
+        path: {
+            method: operation(
+                f"{method.upper()} the web console" + (" file" if params else ""),
+                {"200": asset, "304": unchanged},
+                {404: ["not_found"]},
+                parameters=params,
+            )
+            for method in ("get", "head")
+        }
+        for path, params in (("/console", []), ("/console/{name}", [name]))
+    }
+
+
+def _models() -> dict[str, Any]:
+    model = obj(
+        {
+            "name": STRING,
+            "default": {"type": "boolean"},
+            "sizes": {"type": "array", "items": STRING},
+            "defaultSize": STRING,
+            "qualities": {"type": ["array", "null"], "items": STRING},
+            "maxN": INTEGER,
+            "seed": {"type": "boolean"},
+            "negativePrompt": {"type": "boolean"},
+        }
+    )
+    return {
+        "/images/models": {
+            "get": operation(
+                "The model aliases this key may use, and what each accepts",
+                {
+                    "200": response(
+                        "Models", envelope(obj({"models": {"type": "array", "items": model}}))
+                    )
+                },
+                AUTH,
+                security=TENANT,
+            )
+        }
+    }
+
+
 def paths(settings: Settings) -> dict[str, Any]:
-    return {**_job_api(settings), **_openai(settings), **_operations()}
+    return {
+        **_job_api(settings),
+        **_models(),
+        **_openai(settings),
+        **_operations(),
+        **_console(),
+    }
