@@ -479,6 +479,21 @@ def _operations() -> dict[str, Any]:
                 security=ADMIN,
             )
         },
+        "/admin/history": {
+            "get": operation(
+                "Samples of this process's totals over time, ending now",
+                {
+                    "200": response(
+                        "Samples",
+                        envelope(
+                            obj({"everySeconds": {"type": "number"}, "samples": {"type": "array"}})
+                        ),
+                    )
+                },
+                admin_errors,
+                security=ADMIN,
+            )
+        },
         "/admin/reload": {
             "post": operation(
                 "Re-read the config file; apply plans, tenants and admin keys",
