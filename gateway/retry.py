@@ -88,9 +88,13 @@ def retrying(
     ledger: CostLedger,
     next_estimate: Callable[[], Decimal],
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    tried: int = 0,
 ) -> AsyncRetrying:
+    """`tried`: attempts already made at this target (a deferred job resuming), which
+    count against `max_attempts` (one attempt is always allowed)."""
+    attempts = max(1, settings.max_attempts - tried)
     return AsyncRetrying(
-        stop=stop_after_attempt(settings.max_attempts) | stop_after_cost(ledger, next_estimate),
+        stop=stop_after_attempt(attempts) | stop_after_cost(ledger, next_estimate),
         wait=wait_retry_after(
             wait_exponential_jitter(
                 multiplier=settings.initial, jitter=settings.initial, max=settings.max

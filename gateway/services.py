@@ -28,6 +28,7 @@ from gateway.batches import BatchStore, batches_from_url
 from gateway.bootstrap import bootstrap
 from gateway.budgets import Budgets
 from gateway.capability_check import unsupported_at_submit
+from gateway.capacity import Capacity, capacity_from_settings
 from gateway.endings import Endings
 from gateway.errors import unauthorized
 from gateway.events import JobEvents, announce, events_from_url
@@ -74,6 +75,7 @@ class Gateway:
     idempotency: IdempotencyStore
     events: JobEvents  # job change notifications: live status streams and waiting callers
     batches: BatchStore
+    capacity: Capacity  # backends' concurrency slots (per process, or global on Redis)
     new_keys: dict[str, str] = field(default_factory=dict)
     submissions: Submissions = field(init=False)  # the use cases every surface calls
 
@@ -109,6 +111,7 @@ class Gateway:
         rates = RateLimiter.from_url(settings.state.url)
         budgets = Budgets(state)
         events = events_from_url(settings.state.url)
+        capacity = capacity_from_settings(settings)
         runner = JobRunner(
             changed=events.publish,
             settings=settings,
@@ -119,6 +122,7 @@ class Gateway:
             budgets=budgets,
             sleep=sleep,
             metrics=metrics,
+            capacity=capacity,
         )
         notifier = Notifier(
             http, boot.signing_secret, lambda job: present_job(job, urls), metrics=metrics
@@ -158,6 +162,7 @@ class Gateway:
             idempotency=idempotency_from_url(settings.state.url),
             events=events,
             batches=batches_from_url(settings.state.url),
+            capacity=capacity,
             new_keys=boot.new_keys,
         )
         await workers.start()
@@ -204,4 +209,5 @@ class Gateway:
         await self.idempotency.aclose()
         await self.events.aclose()
         await self.batches.aclose()
+        await self.capacity.aclose()
         await self.state.aclose()

@@ -15,6 +15,7 @@ import socket
 import time
 import uuid
 
+from gateway.deferral import Deferred
 from gateway.endings import Endings
 from gateway.errors import redact
 from gateway.jobs import Job, JobError, JobResult, delivery_exhausted, worker_lost
@@ -149,12 +150,23 @@ class WorkerPool:
             return await self.endings.finish(job.id, worker_lost(limit))
         try:
             outcome: JobResult | JobError = await self.runner.run(job)
+        except Deferred as deferred:
+            await self._defer(job, deferred)
+            return []
         except StateUnavailable:
             raise
         except Exception as exc:
             log.exception("job %s failed unexpectedly: %s", job.id, redact(str(exc)))
             outcome = JobError("internal_error", "the gateway failed while running this job")
         return await self.endings.finish(job.id, outcome)
+
+    async def _defer(self, job: Job, deferred: Deferred) -> None:
+        """Hand the job back to the queue until its backend has room (the worker goes on)."""
+        assert deferred.resume is not None, "the runner sets where the route stood"
+        await self.state.defer(job.id, deferred.delay, deferred.resume)
+        await self.runner.attempter.changed([job.id])  # PENDING again: tell live streams
+        self.metrics.deferred(deferred.backend, deferred.reason)
+        log.info("job %s deferred %.2fs: %s", job.id, deferred.delay, deferred)
 
     async def _requeue(self, job: Job) -> None:
         with contextlib.suppress(Exception):

@@ -13,6 +13,10 @@ Keys (prefix `ig`; `{...}` is a Redis Cluster hash tag), and how long they live:
                                  the listing index, pruned past job_ttl
     ig:budget:{<name>}:<period>:<window>  micro-dollars spent in a budget window
     ig:queue                     STREAM of {job: <id>}, consumer group `workers`
+    ig:deferred                  ZSET of deferred job ids scored by their not-before
+                                 time (ms); moved to the stream once due
+    ig:capacity:{<backend>}      ZSET of the leases on a backend's global concurrency
+                                 slots scored by expiry (ms), pruned at each take
 
 Scripts receive every key they can name up front through KEYS. Keys that only Redis can
 name (the followers of a leader it just read, their tenants' sets) are built inside Lua
@@ -61,6 +65,13 @@ class Keys:
     @property
     def queue(self) -> str:
         return f"{self.prefix}:queue"
+
+    @property
+    def deferred(self) -> str:
+        return f"{self.prefix}:deferred"
+
+    def capacity(self, backend: str) -> str:
+        return f"{self.prefix}:capacity:{self.tag(backend)}"
 
     def patterns(self) -> tuple[str, str]:
         """SCAN patterns of job documents and cached results (for gc only)."""
