@@ -175,7 +175,12 @@ class JobRunner:
         estimate = call.estimate
         try:
             async for attempt in retrying(
-                self.settings.retry, spend.ledger, lambda: estimate, self.sleep, tried
+                self.settings.retry,
+                spend.ledger,
+                lambda: estimate,
+                self.sleep,
+                tried,
+                call.target.backend,
             ):
                 with attempt:
                     return await self.attempter.attempt(call, spend)
