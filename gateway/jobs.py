@@ -136,6 +136,17 @@ class JobSpec:
     no_cache: bool = False
     webhook_url: str | None = None
     metadata: dict[str, str] = field(default_factory=dict)
+    # Edits and variations: input images and mask as object-storage keys (named by sha256).
+    operation: str = "generate"  # "generate" | "edit" | "variation"
+    images: tuple[str, ...] = ()
+    mask: str | None = None
+    input_fidelity: str | None = None
+    partial_images: int = 0  # streaming previews asked of the vendor (not in the fingerprint)
+
+    def __post_init__(self) -> None:
+        # From JSON the keys come back as a list (or `{}`: Lua's cjson writes [] that way).
+        if not isinstance(self.images, tuple):
+            object.__setattr__(self, "images", tuple(self.images or ()))
 
 
 @dataclass(frozen=True)
@@ -182,7 +193,11 @@ class Job:
         return {
             "id": self.id,
             "tenant": self.tenant,
-            "spec": {**self.spec.__dict__, "metadata": dict(self.spec.metadata)},
+            "spec": {
+                **self.spec.__dict__,
+                "metadata": dict(self.spec.metadata),
+                "images": list(self.spec.images),
+            },
             "fingerprint": self.fingerprint,
             "status": self.status.value,
             "cached": self.cached,

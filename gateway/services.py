@@ -123,6 +123,7 @@ class Gateway:
             sleep=sleep,
             metrics=metrics,
             capacity=capacity,
+            input_url=urls.url_for_key,
         )
         notifier = Notifier(
             http, boot.signing_secret, lambda job: present_job(job, urls), metrics=metrics

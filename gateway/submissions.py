@@ -10,12 +10,13 @@ here that its handlers call.
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 from gateway.errors import ApiError, job_not_found
 from gateway.events import wait_until_ended
 from gateway.fingerprint import fingerprint
+from gateway.input_images import Inputs, prepare_inputs
 from gateway.jobs import Job, JobSpec, new_job_id
 from gateway.quotas import Refused, rate_limited
 
@@ -44,17 +45,26 @@ class Submissions:
     def __init__(self, gateway: Gateway) -> None:
         self.gateway = gateway
 
-    async def submit(self, tenant: str, spec: JobSpec) -> Submitted:
+    async def submit(self, tenant: str, spec: JobSpec, inputs: Inputs | None = None) -> Submitted:
         """Admit a job for `tenant`: cached at birth, joined to an identical job in flight,
         or queued. Raises 400 for what the route cannot honour and the 429s of the tenant's
-        limits (a refusal stores nothing)."""
+        limits (a refusal stores no job).
+
+        `inputs` (an edit's or variation's checked images) are stored by sha256 once the
+        route is known to take them; the job carries their keys, so identical inputs give
+        identical fingerprints."""
         gateway = self.gateway
         plan = gateway.plan(tenant)
         if not gateway.settings.may_use(tenant, spec.model):
             raise ApiError(
                 403, "model_forbidden", f"this key may not use model {spec.model!r}", param="model"
             )
+        prepared = await prepare_inputs(gateway.images, inputs) if inputs else None
+        if prepared is not None:
+            spec = replace(spec, images=prepared.keys, mask=prepared.mask_key)
         gateway.check_honoured(spec)
+        if prepared is not None:
+            await prepared.upload(gateway.images)
         scope = tenant if gateway.settings.cache.scope == "tenant" else None
         job = Job(id=new_job_id(), tenant=tenant, spec=spec, fingerprint=fingerprint(spec, scope))
         stored, headers = await gateway.admission.admit(

@@ -40,6 +40,10 @@ class JobRequest(BaseModel):
     metadata: dict[Annotated[StrictStr, Field(max_length=64)], ShortStr] = Field(
         default_factory=dict, max_length=MAX_METADATA_ENTRIES
     )
+    # An edit: input images (and a mask) as data: URLs or this gateway's /files/ URLs.
+    images: list[StrictStr] | None = Field(None, min_length=1, max_length=16)
+    mask: StrictStr | None = None
+    input_fidelity: Literal["high", "low"] | None = Field(None, alias="inputFidelity")
 
     @field_validator("prompt")
     @classmethod
@@ -80,6 +84,9 @@ def parse_job_request(body: object, settings: Settings) -> JobSpec:
         request = JobRequest.model_validate(body)
     except ValidationError as exc:
         raise describe(exc) from None
+    if (request.mask is not None or request.input_fidelity is not None) and not request.images:
+        field = "mask" if request.mask is not None else "inputFidelity"
+        raise invalid_request(f"{field!r} needs 'images' (an edit's input images)", field)
     alias = request.model or settings.default_model
     model = settings.models.get(alias)
     if model is None:
@@ -106,4 +113,15 @@ def parse_job_request(body: object, settings: Settings) -> JobSpec:
         no_cache=request.no_cache,
         webhook_url=request.webhook_url,
         metadata=dict(request.metadata),
+        operation="edit" if request.images else "generate",
+        input_fidelity=request.input_fidelity,
     )
+
+
+def input_refs(body: dict[str, object]) -> tuple[list[tuple[str, str]], tuple[str, str] | None]:
+    """A validated body's input image URLs, each named by its place (`images[0]`, `mask`)."""
+    images = body.get("images") or []
+    assert isinstance(images, list)
+    named = [(f"images[{index}]", str(url)) for index, url in enumerate(images)]
+    mask = body.get("mask")
+    return named, (("mask", str(mask)) if mask is not None else None)
