@@ -15,7 +15,7 @@ from tenacity import RetryError
 
 from backends.base import Backend, GenerationRequest, Operation
 from backends.errors import BackendError, ContentRefused
-from gateway.attempt import Attempter, BudgetRefused, Call, NoAttemptFits, Sleep
+from gateway.attempt import Attempter, BudgetRefused, Call, Gate, NoAttemptFits, Sleep, always_open
 from gateway.budgets import Budget, Budgets
 from gateway.capacity import Capacity, LocalCapacity
 from gateway.deferral import Deferred
@@ -93,6 +93,7 @@ class JobRunner:
         metrics: Metrics | None = None,
         capacity: Capacity | None = None,
         changed: Changed = no_change,
+        gate: Gate = always_open,
         input_url: Callable[[str], Awaitable[str]] | None = None,
     ) -> None:
         self.settings = settings
@@ -114,6 +115,7 @@ class JobRunner:
             capacity or LocalCapacity({n: b.max_concurrency for n, b in settings.backends.items()}),
             self.prices,
             changed,
+            gate,
         )
 
     def spend_for(self, job: Job) -> JobSpend:

@@ -27,8 +27,10 @@ from gateway.backend_setup import build_backends
 from gateway.batches import BatchStore, batches_from_url
 from gateway.bootstrap import bootstrap
 from gateway.budgets import Budgets
+from gateway.cancels import Cancels
 from gateway.capability_check import unsupported_at_submit
 from gateway.capacity import Capacity, capacity_from_settings
+from gateway.deadlines import DeadlineSweep
 from gateway.endings import Endings
 from gateway.errors import unauthorized
 from gateway.events import JobEvents, announce, events_from_url
@@ -76,6 +78,8 @@ class Gateway:
     events: JobEvents  # job change notifications: live status streams and waiting callers
     batches: BatchStore
     capacity: Capacity  # backends' concurrency slots (per process, or global on Redis)
+    cancels: Cancels  # cancel a job (client, deadline, batch): gateway/cancels.py
+    deadlines: DeadlineSweep
     new_keys: dict[str, str] = field(default_factory=dict)
     submissions: Submissions = field(init=False)  # the use cases every surface calls
 
@@ -112,8 +116,16 @@ class Gateway:
         budgets = Budgets(state)
         events = events_from_url(settings.state.url)
         capacity = capacity_from_settings(settings)
+        notifier = Notifier(
+            http, boot.signing_secret, lambda job: present_job(job, urls), metrics=metrics
+        )
+        endings = Endings(
+            state, budgets, [metrics.count_ended, notifier.jobs_finished, partial(announce, events)]
+        )
+        cancels = Cancels(state, endings, events)
         runner = JobRunner(
             changed=events.publish,
+            gate=cancels.gate,
             settings=settings,
             backends=backends,
             images=images,
@@ -125,12 +137,6 @@ class Gateway:
             capacity=capacity,
             input_url=urls.url_for_key,
         )
-        notifier = Notifier(
-            http, boot.signing_secret, lambda job: present_job(job, urls), metrics=metrics
-        )
-        endings = Endings(
-            state, budgets, [metrics.count_ended, notifier.jobs_finished, partial(announce, events)]
-        )
         workers = WorkerPool(
             state,
             runner,
@@ -141,6 +147,7 @@ class Gateway:
             grace=settings.workers.shutdown_grace,
             heartbeat_every=settings.workers.visibility_timeout / 3,
             metrics=metrics,
+            events=events,
         )
         gateway = cls(
             settings=settings,
@@ -164,9 +171,12 @@ class Gateway:
             events=events,
             batches=batches_from_url(settings.state.url),
             capacity=capacity,
+            cancels=cancels,
+            deadlines=DeadlineSweep(state, cancels, grace=settings.workers.visibility_timeout),
             new_keys=boot.new_keys,
         )
         await workers.start()
+        gateway.deadlines.start()
         return gateway
 
     def rebind(self, settings: Settings) -> None:
@@ -201,6 +211,7 @@ class Gateway:
         return await present_job(job, self.urls)
 
     async def aclose(self) -> None:
+        await self.deadlines.stop()
         await self.workers.stop()
         await self.notifier.aclose()
         for backend in self.backends.values():

@@ -17,11 +17,15 @@ Keys (prefix `ig`; `{...}` is a Redis Cluster hash tag), and how long they live:
                                  time (ms); moved to the stream once due
     ig:capacity:{<backend>}      ZSET of the leases on a backend's global concurrency
                                  slots scored by expiry (ms), pruned at each take
+    ig:deadlines                 ZSET of active job ids scored by their deadline (ms):
+                                 the deadline sweep's work; entries leave as jobs end
 
 Scripts receive every key they can name up front through KEYS. Keys that only Redis can
 name (the followers of a leader it just read, their tenants' sets) are built inside Lua
-from `templates()`, still from this module. Each name is `head + tag(id) + tail`, so moving
-to Redis Cluster means changing `tag` (e.g. to a queue shard carried in the job id) here.
+from `templates()`, still from this module; so is the one fixed key every job write may
+touch (`deadlines`), handed to every script in its context. Each name is
+`head + tag(id) + tail`, so moving to Redis Cluster means changing `tag` (e.g. to a
+queue shard carried in the job id) here.
 """
 
 from __future__ import annotations
@@ -72,6 +76,10 @@ class Keys:
 
     def capacity(self, backend: str) -> str:
         return f"{self.prefix}:capacity:{self.tag(backend)}"
+
+    @property
+    def deadlines(self) -> str:
+        return f"{self.prefix}:deadlines"
 
     def patterns(self) -> tuple[str, str]:
         """SCAN patterns of job documents and cached results (for gc only)."""
