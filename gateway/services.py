@@ -38,6 +38,7 @@ from gateway.idempotency import IdempotencyStore, idempotency_from_url
 from gateway.jobs import Job, JobSpec
 from gateway.metrics import Metrics
 from gateway.money.book import PriceBook
+from gateway.outbound import OutboundGuard
 from gateway.quotas import RateLimiter
 from gateway.runner import JobRunner
 from gateway.settings import PlanSettings, Settings
@@ -45,6 +46,8 @@ from gateway.signing import UrlSigner
 from gateway.state import StateStore, state_from_settings
 from gateway.storage import ImageStore, UrlBuilder, open_image_store, url_builder
 from gateway.submissions import Submissions
+from gateway.usage import UsageStore, usage_from_url
+from gateway.usage.recorder import UsageRecorder
 from gateway.webhooks import Notifier
 from gateway.worker import WorkerPool
 
@@ -65,6 +68,7 @@ class Gateway:
     keyring: KeyRing
     backends: dict[str, Backend]
     http: httpx.AsyncClient
+    outbound: OutboundGuard  # every request to a user-supplied URL goes through it
     notifier: Notifier
     endings: Endings  # the one finish pipeline; `endings.subscribe(hook)` to hear of endings
     workers: WorkerPool
@@ -80,6 +84,7 @@ class Gateway:
     capacity: Capacity  # backends' concurrency slots (per process, or global on Redis)
     cancels: Cancels  # cancel a job (client, deadline, batch): gateway/cancels.py
     deadlines: DeadlineSweep
+    usage: UsageStore  # per-tenant, per-UTC-day usage records (gateway/usage/)
     new_keys: dict[str, str] = field(default_factory=dict)
     submissions: Submissions = field(init=False)  # the use cases every surface calls
 
@@ -97,6 +102,7 @@ class Gateway:
         environ: Mapping[str, str] | None = None,
         worker_concurrency: int | None = None,
         metrics: Metrics | None = None,
+        outbound: OutboundGuard | None = None,
     ) -> Gateway:
         boot = bootstrap(settings, environ)
         for tenant in boot.new_keys:
@@ -108,19 +114,32 @@ class Gateway:
         signer = UrlSigner(boot.signing_secret, settings.storage.url_ttl)
         urls = url_builder(settings.storage, images, settings.server.base_url, signer)
         http = httpx.AsyncClient(timeout=httpx.Timeout(30.0), follow_redirects=False)
+        outbound = outbound or OutboundGuard(
+            allow_networks=settings.outbound.allow_networks, timeout=settings.outbound.timeout
+        )
         state = state or state_from_settings(settings)
         if backends is None:
-            backends = build_backends(settings, http, environ)
+            backends = build_backends(settings, http, environ, outbound)
         backends = dict(backends)
         rates = RateLimiter.from_url(settings.state.url)
         budgets = Budgets(state)
         events = events_from_url(settings.state.url)
         capacity = capacity_from_settings(settings)
         notifier = Notifier(
-            http, boot.signing_secret, lambda job: present_job(job, urls), metrics=metrics
+            outbound, boot.signing_secret, lambda job: present_job(job, urls), metrics=metrics
         )
+        usage = usage_from_url(settings.state.url)
         endings = Endings(
-            state, budgets, [metrics.count_ended, notifier.jobs_finished, partial(announce, events)]
+            state,
+            budgets,
+            [
+                metrics.count_ended,
+                notifier.jobs_finished,
+                partial(announce, events),
+                UsageRecorder(
+                    usage, partial(_first_target, settings, PriceBook(settings.backends))
+                ),
+            ],
         )
         cancels = Cancels(state, endings, events)
         runner = JobRunner(
@@ -158,6 +177,7 @@ class Gateway:
             keyring=KeyRing(boot.key_hashes),
             backends=backends,
             http=http,
+            outbound=outbound,
             notifier=notifier,
             endings=endings,
             workers=workers,
@@ -173,6 +193,7 @@ class Gateway:
             capacity=capacity,
             cancels=cancels,
             deadlines=DeadlineSweep(state, cancels, grace=settings.workers.visibility_timeout),
+            usage=usage,
             new_keys=boot.new_keys,
         )
         await workers.start()
@@ -204,8 +225,7 @@ class Gateway:
 
     def first_attempt_estimate(self, spec: JobSpec) -> Decimal:
         """What the first target of the job's route expects one attempt to cost."""
-        target = self.settings.models[spec.model].targets[0]
-        return self.prices.estimate(target.backend, target.model, spec.size, spec.quality, spec.n)
+        return _first_target(self.settings, self.prices, spec)[1]
 
     async def present(self, job: Job) -> dict[str, Any]:
         return await present_job(job, self.urls)
@@ -217,9 +237,18 @@ class Gateway:
         for backend in self.backends.values():
             await backend.aclose()
         await self.http.aclose()
+        await self.outbound.aclose()
         await self.admission.rates.aclose()
         await self.idempotency.aclose()
         await self.events.aclose()
         await self.batches.aclose()
         await self.capacity.aclose()
+        await self.usage.aclose()
         await self.state.aclose()
+
+
+def _first_target(settings: Settings, prices: PriceBook, spec: JobSpec) -> tuple[str, Decimal]:
+    """The backend a job's first attempt goes to, and that attempt's estimate."""
+    target = settings.models[spec.model].targets[0]
+    estimate = prices.estimate(target.backend, target.model, spec.size, spec.quality, spec.n)
+    return target.backend, estimate
