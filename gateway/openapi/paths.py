@@ -101,6 +101,13 @@ def param(name: str) -> Schema:
     return {"$ref": f"#/components/parameters/{name}"}
 
 
+SINCE: Schema = {
+    "name": "since",
+    "in": "query",
+    "required": False,
+    "description": "YYYY-MM-DD, a UTC day (absent or empty: 30 days ago)",
+    "schema": {"anyOf": [{"type": "string", "format": "date"}, {"const": ""}]},
+}
 JOB_ID = path_param("job_id", "A job id from POST /images/jobs.")
 BATCH_ID = path_param("batch_id", "A batch id from POST /images/batches.")
 
@@ -404,15 +411,7 @@ def _openai(settings: Settings) -> dict[str, Any]:
                 merged(AUTH, POLL, STATE, {400: ["invalid_request"]}),
                 security=TENANT,
                 openai=True,
-                parameters=[
-                    {
-                        "name": "since",
-                        "in": "query",
-                        "required": False,
-                        "description": "YYYY-MM-DD (default: 30 days ago)",
-                        "schema": {"type": "string", "format": "date"},
-                    }
-                ],
+                parameters=[SINCE],
             )
         },
     }
@@ -492,6 +491,23 @@ def _operations() -> dict[str, Any]:
                 },
                 admin_errors,
                 security=ADMIN,
+            )
+        },
+        "/admin/usage": {
+            "get": operation(
+                "Usage records of every tenant, or of one, since a UTC day",
+                {"200": response("Records and their totals", listed)},
+                merged(admin_errors, {400: ["invalid_request"]}),
+                security=ADMIN,
+                parameters=[
+                    SINCE,
+                    {
+                        "name": "tenant",
+                        "in": "query",
+                        "required": False,
+                        "schema": {"type": "string", "minLength": 1, "maxLength": 64},
+                    },
+                ],
             )
         },
         "/admin/reload": {
