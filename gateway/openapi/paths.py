@@ -87,6 +87,19 @@ def operation(
     return found
 
 
+def sse_event(kinds: list[str]) -> Schema:
+    """One Server-Sent Event as schemathesis reads a stream: its type and JSON data."""
+    return {
+        "type": "object",
+        "required": ["event", "data"],
+        "properties": {
+            "event": {"enum": kinds},
+            "data": {"type": "string", "contentMediaType": "application/json"},
+            "id": STRING,
+        },
+    }
+
+
 def path_param(name: str, description: str) -> Schema:
     return {
         "name": name,
@@ -177,7 +190,11 @@ def _job_api(settings: Settings) -> dict[str, Any]:
                     "200": {
                         "description": "An event stream",
                         "headers": {},
-                        "content": {"text/event-stream": {"schema": STRING}},
+                        "content": {
+                            "text/event-stream": {
+                                "schema": sse_event(["status", "attempt", "job", "error"])
+                            }
+                        },
                     }
                 },
                 merged(AUTH, POLL, STATE, {404: ["job_not_found"]}),
@@ -249,7 +266,7 @@ def _job_api(settings: Settings) -> dict[str, Any]:
                         "in": "query",
                         "required": False,
                         "description": "nextCursor of the page before",
-                        "schema": STRING,
+                        "schema": {"type": "string", "pattern": "^[0-9]{1,9}$"},
                     },
                 ],
             )
@@ -322,7 +339,9 @@ def _openai(settings: Settings) -> dict[str, Any]:
             "headers": {"X-Imagegate-Job-Id": {"schema": STRING}},
             "content": {
                 "application/json": {"schema": images},
-                "text/event-stream": {"schema": STRING},
+                "text/event-stream": {
+                    "schema": sse_event(["image_generation.completed", "image_edit.completed"])
+                },
             },
         },
         "202": response("Prefer: respond-async: the job, not waited for", ref("Job"), "Location"),
@@ -386,7 +405,7 @@ def _openai(settings: Settings) -> dict[str, Any]:
             "get": operation(
                 "One model",
                 {"200": response("The model", ref("Model"))},
-                merged(AUTH, {404: ["model_not_found"]}),
+                merged(AUTH, {404: ["model_not_found", "not_found"]}),
                 security=TENANT,
                 openai=True,
                 parameters=[model],
