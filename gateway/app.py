@@ -13,7 +13,17 @@ from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
 
-from gateway.api import admin, batches, files, health, job_events, jobs, metrics, openai_images
+from gateway.api import (
+    admin,
+    batches,
+    files,
+    health,
+    job_events,
+    job_listing,
+    jobs,
+    metrics,
+    openai_images,
+)
 from gateway.api.middleware import EdgeMiddleware
 from gateway.api.surfaces import render
 from gateway.errors import ApiError, redact
@@ -88,6 +98,7 @@ def create_app(settings: Settings, *, reload: Loader | None = None, **overrides:
     app = Starlette(
         routes=[
             *jobs.routes,
+            *job_listing.routes,
             *job_events.routes,
             *batches.routes,
             *files.routes,
