@@ -10,9 +10,9 @@ here that its handlers call.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from datetime import datetime
-from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, TypeVar
 
 from gateway.errors import ApiError, job_not_cancelable, job_not_found
