@@ -55,7 +55,7 @@ def vendor_settings(
             "type": "openai",
             "base_url": f"{openai.base_url}/v1",
             "api_key_env": "TEST_OPENAI_KEY",
-            "timeout": "1s",
+            "timeout": "10s",  # no test here waits it out; 1s timed out under load
             "prices": {"default": "0.04"},
         },
     }
