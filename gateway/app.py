@@ -23,6 +23,7 @@ from gateway.api import (
     jobs,
     metrics,
     openai_images,
+    openai_usage,
 )
 from gateway.api.middleware import EdgeMiddleware
 from gateway.api.surfaces import render
@@ -106,6 +107,7 @@ def create_app(settings: Settings, *, reload: Loader | None = None, **overrides:
             *metrics.routes,
             *admin.routes,
             *openai_images.routes,
+            *openai_usage.routes,
         ],
         # Unexpected exceptions are answered (and logged once) by EdgeMiddleware.
         middleware=[

@@ -44,6 +44,8 @@ from gateway.signing import UrlSigner
 from gateway.state import StateStore, state_from_settings
 from gateway.storage import ImageStore, UrlBuilder, open_image_store, url_builder
 from gateway.submissions import Submissions
+from gateway.usage import UsageStore, usage_from_url
+from gateway.usage.recorder import UsageRecorder
 from gateway.webhooks import Notifier
 from gateway.worker import WorkerPool
 
@@ -78,6 +80,7 @@ class Gateway:
     batches: BatchStore
     cancels: Cancels  # cancel a job (client, deadline, batch): gateway/cancels.py
     deadlines: DeadlineSweep
+    usage: UsageStore  # per-tenant, per-UTC-day usage records (gateway/usage/)
     new_keys: dict[str, str] = field(default_factory=dict)
     submissions: Submissions = field(init=False)  # the use cases every surface calls
 
@@ -116,8 +119,18 @@ class Gateway:
         notifier = Notifier(
             http, boot.signing_secret, lambda job: present_job(job, urls), metrics=metrics
         )
+        usage = usage_from_url(settings.state.url)
         endings = Endings(
-            state, budgets, [metrics.count_ended, notifier.jobs_finished, partial(announce, events)]
+            state,
+            budgets,
+            [
+                metrics.count_ended,
+                notifier.jobs_finished,
+                partial(announce, events),
+                UsageRecorder(
+                    usage, partial(_first_target, settings, PriceBook(settings.backends))
+                ),
+            ],
         )
         cancels = Cancels(state, endings, events)
         runner = JobRunner(
@@ -168,6 +181,7 @@ class Gateway:
             batches=batches_from_url(settings.state.url),
             cancels=cancels,
             deadlines=DeadlineSweep(state, cancels, grace=settings.workers.visibility_timeout),
+            usage=usage,
             new_keys=boot.new_keys,
         )
         await workers.start()
@@ -199,8 +213,7 @@ class Gateway:
 
     def first_attempt_estimate(self, spec: JobSpec) -> Decimal:
         """What the first target of the job's route expects one attempt to cost."""
-        target = self.settings.models[spec.model].targets[0]
-        return self.prices.estimate(target.backend, target.model, spec.size, spec.quality, spec.n)
+        return _first_target(self.settings, self.prices, spec)[1]
 
     async def present(self, job: Job) -> dict[str, Any]:
         return await present_job(job, self.urls)
@@ -216,4 +229,12 @@ class Gateway:
         await self.idempotency.aclose()
         await self.events.aclose()
         await self.batches.aclose()
+        await self.usage.aclose()
         await self.state.aclose()
+
+
+def _first_target(settings: Settings, prices: PriceBook, spec: JobSpec) -> tuple[str, Decimal]:
+    """The backend a job's first attempt goes to, and that attempt's estimate."""
+    target = settings.models[spec.model].targets[0]
+    estimate = prices.estimate(target.backend, target.model, spec.size, spec.quality, spec.n)
+    return target.backend, estimate
