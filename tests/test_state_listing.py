@@ -7,6 +7,7 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
+import pytest
 import redis.asyncio as aioredis
 
 from gateway.jobs import Job, JobStatus, epoch_ms, utcnow
@@ -15,7 +16,17 @@ from tests.test_state_contract import RESULT, make_job, make_state, raw, redis_s
 
 __all__ = ["make_state", "raw", "state"]  # fixtures used by name
 
-BASE = utcnow() - timedelta(seconds=10)  # well within the stores' job_ttl (60 s)
+
+class Base:
+    """Each test's jobs are created from 10 s before it starts: well within the stores'
+    job_ttl (60 s), whenever the test runs."""
+
+    moment = utcnow()
+
+
+@pytest.fixture(autouse=True)
+def fresh_base() -> None:
+    Base.moment = utcnow() - timedelta(seconds=10)
 
 
 def ms(moment: datetime) -> int:
@@ -28,7 +39,7 @@ async def submitted(state: Any, count: int, tenant: str = "demo", start: int = 0
     for i in range(start, start + count):
         job = replace(
             make_job(f"{tenant} prompt {i}", tenant=tenant),
-            created_at=BASE + timedelta(milliseconds=10 * i),
+            created_at=Base.moment + timedelta(milliseconds=10 * i),
         )
         made.append(await state.submit(job))
     return made
@@ -99,7 +110,7 @@ async def test_a_rare_status_is_found_across_bounded_reads(state: Any) -> None:
 
 
 async def test_jobs_in_the_same_millisecond_are_all_listed_once(state: Any) -> None:
-    moment = BASE
+    moment = Base.moment
     made = [await state.submit(replace(make_job(f"same {i}"), created_at=moment)) for i in range(5)]
     pages = await every_page(state, ListQuery("demo", limit=2))
     listed = [job_id for page in pages for job_id in page]
