@@ -7,6 +7,7 @@ e.g. `IMAGEGATE_SERVER__PORT=9000` or `IMAGEGATE_STATE__URL=redis://127.0.0.1:63
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import tomllib
 from collections.abc import Mapping
@@ -240,6 +241,26 @@ class BackendSettings(Section):
     options: dict[str, Any] = Field(default_factory=dict)
 
 
+class OutboundSettings(Section):
+    """Requests to user-supplied URLs (webhooks, vendor result URLs): gateway/outbound/."""
+
+    allow_networks: tuple[str, ...] = ()  # CIDRs let through the guard (development, tests)
+    timeout: Seconds = 10.0
+    max_download_bytes: int = Field(64 * 1024 * 1024, gt=0)  # a vendor's result image
+
+    @field_validator("allow_networks")
+    @classmethod
+    def _cidrs(cls, networks: tuple[str, ...]) -> tuple[str, ...]:
+        for cidr in networks:
+            try:
+                ipaddress.ip_network(cidr)
+            except ValueError:
+                raise ValueError(
+                    f'{cidr!r} is not a network in CIDR notation (e.g. "127.0.0.0/8")'
+                ) from None
+        return networks
+
+
 class OpenAIApiSettings(Section):
     """The OpenAI-compatible /v1 surface: how long a call waits for its job to end."""
 
@@ -264,6 +285,7 @@ class Settings(Section):
     logging: LoggingSettings = LoggingSettings()
     admin: AdminSettings = AdminSettings()
     openai_api: OpenAIApiSettings = OpenAIApiSettings()
+    outbound: OutboundSettings = OutboundSettings()
     inputs: InputSettings = InputSettings()
     plans: dict[str, PlanSettings] = Field(default_factory=dict)
     tenants: dict[str, TenantSettings] = Field(default_factory=dict)
