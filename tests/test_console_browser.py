@@ -27,7 +27,16 @@ def gateway_url(tmp_path: Path) -> Iterator[str]:
         tmp_path,
         server={"public_url": None},  # image URLs point at the process the browser talks to
         admin={"keys": [key_hash(ADMIN_KEY)]},
-        backends={"procedural": {"type": "procedural", "prices": {"default": "0.02"}}},
+        backends={
+            "procedural": {"type": "procedural", "prices": {"default": "0.02"}},
+            "slow": {"type": "procedural", "latency": "60s", "prices": {"default": "0.02"}},
+        },
+        models={
+            "slow": {
+                "targets": [{"backend": "slow", "model": "procedural-v1"}],
+                "sizes": ["256x256"],
+            }
+        },
     )
     process, url = serve(write_config(tmp_path / "gateway.toml", config), tmp_path)
     try:
@@ -120,6 +129,8 @@ def test_ops_view_shows_a_tenants_spend_change_after_a_job(
     page.get_by_role("button", name="Refresh", exact=True).click()
     expect(spend).to_have_text("$0.02 of $5.00")
     expect(page.get_by_test_id("charged-usd")).to_have_text("$0.02")
+    # Usage records (written by whichever process ended the job) show the same charge.
+    expect(page.get_by_test_id("usage-totals")).to_contain_text("1 jobs, 1 images, $0.02 charged")
     expect(page.get_by_role("table", name="Vendor health")).to_contain_text("procedural")
     assert page.get_by_role("img", name="Budget spent per tenant").count() == 1
     page.screenshot(path=tmp_path / "ops.png", full_page=True)
@@ -172,4 +183,26 @@ def test_the_playground_works_from_the_keyboard(
     page.keyboard.press("Enter")
     expect(page.get_by_test_id("job-status")).to_have_text("SUCCEEDED")
     page.screenshot(path=tmp_path / "keyboard.png", full_page=True)
+    assert_clean(watched, 405)
+
+
+def test_a_running_job_is_canceled_from_the_playground(
+    tmp_path: Path, gateway_url: str, browser: BrowserContext
+) -> None:
+    watched = watched_page(browser)
+    page = watched.page
+    page.goto(f"{gateway_url}/console")
+    use_key(page, "API key", API_KEY)
+    page.get_by_label("Model").select_option("slow")  # a generator that takes a minute
+    page.get_by_label("Prompt").fill("a glacier, very slowly")
+    page.get_by_role("button", name="Generate").click()
+    expect(page.get_by_test_id("job-status")).to_have_text("RUNNING")  # live, from the stream
+    page.get_by_role("button", name="Cancel job").click()
+    expect(page.get_by_test_id("job-status")).to_have_text("CANCELED")
+    expect(page.get_by_role("button", name="Cancel job")).to_have_count(0)
+    expect(page.locator(".images img")).to_have_count(0)
+    job_id = page.locator("#job-title code").inner_text()
+    job = httpx.get(f"{gateway_url}/images/jobs/{job_id}", headers=AUTH).json()["data"]
+    assert job["status"] == "CANCELED"
+    page.screenshot(path=tmp_path / "canceled.png", full_page=True)
     assert_clean(watched, 405)
