@@ -61,11 +61,8 @@ from gateway.jobs import (
     Job,
     JobError,
     JobResult,
-<<<<<<< HEAD
-    epoch_ms,
-=======
     Resume,
->>>>>>> main
+    epoch_ms,
     record_to_json,
     utcnow,
 )
