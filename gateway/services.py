@@ -42,6 +42,7 @@ from gateway.signing import UrlSigner
 from gateway.state import StateStore, state_from_settings
 from gateway.storage import ImageStore, UrlBuilder, open_image_store, url_builder
 from gateway.submissions import Submissions
+from gateway.vendor_http import vendor_client
 from gateway.webhooks import Notifier
 from gateway.worker import WorkerPool
 
@@ -62,6 +63,7 @@ class Gateway:
     keyring: KeyRing
     backends: dict[str, Backend]
     http: httpx.AsyncClient
+    vendor_http: httpx.AsyncClient  # the one the backends were built with
     notifier: Notifier
     endings: Endings  # the one finish pipeline; `endings.subscribe(hook)` to hear of endings
     workers: WorkerPool
@@ -102,9 +104,10 @@ class Gateway:
         signer = UrlSigner(boot.signing_secret, settings.storage.url_ttl)
         urls = url_builder(settings.storage, images, settings.server.base_url, signer)
         http = httpx.AsyncClient(timeout=httpx.Timeout(30.0), follow_redirects=False)
+        vendor_http = vendor_client()  # backends' calls: httpx over aiohttp (vendor_http.py)
         state = state or state_from_settings(settings)
         if backends is None:
-            backends = build_backends(settings, http, environ)
+            backends = build_backends(settings, vendor_http, environ)
         backends = dict(backends)
         rates = RateLimiter.from_url(settings.state.url)
         budgets = Budgets(state)
@@ -146,6 +149,7 @@ class Gateway:
             keyring=KeyRing(boot.key_hashes),
             backends=backends,
             http=http,
+            vendor_http=vendor_http,
             notifier=notifier,
             endings=endings,
             workers=workers,
@@ -200,6 +204,7 @@ class Gateway:
         for backend in self.backends.values():
             await backend.aclose()
         await self.http.aclose()
+        await self.vendor_http.aclose()
         await self.admission.rates.aclose()
         await self.idempotency.aclose()
         await self.events.aclose()
