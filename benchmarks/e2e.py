@@ -41,6 +41,7 @@ class E2EResult:
     p50_ms: float
     p99_ms: float
     polls: int
+    first_error: str = ""  # what the first failed job raised (for the harness's log)
 
     @property
     def jobs_per_s(self) -> float:
@@ -103,6 +104,7 @@ async def drive(
     start = time.monotonic()
     deadline = start + seconds
     last_done = start
+    errors: list[str] = []
 
     async def one_client(index: int) -> None:
         nonlocal failed, polls, started, last_done
@@ -112,8 +114,9 @@ async def drive(
                 began = time.monotonic()
                 try:
                     succeeded, n = await one_job(http, index, started)
-                except (TimeoutError, RuntimeError):
+                except (TimeoutError, RuntimeError) as exc:
                     failed += 1
+                    errors.append(f"{type(exc).__name__}: {exc}"[:300])
                     continue
                 last_done = time.monotonic()
                 polls += n
@@ -130,6 +133,7 @@ async def drive(
         p50_ms=percentile(latencies, 50),
         p99_ms=percentile(latencies, 99),
         polls=polls,
+        first_error=errors[0] if errors else "",
     )
 
 

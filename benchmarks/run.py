@@ -65,7 +65,7 @@ class Options:
     fresh: bool = True  # restart after a backlog (off in quick mode: speed over accuracy)
     max_e2e_jobs: int = 20000
     vendor_path: bool = True  # the openai backend against mock vendor processes
-    workers: tuple[int, ...] = (1,)  # `serve --workers N` values of the vendor path on redis
+    workers: tuple[int, ...] = (1, 2)  # `serve --workers N` values of the vendor path on redis
 
 
 @dataclass(frozen=True)

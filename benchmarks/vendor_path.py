@@ -83,6 +83,8 @@ def _row(name: str, target: str, c: int, result: E2EResult, extra: dict[str, flo
     row.unit = "jobs/s"
     row.extra = extra
     print(f"  {target:9} {name:40} c={c:<3} {result.jobs_per_s:8.0f} jobs/s", flush=True)
+    if result.first_error:
+        print(f"    {result.failed} failed; the first: {result.first_error}", flush=True)
     return row
 
 
@@ -94,6 +96,9 @@ def _measure_gateway(
     target: Target, redis: RedisServer | None, vendors: dict[str, str], plan: Plan
 ) -> list[Row]:
     rows: list[Row] = []
+    # Warm-up, not measured: every process of the target has started and connected.
+    warm = _gateway_job(vendor_alias(*CASES[0]), CASES[0][0], "wait", "warm-up")
+    asyncio.run(drive(target.base_url, BENCH_KEY, max(plan.concurrencies), 1.0, 10_000, warm))
     redis_pid = redis.process.pid if redis is not None and redis.process else None
     gateway_cpu, redis_cpu = _cpu_reader(target.pid), _cpu_reader(redis_pid)
     for image, delay in CASES:

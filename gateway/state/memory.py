@@ -32,9 +32,7 @@ class MemoryState:
     durable = False  # the queue lives in this process
     max_deliveries = 5  # never reached: nothing is redelivered in one process
 
-    def __init__(
-        self, *, job_ttl: float, cache_ttl: float, max_finished: int = 50_000
-    ) -> None:
+    def __init__(self, *, job_ttl: float, cache_ttl: float, max_finished: int = 50_000) -> None:
         self.keys = Keys()
         self.job_ttl = job_ttl
         self.cache_ttl = cache_ttl
