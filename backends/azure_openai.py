@@ -19,7 +19,7 @@ from urllib.parse import quote
 from pydantic import BaseModel, ConfigDict, Field
 
 from backends.base import BackendConfig, BackendDeps, GenerationRequest
-from backends.openai import OpenAIBackend
+from backends.openai import ENDPOINTS, OpenAIBackend
 
 DEFAULT_API_VERSION = "2025-04-01-preview"  # the first with gpt-image-1; dall-e-3 too
 
@@ -53,7 +53,8 @@ class AzureOpenAIBackend(OpenAIBackend):
     def images_url(self, request: GenerationRequest) -> str:
         deployment = quote(request.model, safe="")
         return (
-            f"{self.base_url}/openai/deployments/{deployment}/images/generations"
+            f"{self.base_url}/openai/deployments/{deployment}/images/"
+            f"{ENDPOINTS[request.operation]}"
             f"?api-version={self.azure.api_version}"
         )
 

@@ -101,7 +101,8 @@ class GenerationRequest:
     """What one attempt asks of a backend. `model` is the vendor's model name.
 
     `operation` is "generate" (text to image), "edit" (with `images`, optionally `mask`) or
-    "variation" (one input image). Input images are encoded bytes (PNG, JPEG or WebP).
+    "variation" (one input image). Input images are encoded bytes (PNG, JPEG or WebP) as
+    the client sent them; a mask is a PNG whose transparent pixels mark what to edit.
     """
 
     prompt: str
@@ -116,6 +117,11 @@ class GenerationRequest:
     operation: Operation = "generate"
     images: tuple[bytes, ...] = ()
     mask: bytes | None = None
+    # The same inputs as URLs the vendor can fetch (the host's signed or CDN URLs), for
+    # vendors that take input files by URL (Replicate); empty when the host has none.
+    image_urls: tuple[str, ...] = ()
+    mask_url: str | None = None
+    input_fidelity: str | None = None  # edits: "high" | "low" (OpenAI's GPT image models)
     partial_images: int = 0  # streaming: partial previews wanted (0: none)
 
     @property

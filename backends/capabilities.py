@@ -43,6 +43,7 @@ class ModelCapabilities:
     negative_prompt: bool = False
     input_images: int = 0  # edits: how many input images one request may carry (0: none)
     mask: bool = False  # edits: an inpainting mask
+    input_fidelity: bool = False  # edits: OpenAI's `input_fidelity`
     variations: bool = False
     output_formats: frozenset[str] = field(default_factory=lambda: frozenset({"png"}))
     streaming: bool = False
@@ -81,6 +82,8 @@ class ModelCapabilities:
             )
         if request.mask is not None and not self.mask:
             return Unsupported("mask", "a mask is not supported")
+        if request.input_fidelity is not None and not self.input_fidelity:
+            return Unsupported("input_fidelity", "input_fidelity is not supported")
         return None
 
 
@@ -91,6 +94,7 @@ EVERYTHING = ModelCapabilities(
     negative_prompt=True,
     input_images=16,
     mask=True,
+    input_fidelity=True,
     variations=True,
     output_formats=ALL_FORMATS,
     streaming=True,

@@ -1,4 +1,6 @@
-"""OpenAI Images API: `POST {base_url}/images/generations`, JSON in, JSON out, Bearer auth.
+"""OpenAI Images API: `POST {base_url}/images/generations`, JSON in, JSON out, Bearer auth;
+`/images/edits` and `/images/variations` take multipart/form-data (file parts `image` or
+repeated `image[]`, `mask`) and answer the same JSON.
 
 dall-e-2/3 answer with `url`s unless asked for `response_format: "b64_json"`, so we ask.
 gpt-image-* always answer `b64_json` and reject `response_format` (400 unknown_parameter),
@@ -30,6 +32,7 @@ REJECTED_CODES = frozenset({"content_policy_violation", "moderation_blocked", "c
 # 429 means "slow down" except when the account is out of credit: retrying cannot help.
 EXHAUSTED_CODES = frozenset({"insufficient_quota", "billing_hard_limit_reached"})
 OUTPUT_FORMATS = ALL_FORMATS
+ENDPOINTS = {"generate": "generations", "edit": "edits", "variation": "variations"}
 
 # What OpenAI documents per model family; other names (proxies, deployments) pass through.
 DALL_E_2 = ModelCapabilities(
@@ -48,6 +51,7 @@ GPT_IMAGE = ModelCapabilities(
     qualities=frozenset({"low", "medium", "high", "auto"}),
     input_images=16,
     mask=True,
+    input_fidelity=True,
     output_formats=ALL_FORMATS,
     streaming=True,
 )
@@ -63,7 +67,7 @@ class OpenAIBackend(VendorBackend):
         return model
 
     def images_url(self, request: GenerationRequest) -> str:
-        return f"{self.base_url}/images/generations"
+        return f"{self.base_url}/images/{ENDPOINTS[request.operation]}"
 
     def capabilities(self, model: str) -> ModelCapabilities:
         model = self.family(model)
@@ -83,12 +87,21 @@ class OpenAIBackend(VendorBackend):
 
     async def _images(self, request: GenerationRequest) -> Generation:
         with transport_errors(self.vendor):
-            response = await self.http.post(
-                self.images_url(request),
-                json=self.body(request),
-                headers=self.auth,
-                timeout=self.timeout,
-            )
+            if request.operation == "generate":
+                response = await self.http.post(
+                    self.images_url(request),
+                    json=self.body(request),
+                    headers=self.auth,
+                    timeout=self.timeout,
+                )
+            else:  # edits and variations are multipart/form-data, as the SDK sends them
+                response = await self.http.post(
+                    self.images_url(request),
+                    data=self.form(request),
+                    files=self.files(request),
+                    headers=self.auth,
+                    timeout=self.timeout,
+                )
         if response.status_code != 200:
             raise self._failure(response)
         answer = json_object(response)
@@ -114,6 +127,30 @@ class OpenAIBackend(VendorBackend):
         elif family.startswith("gpt-image") and request.output_format in OUTPUT_FORMATS:
             body["output_format"] = request.output_format
         return body
+
+    def form(self, request: GenerationRequest) -> dict[str, str]:
+        """An edit's or variation's text fields (a variation has no prompt or quality)."""
+        fields = {key: str(value) for key, value in self.body(request).items()}
+        if request.operation == "variation":
+            fields.pop("prompt", None)
+            fields.pop("quality", None)
+            fields.pop("output_format", None)
+        elif request.input_fidelity:
+            fields["input_fidelity"] = request.input_fidelity
+        return fields
+
+    def files(self, request: GenerationRequest) -> list[tuple[str, tuple[str, bytes, str]]]:
+        """The input images as file parts: one `image` for dall-e-2 and variations, else
+        `image[]` parts (the SDK's form for a list, which the GPT image models take)."""
+        single = request.operation == "variation" or self.family(request.model).startswith("dall-e")
+        name = "image" if single else "image[]"
+        parts = [
+            (name, (f"image-{index}.{_extension(data)}", data, _media_type(data)))
+            for index, data in enumerate(request.images)
+        ]
+        if request.mask is not None:
+            parts.append(("mask", ("mask.png", request.mask, "image/png")))
+        return parts
 
     async def _bytes(self, item: Any) -> bytes:
         if isinstance(item, dict) and isinstance(item.get("b64_json"), str):
@@ -156,3 +193,13 @@ def usage(reported: Any, images: int) -> Usage:
         input_image_tokens=count(details.get("image_tokens")),
         output_tokens=count(reported.get("output_tokens")),
     )
+
+
+def _extension(data: bytes) -> str:
+    if data.startswith(b"\xff\xd8"):
+        return "jpg"
+    return "webp" if data[8:12] == b"WEBP" else "png"
+
+
+def _media_type(data: bytes) -> str:
+    return {"jpg": "image/jpeg", "webp": "image/webp", "png": "image/png"}[_extension(data)]

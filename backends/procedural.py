@@ -2,7 +2,9 @@
 
 The same (prompt, seed, size, index) always gives the same bytes; different prompts give
 visibly different pictures (a gradient sky and shapes whose colours and places come from
-the prompt's hash). `latency` and `fail_rate` simulate a slow or flaky vendor.
+the prompt's hash). Edits and variations transform the input images just as
+deterministically (backends/procedural_edits.py). `latency` and `fail_rate` simulate a
+slow or flaky vendor.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import random
 from PIL import Image, ImageDraw
 from pydantic import BaseModel, ConfigDict, Field
 
+from backends import procedural_edits
 from backends.base import (
     NO_PROGRESS,
     BackendConfig,
@@ -29,7 +32,14 @@ from backends.errors import VendorUnavailable
 from backends.imaging import FORMATS, encode
 
 CAPABILITIES = ModelCapabilities(
-    qualities=None, seed=True, negative_prompt=True, output_formats=ALL_FORMATS
+    qualities=None,
+    seed=True,
+    negative_prompt=True,
+    input_images=16,
+    mask=True,
+    input_fidelity=True,
+    variations=True,
+    output_formats=ALL_FORMATS,
 )
 
 
@@ -72,9 +82,18 @@ async def render_all(request: GenerationRequest) -> list[GeneratedImage]:
     """The request's `n` images, drawn in a thread: Pillow is CPU work, kept off the loop."""
     media_type = FORMATS[request.output_format][1]
     return [
-        GeneratedImage(await asyncio.to_thread(render, request, index), media_type)
+        GeneratedImage(await asyncio.to_thread(draw, request, index), media_type)
         for index in range(request.n)
     ]
+
+
+def draw(request: GenerationRequest, index: int) -> bytes:
+    """Image `index` of any operation: a generation, an edit or a variation of the inputs."""
+    if request.operation == "edit":
+        return procedural_edits.edit(request, index, render)
+    if request.operation == "variation":
+        return procedural_edits.variation(request, index)
+    return render(request, index)
 
 
 def render(request: GenerationRequest, index: int = 0) -> bytes:

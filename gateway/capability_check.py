@@ -33,6 +33,10 @@ def unsupported_at_submit(
     unsupported = backends[target.backend].capabilities(target.model).check(request)
     if unsupported is None:
         return None
+    if unsupported.param == "operation":
+        return invalid_request(
+            f"model {spec.model!r} has no variations ({unsupported.message})", "model"
+        )
     return invalid_request(
         f"{public_field(unsupported.param)}: model {spec.model!r} cannot honour it "
         f"({unsupported.message})",

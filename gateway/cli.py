@@ -1,4 +1,4 @@
-"""`imagegate serve | worker | gc | keys create | config check`, and `imagegate --version`."""
+"""`imagegate serve | worker | gc | keys create | config check | usage`, `imagegate --version`."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from gateway.auth import key_hash, new_key
 from gateway.logs import configure_logging
 from gateway.serve_many import FACTORY, child_environment, refusal
 from gateway.settings import ConfigError, LoggingSettings, Settings, load_settings
+from gateway.usage.cli import add_command as usage_command
 
 if TYPE_CHECKING:
     from gateway.services import Gateway
@@ -258,6 +259,7 @@ def parser() -> argparse.ArgumentParser:
     check = config.add_parser("check", help="validate a config file")
     check.add_argument("file")
     check.set_defaults(run=_config_check)
+    usage_command(commands)
     return root
 
 

@@ -22,7 +22,7 @@ def fingerprint(spec: JobSpec, tenant: str | None = None) -> str:
 
     `tenant` is given when the cache scope is per tenant, so reuse never crosses tenants.
     """
-    canonical = {
+    canonical: dict[str, object] = {
         "model": spec.model,
         "prompt": normalize_prompt(spec.prompt),
         "size": spec.size,
@@ -33,6 +33,14 @@ def fingerprint(spec: JobSpec, tenant: str | None = None) -> str:
         "outputFormat": spec.output_format,
         "tenant": tenant,
     }
+    if spec.operation != "generate":
+        # Only edits and variations carry these, so older fingerprints stay as they were.
+        canonical.update(
+            operation=spec.operation,
+            images=list(spec.images),  # keys named by each input's sha256, in order
+            mask=spec.mask,
+            inputFidelity=spec.input_fidelity,
+        )
     encoded = json.dumps(canonical, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return hashlib.sha256(encoded.encode()).hexdigest()
 

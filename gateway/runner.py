@@ -6,14 +6,16 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
 from decimal import Decimal
+from typing import cast
 
 from tenacity import RetryError
 
-from backends.base import Backend, GenerationRequest
+from backends.base import Backend, GenerationRequest, Operation
 from backends.errors import BackendError, ContentRefused
-from gateway.attempt import Attempter, BudgetRefused, Call, NoAttemptFits, Sleep
+from gateway.attempt import Attempter, BudgetRefused, Call, Gate, NoAttemptFits, Sleep, always_open
 from gateway.budgets import Budget, Budgets
 from gateway.capacity import Capacity, LocalCapacity
 from gateway.errors import redact
@@ -36,8 +38,26 @@ log = logging.getLogger("imagegate.runner")
 FAIL_FAST = (ContentRefused, BudgetRefused)  # no retry, no fallback
 
 
-def generation_request(spec: JobSpec, vendor_model: str) -> GenerationRequest:
+@dataclass(frozen=True)
+class InputBytes:
+    """An edit's or variation's inputs as read back from storage, with URLs to them."""
+
+    images: tuple[bytes, ...] = ()
+    mask: bytes | None = None
+    image_urls: tuple[str, ...] = ()
+    mask_url: str | None = None
+
+
+def counted_inputs(spec: JobSpec) -> InputBytes:
+    """Stand-ins for checking capabilities, which count inputs and never read them."""
+    return InputBytes(tuple(b"" for _ in spec.images), b"" if spec.mask else None)
+
+
+def generation_request(
+    spec: JobSpec, vendor_model: str, inputs: InputBytes | None = None
+) -> GenerationRequest:
     width, height = parse_size(spec.size)
+    inputs = inputs or counted_inputs(spec)
     return GenerationRequest(
         prompt=spec.prompt,
         model=vendor_model,
@@ -48,6 +68,13 @@ def generation_request(spec: JobSpec, vendor_model: str) -> GenerationRequest:
         negative_prompt=spec.negative_prompt,
         quality=spec.quality,
         output_format=spec.output_format,
+        operation=cast(Operation, spec.operation),
+        images=inputs.images,
+        mask=inputs.mask,
+        image_urls=inputs.image_urls,
+        mask_url=inputs.mask_url,
+        input_fidelity=spec.input_fidelity,
+        partial_images=spec.partial_images,
     )
 
 
@@ -65,8 +92,11 @@ class JobRunner:
         metrics: Metrics | None = None,
         capacity: Capacity | None = None,
         changed: Changed = no_change,
+        gate: Gate = always_open,
+        input_url: Callable[[str], Awaitable[str]] | None = None,
     ) -> None:
         self.settings = settings
+        self.input_url = input_url  # the URL a vendor fetches a stored input from
         self.backends = backends
         self.images = images
         self.state = state
@@ -85,6 +115,7 @@ class JobRunner:
             capacity or LocalCapacity({n: b.max_concurrency for n, b in settings.backends.items()}),
             self.prices,
             changed,
+            gate,
         )
 
     def spend_for(self, job: Job) -> JobSpend:
@@ -102,12 +133,15 @@ class JobRunner:
         nothing_tried = failure = JobError(
             "backend_unavailable", "no backend could serve the request"
         )
+        inputs = await self._inputs(job)
+        if isinstance(inputs, JobError):
+            return inputs
         for target in self.settings.models[job.spec.model].targets:
             call = Call(
                 job,
                 target,
                 self.backends[target.backend],
-                generation_request(job.spec, target.model),
+                generation_request(job.spec, target.model, inputs),
                 self.prices.estimate(
                     target.backend, target.model, job.spec.size, job.spec.quality, job.spec.n
                 ),
@@ -154,6 +188,30 @@ class JobRunner:
                 images=stored,
             )
         return failure
+
+    async def _inputs(self, job: Job) -> InputBytes | JobError:
+        """The job's input images read back from storage (and their URLs), once per run."""
+        spec = job.spec
+        if not spec.images:
+            return InputBytes()
+        keys = (*spec.images, *((spec.mask,) if spec.mask else ()))
+        try:
+            found = [await self.images.get(key) for key in keys]
+        except StorageUnavailable as exc:
+            self.metrics.storage_error("worker")
+            log.error("job %s: reading its input images failed: %s", job.id, exc)
+            return JobError("storage_unavailable", "the job's input images cannot be read")
+        if any(item is None for item in found):
+            return JobError("storage_unavailable", "an input image of the job is missing")
+        data = [item.data for item in found if item is not None]
+        urls = [await self.input_url(key) for key in keys] if self.input_url else []
+        count = len(spec.images)
+        return InputBytes(
+            tuple(data[:count]),
+            data[count] if spec.mask else None,
+            tuple(urls[:count]),
+            urls[count] if spec.mask and urls else None,
+        )
 
     async def _attempt_target(self, call: Call, spend: JobSpend) -> list[PreparedImage]:
         """Attempts at one target under the retry policy (attempt cap, job cost cap)."""

@@ -248,6 +248,14 @@ class OpenAIApiSettings(Section):
     wait_limit: Seconds = 120.0
 
 
+class InputSettings(Section):
+    """Input images of edits and variations (`/v1/images/edits`, `images` on the job API)."""
+
+    max_image_bytes: int = Field(16 * 1024 * 1024, gt=0)  # one image or mask
+    max_pixels: int = Field(40_000_000, gt=0)  # width x height, checked before decoding
+    max_request_bytes: int = Field(64 * 1024 * 1024, gt=0)  # a whole request carrying images
+
+
 class Settings(Section):
     server: ServerSettings = ServerSettings()
     state: StateSettings = StateSettings()
@@ -258,6 +266,7 @@ class Settings(Section):
     logging: LoggingSettings = LoggingSettings()
     admin: AdminSettings = AdminSettings()
     openai_api: OpenAIApiSettings = OpenAIApiSettings()
+    inputs: InputSettings = InputSettings()
     plans: dict[str, PlanSettings] = Field(default_factory=dict)
     tenants: dict[str, TenantSettings] = Field(default_factory=dict)
     models: dict[str, ModelSettings] = Field(default_factory=dict)

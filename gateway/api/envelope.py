@@ -25,10 +25,15 @@ def failure(error: ApiError) -> JSONResponse:
 
 async def read_json(request: Request, max_bytes: int) -> Any:
     """The decoded JSON body; 415 for another content type, 413 past `max_bytes`."""
+    return decode_json(await read_json_bytes(request, max_bytes))
+
+
+async def read_json_bytes(request: Request, max_bytes: int) -> bytes:
+    """The raw body of a JSON request (415 for another content type, 413 past `max_bytes`)."""
     content_type = request.headers.get("content-type", "")
     if content_type.split(";")[0].strip().lower() != "application/json":
         raise ApiError(415, "invalid_request", "Content-Type must be application/json")
-    return decode_json(await read_body(request, max_bytes))
+    return await read_body(request, max_bytes)
 
 
 async def read_body(request: Request, max_bytes: int) -> bytes:

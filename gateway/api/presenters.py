@@ -33,11 +33,16 @@ async def present_job(job: Job, urls: UrlBuilder) -> dict[str, Any]:
         "seed": spec.seed,
         "outputFormat": spec.output_format,
         "metadata": spec.metadata,
+        "operation": spec.operation,
+        "inputImages": [await _input(key, urls) for key in spec.images],
+        "mask": await _input(spec.mask, urls) if spec.mask else None,
         "imageUrl": images[0]["url"] if images else None,
         "images": images,
         "error": {"code": job.error.code, "message": job.error.message} if job.error else None,
         "cached": job.cached,
         "joined": job.leader_id is not None,
+        "cancelRequested": job.cancel is not None and not job.status.terminal,
+        "deadline": iso(job.deadline),
         "createdAt": iso(job.created_at),
         "startedAt": iso(job.started_at),
         "finishedAt": iso(job.finished_at),
@@ -58,3 +63,8 @@ async def present_job(job: Job, urls: UrlBuilder) -> dict[str, Any]:
         ],
         "backend": result.backend if result else None,
     }
+
+
+async def _input(key: str, urls: UrlBuilder) -> dict[str, str]:
+    """An edit's input image (stored under the key its sha256 names)."""
+    return {"url": await urls.url_for_key(key), "sha256": key.rsplit("/", 1)[-1].split(".")[0]}

@@ -30,13 +30,20 @@ MAX_PRESIGN_SECONDS = 7 * 86400  # S3 refuses X-Amz-Expires above one week
 class UrlBuilder(Protocol):
     async def url_for(self, image: StoredImage) -> str: ...
 
+    async def url_for_key(self, key: str) -> str:
+        """The URL of any stored object (an edit's input image, for a vendor to fetch)."""
+        ...
+
 
 class CdnUrls:
     def __init__(self, base_url: str) -> None:
         self.base_url = base_url.rstrip("/")
 
     async def url_for(self, image: StoredImage) -> str:
-        return f"{self.base_url}/{quote(image.key)}"
+        return await self.url_for_key(image.key)
+
+    async def url_for_key(self, key: str) -> str:
+        return f"{self.base_url}/{quote(key)}"
 
 
 class PresignedUrls:
@@ -45,7 +52,10 @@ class PresignedUrls:
         self.expires_in = timedelta(seconds=min(ttl, MAX_PRESIGN_SECONDS))
 
     async def url_for(self, image: StoredImage) -> str:
-        return await obstore.sign_async(self.store, "GET", image.key, self.expires_in)
+        return await self.url_for_key(image.key)
+
+    async def url_for_key(self, key: str) -> str:
+        return await obstore.sign_async(self.store, "GET", key, self.expires_in)
 
 
 class SignedRouteUrls:
@@ -54,7 +64,10 @@ class SignedRouteUrls:
         self.signer = signer
 
     async def url_for(self, image: StoredImage) -> str:
-        return self.signer.sign(self.base_url, image.key)
+        return await self.url_for_key(image.key)
+
+    async def url_for_key(self, key: str) -> str:
+        return self.signer.sign(self.base_url, key)
 
 
 def url_builder(

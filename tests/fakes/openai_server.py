@@ -1,4 +1,5 @@
-"""A fake OpenAI Images API: `POST /v1/images/generations` (+ `/files/{name}` for URL results).
+"""A fake OpenAI Images API: `POST /v1/images/generations`, `/edits` and `/variations`
+(multipart, inputs checked as OpenAI checks them), and `/files/{name}` for URL results.
 
 Like the real one: Bearer auth (401 `invalid_api_key` otherwise), dall-e models answer `url`
 unless `response_format: "b64_json"`, gpt-image models always answer `b64_json` and reject
@@ -11,15 +12,17 @@ param}}`. Step kinds: ok, error, slow, truncated, html (a URL whose download is 
 from __future__ import annotations
 
 import base64
+import io
 import time
 from typing import Any
 
+from PIL import Image
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from tests.fakes.script import FakeVendor, Step, pause, payload
+from tests.fakes.script import FakeVendor, Received, Step, pause, payload
 
 
 def error_body(
@@ -43,7 +46,7 @@ OUTPUT_TOKENS = {
 }
 
 
-def gpt_image_details(body: dict[str, Any]) -> dict[str, Any]:
+def gpt_image_details(body: dict[str, Any], inputs: Received | None = None) -> dict[str, Any]:
     """What gpt-image answers carry besides `data`: the quality and size it used, and the
     token `usage` it bills (input split into text and image tokens, output image tokens).
     `auto` (or no quality) is answered as medium; other sizes are billed like 1024x1024."""
@@ -53,15 +56,17 @@ def gpt_image_details(body: dict[str, Any]) -> dict[str, Any]:
     per_image = OUTPUT_TOKENS.get(used, OUTPUT_TOKENS["medium"]).get(size, 1056)
     text_tokens = max(1, len(str(body.get("prompt", "")).split()))
     output = per_image * int(body.get("n", 1))
+    # An edit bills its input images too (a fixed 323 tokens each here, as for a small image).
+    image_tokens = 323 * len(input_parts(inputs)) if inputs else 0
     return {
         "quality": used,
         "size": size,
         "output_format": str(body.get("output_format", "png")),
         "usage": {
-            "input_tokens": text_tokens,
-            "input_tokens_details": {"text_tokens": text_tokens, "image_tokens": 0},
+            "input_tokens": text_tokens + image_tokens,
+            "input_tokens_details": {"text_tokens": text_tokens, "image_tokens": image_tokens},
             "output_tokens": output,
-            "total_tokens": text_tokens + output,
+            "total_tokens": text_tokens + image_tokens + output,
         },
     }
 
@@ -72,28 +77,56 @@ class FakeOpenAI(FakeVendor):
         self.app = Starlette(
             routes=[
                 Route("/v1/images/generations", self.generations, methods=["POST"]),
+                Route("/v1/images/edits", self.edits, methods=["POST"]),
+                Route("/v1/images/variations", self.variations, methods=["POST"]),
                 Route("/files/{name}", self.file),
             ]
         )
 
+    def unauthorized(self, request: Request) -> Response | None:
+        if self.authorized(request):
+            return None
+        shown = request.headers.get("authorization", "").removeprefix("Bearer ")
+        return JSONResponse(
+            error_body(
+                f"Incorrect API key provided: {shown}. You can find your API key at "
+                "https://platform.openai.com/account/api-keys.",
+                code="invalid_api_key",
+            ),
+            401,
+        )
+
     async def generations(self, request: Request) -> Response:
         received = await self.record(request)
-        if not self.authorized(request):
-            shown = request.headers.get("authorization", "").removeprefix("Bearer ")
-            return JSONResponse(
-                error_body(
-                    f"Incorrect API key provided: {shown}. You can find your API key at "
-                    "https://platform.openai.com/account/api-keys.",
-                    code="invalid_api_key",
-                ),
-                401,
-            )
+        refused = self.unauthorized(request)
+        if refused is not None:
+            return refused
+        return await self.answer(request, received.json or {})
+
+    async def edits(self, request: Request) -> Response:
+        """Multipart: `image` (one file) or repeated `image[]`, optional `mask`, text fields."""
+        received = await self.record(request)
+        refused = self.unauthorized(request) or multipart_problem(received, "edits")
+        if refused is not None:
+            return refused
+        return await self.answer(request, form_body(received), input_images=received)
+
+    async def variations(self, request: Request) -> Response:
+        """dall-e-2 only: one square `image` file, no prompt."""
+        received = await self.record(request)
+        refused = self.unauthorized(request) or multipart_problem(received, "variations")
+        if refused is not None:
+            return refused
+        return await self.answer(request, form_body(received))
+
+    async def answer(
+        self, request: Request, body: dict[str, Any], input_images: Received | None = None
+    ) -> Response:
         step = self.next_step()
         if step.kind == "error":
             return JSONResponse(step.body, step.status, headers=dict(step.headers))
         if step.kind == "slow":
             await pause(self, request, step.delay)
-        body = received.json or {}
         model = str(body.get("model", "dall-e-2"))
         if model.startswith("gpt-image") and "response_format" in body:
             return JSONResponse(
@@ -112,7 +145,7 @@ class FakeOpenAI(FakeVendor):
             "data": self._items(request, body, step),
         }
         if model.startswith("gpt-image"):
-            answer.update(gpt_image_details(body))
+            answer.update(gpt_image_details(body, input_images))
         return JSONResponse(answer)
 
     def _items(self, request: Request, body: dict[str, Any], step: Step) -> list[dict[str, str]]:
@@ -128,3 +161,67 @@ class FakeOpenAI(FakeVendor):
             else:
                 items.append({"b64_json": base64.b64encode(data).decode()})
         return items
+
+
+def input_parts(received: Received) -> list[bytes]:
+    """The input images, as the SDK sends them: one `image` part or repeated `image[]`."""
+    return [*received.files.get("image", []), *received.files.get("image[]", [])]
+
+
+def form_body(received: Received) -> dict[str, Any]:
+    """A multipart request's text fields as the JSON body they stand for."""
+    body: dict[str, Any] = dict(received.form)
+    if "n" in body:
+        body["n"] = int(body["n"])
+    return body
+
+
+def _decoded(data: bytes) -> Image.Image | None:
+    try:
+        image = Image.open(io.BytesIO(data))
+        image.load()
+        return image
+    except (OSError, SyntaxError, ValueError):
+        return None
+
+
+MISSING = "missing_required_parameter"
+
+
+def invalid(message: str, param: str, code: str | None = "invalid_image_file") -> Response:
+    body = {
+        "error": {"message": message, "type": "invalid_request_error", "param": param, "code": code}
+    }
+    return JSONResponse(body, 400)
+
+
+def multipart_problem(received: Received, endpoint: str) -> Response | None:
+    """The 400 OpenAI answers for inputs it cannot use, or None."""
+    if not received.headers.get("content-type", "").startswith("multipart/form-data"):
+        return invalid("Invalid Content-Type header, expected multipart/form-data.", "", None)
+    model = received.form.get("model", "dall-e-2")
+    images = input_parts(received)
+    if not images:
+        return invalid("Missing required parameter: 'image'.", "image", MISSING)
+    if endpoint == "variations" and (len(images) != 1 or "prompt" in received.form):
+        return invalid("Variations take exactly one image and no prompt.", "image")
+    if endpoint == "edits" and not received.form.get("prompt"):
+        return invalid("Missing required parameter: 'prompt'.", "prompt", MISSING)
+    if model.startswith("dall-e") and len(images) > 1:
+        return invalid(f"{model} takes one image.", "image")
+    if len(images) > 16:
+        return invalid("Too many images: at most 16.", "image")
+    decoded = [_decoded(data) for data in images]
+    for index, image in enumerate(decoded):
+        if image is None:
+            return invalid(f"Invalid image file or mode for image {index + 1}.", "image")
+    first = decoded[0]
+    assert first is not None
+    masks = received.files.get("mask", [])
+    if masks:
+        mask = _decoded(masks[0])
+        if mask is None or "A" not in mask.getbands():
+            return invalid("Invalid mask image: it must be a PNG with an alpha channel.", "mask")
+        if mask.size != first.size:
+            return invalid("Invalid mask image: its size does not match the image.", "mask")
+    return None

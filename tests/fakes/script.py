@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from PIL import Image
+from starlette.datastructures import UploadFile
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -72,8 +73,9 @@ class Received:
     path: str
     headers: Mapping[str, str]  # lower-case names
     json: Any
-    form: Mapping[str, str]
+    form: Mapping[str, str]  # a multipart body's text fields
     at: float  # time.monotonic()
+    files: Mapping[str, list[bytes]] = field(default_factory=dict)  # its file parts, by name
 
 
 def png(width: int, height: int, output_format: str = "png") -> bytes:
@@ -119,12 +121,17 @@ class FakeVendor:
         body = await request.body()
         json: Any = None
         form: dict[str, str] = {}
+        files: dict[str, list[bytes]] = {}
         content_type = request.headers.get("content-type", "")
         if content_type.startswith("application/json") and body:
             json = await request.json()
         elif content_type.startswith("multipart/form-data"):
-            async with request.form() as parsed:
-                form = {name: str(value) for name, value in parsed.items()}
+            async with request.form(max_part_size=64 * 1024 * 1024) as parsed:
+                for name, value in parsed.multi_items():
+                    if isinstance(value, UploadFile):
+                        files.setdefault(name, []).append(await value.read())
+                    else:
+                        form[name] = value
         received = Received(
             request.method,
             request.url.path,
@@ -132,6 +139,7 @@ class FakeVendor:
             json,
             form,
             time.monotonic(),
+            files,
         )
         self.received.append(received)
         return received
