@@ -18,6 +18,9 @@ whether an attempt may have been billed (`backends.http_errors.transport_errors`
 
 from __future__ import annotations
 
+import functools
+import ssl
+import urllib.request
 from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
 
@@ -68,24 +71,32 @@ class _Body(httpx.AsyncByteStream):
         self._response.release()
 
 
+@functools.cache
+def _tls() -> ssl.SSLContext:
+    """The CA bundle httpx would use. Loading it takes a few hundred ms of CPU: once per
+    process, at start-up, never inside the first vendor call's timeout."""
+    return httpx.create_ssl_context()
+
+
 class AiohttpTransport(httpx.AsyncBaseTransport):
     """`httpx.AsyncClient(transport=AiohttpTransport())`; the session opens on first use
     (it belongs to the running loop)."""
 
     def __init__(self, *, max_connections: int = MAX_CONNECTIONS) -> None:
         self._max_connections = max_connections
+        self._tls = _tls()
+        # Proxies as httpx honours them (HTTP(S)_PROXY, NO_PROXY); aiohttp reads the
+        # environment at every request when asked to, so only ask when one is set.
+        self._trust_env = bool(urllib.request.getproxies())
         self._session: aiohttp.ClientSession | None = None
 
     def _open(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
             connector = aiohttp.TCPConnector(
-                limit=self._max_connections,
-                keepalive_timeout=KEEPALIVE,
-                ssl=httpx.create_ssl_context(),  # the CA bundle httpx would use
+                limit=self._max_connections, keepalive_timeout=KEEPALIVE, ssl=self._tls
             )
-            # trust_env: HTTP(S)_PROXY and NO_PROXY, as httpx honours them.
             self._session = aiohttp.ClientSession(
-                connector=connector, trust_env=True, auto_decompress=False
+                connector=connector, trust_env=self._trust_env, auto_decompress=False
             )
         return self._session
 
