@@ -6,7 +6,7 @@ from benchmarks.redis_cost import RedisCost
 from benchmarks.results import BASELINE, SCENARIO_ORDER, VENDOR, Report, Row
 
 TARGET_ORDER = [BASELINE, "memory", "redis"]
-VENDOR_TARGETS = [VENDOR, "memory", "redis", "redis x2"]
+VENDOR_TARGETS = [VENDOR, "memory (before)", "memory", "redis (before)", "redis", "redis x2"]
 
 
 def _order(row: Row) -> tuple[int, int, int]:
@@ -121,7 +121,7 @@ def _meta(report: Report) -> list[str]:
     meta = report.meta
     keys = (
         "date", "commit", "machine", "python", "server", "load generator", "redis",
-        "concurrencies", "seconds_per_measurement", "log_level", "elapsed_s",
+        "concurrencies", "seconds_per_measurement", "log_level", "elapsed_s", "before", "load",
     )  # fmt: skip
     return [f"- {key}: {meta[key]}" for key in keys if key in meta]
 

@@ -66,6 +66,7 @@ class Options:
     max_e2e_jobs: int = 20000
     vendor_path: bool = True  # the openai backend against mock vendor processes
     workers: tuple[int, ...] = (1, 2)  # `serve --workers N` values of the vendor path on redis
+    before: Path | None = None  # a checkout whose gateway the vendor path measures beside
 
 
 @dataclass(frozen=True)
@@ -182,6 +183,7 @@ def run(options: Options, workdir: Path, meta: dict[str, object]) -> Report:
                 options.max_e2e_jobs,
                 options.log_level,
                 options.workers,
+                options.before,
             )
             report.vendor_rows = measure_vendor_path(plan, workdir, redis)
         redis_peak = memory.peak_rss_mib(redis.process.pid)

@@ -54,6 +54,7 @@ class Plan:
     max_jobs: int
     log_level: str
     workers: tuple[int, ...] = (1,)  # `serve --workers N` values measured on redis
+    before: Path | None = None  # another checkout, measured beside this one ("(before)")
 
 
 def _gateway_job(alias: str, image: str, client: str, tag: str) -> OneJob:
@@ -151,6 +152,13 @@ def gateway_targets(
         extra = () if n == 1 else ("--workers", str(n))
         target = Target.gateway(name, shared, workdir, plan.log_level, redis, env, extra)
         targets.append((target, redis))
+    if plan.before is not None:
+        # The same configs and harness, the gateway's code from the other checkout.
+        old = {**env, "PYTHONPATH": str(plan.before.resolve())}
+        targets += [
+            (Target.gateway("memory (before)", memory, workdir, plan.log_level, None, old), None),
+            (Target.gateway("redis (before)", shared, workdir, plan.log_level, redis, old), redis),
+        ]
     return targets
 
 
