@@ -37,6 +37,7 @@ from gateway.idempotency import IdempotencyStore, idempotency_from_url
 from gateway.jobs import Job, JobSpec
 from gateway.metrics import Metrics
 from gateway.money.book import PriceBook
+from gateway.outbound import OutboundGuard
 from gateway.quotas import RateLimiter
 from gateway.runner import JobRunner
 from gateway.settings import PlanSettings, Settings
@@ -68,6 +69,7 @@ class Gateway:
     backends: dict[str, Backend]
     http: httpx.AsyncClient
     vendor_http: httpx.AsyncClient  # the one the backends were built with
+    outbound: OutboundGuard  # every request to a user-supplied URL goes through it
     notifier: Notifier
     endings: Endings  # the one finish pipeline; `endings.subscribe(hook)` to hear of endings
     workers: WorkerPool
@@ -100,6 +102,7 @@ class Gateway:
         environ: Mapping[str, str] | None = None,
         worker_concurrency: int | None = None,
         metrics: Metrics | None = None,
+        outbound: OutboundGuard | None = None,
     ) -> Gateway:
         boot = bootstrap(settings, environ)
         for tenant in boot.new_keys:
@@ -112,15 +115,18 @@ class Gateway:
         urls = url_builder(settings.storage, images, settings.server.base_url, signer)
         http = httpx.AsyncClient(timeout=httpx.Timeout(30.0), follow_redirects=False)
         vendor_http = vendor_client()  # backends' calls: httpx over aiohttp (vendor_http.py)
+        outbound = outbound or OutboundGuard(
+            allow_networks=settings.outbound.allow_networks, timeout=settings.outbound.timeout
+        )
         state = state or state_from_settings(settings)
         if backends is None:
-            backends = build_backends(settings, vendor_http, environ)
+            backends = build_backends(settings, vendor_http, environ, outbound)
         backends = dict(backends)
         rates = RateLimiter.from_url(settings.state.url)
         budgets = Budgets(state)
         events = events_from_url(settings.state.url)
         notifier = Notifier(
-            http, boot.signing_secret, lambda job: present_job(job, urls), metrics=metrics
+            outbound, boot.signing_secret, lambda job: present_job(job, urls), metrics=metrics
         )
         usage = usage_from_url(settings.state.url)
         endings = Endings(
@@ -171,6 +177,7 @@ class Gateway:
             backends=backends,
             http=http,
             vendor_http=vendor_http,
+            outbound=outbound,
             notifier=notifier,
             endings=endings,
             workers=workers,
@@ -230,6 +237,7 @@ class Gateway:
             await backend.aclose()
         await self.http.aclose()
         await self.vendor_http.aclose()
+        await self.outbound.aclose()
         await self.admission.rates.aclose()
         await self.idempotency.aclose()
         await self.events.aclose()
