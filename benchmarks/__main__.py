@@ -23,6 +23,7 @@ from pathlib import Path
 
 from benchmarks.chart import write_chart
 from benchmarks.installs import ensure
+from benchmarks.peers import environment_note
 from benchmarks.report import markdown
 from benchmarks.run import Options, run
 
@@ -72,6 +73,13 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     args.add_argument("--log-level", default="info", help="uvicorn log level, every target")
     args.add_argument("--keep", action="store_true", help="keep the work dir (server logs)")
     args.add_argument(
+        "--peers",
+        nargs="+",
+        choices=["litellm"],
+        default=[],
+        help="also measure these gateways against the same mock vendors (own virtualenvs)",
+    )
+    args.add_argument(
         "--before",
         type=Path,
         help="a checkout of an earlier commit: the vendor path measures its gateway too",
@@ -90,6 +98,7 @@ def main(argv: list[str] | None = None) -> Path:
         warmup=not args.quick,
         fresh=not args.quick,
         before=args.before,
+        peers=tuple(args.peers),
     )
     name = "quick" if args.quick else "latest"
     args.out.mkdir(parents=True, exist_ok=True)
@@ -100,6 +109,8 @@ def main(argv: list[str] | None = None) -> Path:
         print(f"benchmarks: failed; the servers' logs are under {workdir}", flush=True)
         raise
     report.meta["load"] = f"{report.meta['load']}; {_load('at the end')}"
+    if args.peers:
+        report.meta["peers"] = environment_note()
     if args.before is not None:
         report.meta["before"] = _first_line(
             ["git", "-C", str(args.before), "log", "-1", "--format=%h %s"]

@@ -19,6 +19,7 @@ from gateway.settings import default_config_path
 
 BENCH_KEY = "ig_bench_unlimited_0123456789abcdef"
 QUOTA_KEY = "ig_bench_quotas_0123456789abcdef"
+LIMITED_KEY = "ig_bench_limited_0123456789abcdef"  # rate 1/minute: the refusal rows
 SIZE = "64x64"  # the smallest image: rendering stays cheap, the gateway's path dominates
 PRICED_MODEL = "priced"
 
@@ -45,6 +46,7 @@ def bench_config(workdir: Path, state_url: str) -> dict[str, Any]:
     config["tenants"] = {
         "bench": {"keys": [key_hash(BENCH_KEY)]},
         "bench-quotas": {"plan": "generous", "keys": [key_hash(QUOTA_KEY)]},
+        "bench-limited": {"rate": "1/minute", "keys": [key_hash(LIMITED_KEY)]},
     }
     procedural = config["models"]["procedural"]
     procedural["sizes"] = [SIZE, *procedural["sizes"]]

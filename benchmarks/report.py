@@ -121,9 +121,50 @@ def _meta(report: Report) -> list[str]:
     meta = report.meta
     keys = (
         "date", "commit", "machine", "python", "server", "load generator", "redis",
-        "concurrencies", "seconds_per_measurement", "log_level", "elapsed_s", "before", "load",
+        "concurrencies", "seconds_per_measurement", "log_level", "elapsed_s",
+        "before", "load", "peers",
     )  # fmt: skip
     return [f"- {key}: {meta[key]}" for key in keys if key in meta]
+
+
+PEERS_NOTE = """\
+Images delivered per second against the same mock vendors, clients as in the vendor path
+(one job at a time each). *LiteLLM /v1*: the LiteLLM proxy's synchronous
+`POST /v1/images/generations`; *Imagegate T /v1*: Imagegate's OpenAI surface (the call
+waits for its job); *Imagegate T jobs*: `POST /images/jobs`, then polls until SUCCEEDED.
+Start-up: from process start to the first answered request. Refusals: 429 answers per
+second from 16 clients once the key (LiteLLM: a deployment with `rpm: 1`; Imagegate: a
+tenant with `rate = "1/minute"`) is over its limit."""
+
+
+def _peer_section(report: Report) -> list[str]:
+    names = list(dict.fromkeys(row.target for row in report.peer_rows))
+    cells = {(r.scenario, r.concurrency, r.target): r for r in report.peer_rows}
+    keys = list(dict.fromkeys((r.scenario, r.concurrency) for r in report.peer_rows))
+    lines = [
+        "## Peers (same mock vendors)",
+        "",
+        f"| case | concurrency | {' | '.join(names)} |",
+        "|---|--:|" + "--:|" * len(names),
+    ]
+    for scenario, c in keys:
+        values = []
+        for name in names:
+            row = cells.get((scenario, c, name))
+            values.append("—" if row is None else f"{row.rate:,.0f}" + (
+                f" ({row.errors} failed)" if row.errors else ""))  # fmt: skip
+        lines.append(f"| {scenario} | {c} | {' | '.join(values)} |")
+    lines += [
+        "",
+        "| gateway | start-up s | RSS MiB (after the run) | refusals (429) per s |",
+        "|---|--:|--:|--:|",
+    ]
+    for name, facts in report.peer_facts.items():
+        lines.append(
+            f"| {name} | {facts['start_s']:.2f} | {facts['rss_mib']:.1f} | "
+            f"{facts['refusals_per_s']:,.0f} |"
+        )
+    return [*lines, "", PEERS_NOTE, ""]
 
 
 def _vendor_section(report: Report) -> list[str]:
@@ -151,6 +192,7 @@ def markdown(report: Report) -> str:
         _polls(report.rows),
         "",
         *(_vendor_section(report) if report.vendor_rows else []),
+        *(_peer_section(report) if report.peer_rows else []),
         f"## Redis cost per request ({n} requests per row)",
         "",
         "Tenant `bench` has no limits (the load runs above use it); `bench-quotas` has every",

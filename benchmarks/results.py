@@ -71,6 +71,9 @@ class Report:
     redis_cost: list[RedisCost] = field(default_factory=list)
     # The vendor path (benchmarks/vendor_path.py): its ratios are over the vendor alone.
     vendor_rows: list[Row] = field(default_factory=list)
+    # `--peers litellm` (benchmarks/peers.py): images/s per gateway, and start-up, RSS, 429/s.
+    peer_rows: list[Row] = field(default_factory=list)
+    peer_facts: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def row(self, scenario: str, target: str, concurrency: int) -> Row | None:
         for row in self.rows:

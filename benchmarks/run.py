@@ -67,6 +67,7 @@ class Options:
     vendor_path: bool = True  # the openai backend against mock vendor processes
     workers: tuple[int, ...] = (1, 2)  # `serve --workers N` values of the vendor path on redis
     before: Path | None = None  # a checkout whose gateway the vendor path measures beside
+    peers: tuple[str, ...] = ()  # "litellm": the LiteLLM proxy against the same vendors
 
 
 @dataclass(frozen=True)
@@ -184,8 +185,11 @@ def run(options: Options, workdir: Path, meta: dict[str, object]) -> Report:
                 options.log_level,
                 options.workers,
                 options.before,
+                options.peers,
             )
-            report.vendor_rows = measure_vendor_path(plan, workdir, redis)
+            report.vendor_rows, peers = measure_vendor_path(plan, workdir, redis)
+            if peers is not None:
+                report.peer_rows, report.peer_facts = peers.rows, peers.facts
         redis_peak = memory.peak_rss_mib(redis.process.pid)
         report.memory.append(MemoryRow("redis-server (redis target's)", redis_idle, redis_peak))
         redis.flush()

@@ -32,6 +32,7 @@ from benchmarks.config import (
 from benchmarks.cpu import tree_seconds
 from benchmarks.e2e import E2EResult, OneJob, complete_job, drive, waited_job
 from benchmarks.http1 import Http1
+from benchmarks.peers import PeerReport, measure_peers
 from benchmarks.results import VENDOR, Row
 from benchmarks.targets import Target
 from benchmarks.vendor import KEY as VENDOR_KEY
@@ -55,6 +56,7 @@ class Plan:
     log_level: str
     workers: tuple[int, ...] = (1,)  # `serve --workers N` values measured on redis
     before: Path | None = None  # another checkout, measured beside this one ("(before)")
+    peers: tuple[str, ...] = ()  # other gateways measured against the same vendors
 
 
 def _gateway_job(alias: str, image: str, client: str, tag: str) -> OneJob:
@@ -162,8 +164,11 @@ def gateway_targets(
     return targets
 
 
-def measure_vendor_path(plan: Plan, workdir: Path, redis: RedisServer) -> list[Row]:
-    """Every vendor-path row: the vendors alone, then each gateway target."""
+def measure_vendor_path(
+    plan: Plan, workdir: Path, redis: RedisServer
+) -> tuple[list[Row], PeerReport | None]:
+    """Every vendor-path row: the vendors alone, then each gateway target; then the peers
+    (`plan.peers`), against the same vendors."""
     vendors = {
         vendor_alias(image, delay): Target.vendor(f"vendor-{image}-{delay}", image, delay, workdir)
         for image, delay in CASES
@@ -184,7 +189,14 @@ def measure_vendor_path(plan: Plan, workdir: Path, redis: RedisServer) -> list[R
                 rows += _measure_gateway(target, target_redis, urls, plan)
             finally:
                 target.stop()
+        peers = None
+        if "litellm" in plan.peers:
+            print("benchmarks: peers (LiteLLM)", flush=True)
+            gateways = [target for target, _ in gateway_targets(workdir, redis, urls, plan)]
+            gateways = [g for g in gateways if g.name in ("memory", "redis")]
+            redis.flush()
+            peers = measure_peers(CASES, urls, gateways, plan.concurrencies, plan.seconds, workdir)
     finally:
         for vendor in vendors.values():
             vendor.stop()
-    return rows
+    return rows, peers
