@@ -29,6 +29,7 @@ from gateway.bootstrap import bootstrap
 from gateway.budgets import Budgets
 from gateway.cancels import Cancels
 from gateway.capability_check import unsupported_at_submit
+from gateway.capacity import Capacity, capacity_from_settings
 from gateway.deadlines import DeadlineSweep
 from gateway.endings import Endings
 from gateway.errors import unauthorized
@@ -82,6 +83,7 @@ class Gateway:
     idempotency: IdempotencyStore
     events: JobEvents  # job change notifications: live status streams and waiting callers
     batches: BatchStore
+    capacity: Capacity  # backends' concurrency slots (per process, or global on Redis)
     cancels: Cancels  # cancel a job (client, deadline, batch): gateway/cancels.py
     deadlines: DeadlineSweep
     usage: UsageStore  # per-tenant, per-UTC-day usage records (gateway/usage/)
@@ -125,6 +127,7 @@ class Gateway:
         rates = RateLimiter.from_url(settings.state.url)
         budgets = Budgets(state)
         events = events_from_url(settings.state.url)
+        capacity = capacity_from_settings(settings)
         notifier = Notifier(
             outbound, boot.signing_secret, lambda job: present_job(job, urls), metrics=metrics
         )
@@ -153,6 +156,7 @@ class Gateway:
             budgets=budgets,
             sleep=sleep,
             metrics=metrics,
+            capacity=capacity,
             input_url=urls.url_for_key,
         )
         workers = WorkerPool(
@@ -190,6 +194,7 @@ class Gateway:
             idempotency=idempotency_from_url(settings.state.url),
             events=events,
             batches=batches_from_url(settings.state.url),
+            capacity=capacity,
             cancels=cancels,
             deadlines=DeadlineSweep(state, cancels, grace=settings.workers.visibility_timeout),
             usage=usage,
@@ -242,6 +247,7 @@ class Gateway:
         await self.idempotency.aclose()
         await self.events.aclose()
         await self.batches.aclose()
+        await self.capacity.aclose()
         await self.usage.aclose()
         await self.state.aclose()
 
