@@ -26,6 +26,7 @@ from gateway.api import (
     models,
     openai_images,
     openai_usage,
+    openapi,
 )
 from gateway.api.console import Console
 from gateway.api.middleware import EdgeMiddleware
@@ -116,6 +117,7 @@ def create_app(settings: Settings, *, reload: Loader | None = None, **overrides:
             *admin_records.routes,
             *openai_images.routes,
             *openai_usage.routes,
+            *openapi.routes,
             *Console(settings).routes,
         ],
         # Unexpected exceptions are answered (and logged once) by EdgeMiddleware.
