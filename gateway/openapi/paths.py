@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
+from gateway.api.job_listing import CURSOR_PATTERN
 from gateway.batches import MAX_ITEMS
 from gateway.openapi import bodies
 from gateway.openapi.components import (
     INTEGER,
     NULLABLE_STRING,
     RATE_HEADERS,
+    STATUSES,
     STRING,
     USD,
     Schema,
@@ -135,12 +137,36 @@ def query(name: str, description: str, schema: Schema) -> Schema:
     }
 
 
+def _any_case(word: str) -> str:
+    return "".join(f"[{c.upper()}{c.lower()}]" for c in word)
+
+
+_STATUS = "(?:" + "|".join(_any_case(status) for status in STATUSES) + ")"
+# An ISO-8601 time: with an offset (RFC 3339), or without one (taken as UTC).
+MOMENT: Schema = {
+    "anyOf": [
+        {"type": "string", "format": "date-time"},
+        {
+            "type": "string",
+            "pattern": r"^(?!0000)[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])"
+            r"T([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9]$",
+        },
+    ]
+}
 LISTING = [
-    query("status", "One status, or several comma-separated (any case).", STRING),
-    query("createdAfter", "ISO-8601 time (no offset: UTC); exclusive.", STRING),
-    query("createdBefore", "ISO-8601 time (no offset: UTC); exclusive.", STRING),
+    query(
+        "status",
+        "One status, or several comma-separated (any case).",
+        {"type": "string", "pattern": rf"^\s*{_STATUS}\s*(,\s*{_STATUS}\s*)*$"},
+    ),
+    query("createdAfter", "ISO-8601 time (no offset: UTC); exclusive.", MOMENT),
+    query("createdBefore", "ISO-8601 time (no offset: UTC); exclusive.", MOMENT),
     query("limit", "1..100, default 20.", {"type": "integer", "minimum": 1, "maximum": 100}),
-    query("cursor", "nextCursor of the page before.", STRING),
+    query(
+        "cursor",
+        "nextCursor of the page before.",
+        {"type": "string", "pattern": f"^{CURSOR_PATTERN}$"},
+    ),
 ]
 BATCH_ID = path_param("batch_id", "A batch id from POST /images/batches.")
 
