@@ -48,6 +48,7 @@ def vendor_settings(
     make_settings: Callable[..., Settings],
     openai: FakeOpenAI,
     stability: FakeStability | None = None,
+    timeout: str = "20s",  # generous: a loaded machine must not turn an answer into a timeout
     **overrides: object,
 ) -> Settings:
     backends: dict = {
@@ -55,7 +56,7 @@ def vendor_settings(
             "type": "openai",
             "base_url": f"{openai.base_url}/v1",
             "api_key_env": "TEST_OPENAI_KEY",
-            "timeout": "1s",
+            "timeout": timeout,
             "prices": {"default": "0.04"},
         },
     }
@@ -112,6 +113,7 @@ def test_charged_failures_stop_when_the_next_attempt_would_pass_the_job_cap(
     settings = vendor_settings(
         make_settings,
         openai_fake,
+        timeout="1s",
         plans={"free": {"max_cost_per_job": "0.10"}},
         retry={"max_attempts": 10, "initial": "10ms", "max": "10ms"},
     )
