@@ -25,6 +25,7 @@ from gateway.jobs import Job, JobError, JobResult, JobSpec, StoredImage
 from gateway.metrics import Metrics
 from gateway.money.book import PriceBook
 from gateway.money.format import usd
+from gateway.previews import PreviewStore
 from gateway.quotas import RateLimiter
 from gateway.retry import retrying, upload_retrying
 from gateway.settings import Settings
@@ -93,6 +94,7 @@ class JobRunner:
         capacity: Capacity | None = None,
         changed: Changed = no_change,
         input_url: Callable[[str], Awaitable[str]] | None = None,
+        previews: PreviewStore | None = None,
     ) -> None:
         self.settings = settings
         self.input_url = input_url  # the URL a vendor fetches a stored input from
@@ -114,6 +116,7 @@ class JobRunner:
             capacity or LocalCapacity({n: b.max_concurrency for n, b in settings.backends.items()}),
             self.prices,
             changed,
+            previews,
         )
 
     def spend_for(self, job: Job) -> JobSpend:

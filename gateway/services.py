@@ -35,6 +35,7 @@ from gateway.idempotency import IdempotencyStore, idempotency_from_url
 from gateway.jobs import Job, JobSpec
 from gateway.metrics import Metrics
 from gateway.money.book import PriceBook
+from gateway.previews import PreviewStore, previews_from_url
 from gateway.quotas import RateLimiter
 from gateway.runner import JobRunner
 from gateway.settings import PlanSettings, Settings
@@ -74,6 +75,7 @@ class Gateway:
     idempotency: IdempotencyStore
     events: JobEvents  # job change notifications: live status streams and waiting callers
     batches: BatchStore
+    previews: PreviewStore  # partial images of streaming vendors, for /v1 streams
     new_keys: dict[str, str] = field(default_factory=dict)
     submissions: Submissions = field(init=False)  # the use cases every surface calls
 
@@ -109,6 +111,7 @@ class Gateway:
         rates = RateLimiter.from_url(settings.state.url)
         budgets = Budgets(state)
         events = events_from_url(settings.state.url)
+        previews = previews_from_url(settings.state.url)
         runner = JobRunner(
             changed=events.publish,
             settings=settings,
@@ -120,6 +123,7 @@ class Gateway:
             sleep=sleep,
             metrics=metrics,
             input_url=urls.url_for_key,
+            previews=previews,
         )
         notifier = Notifier(
             http, boot.signing_secret, lambda job: present_job(job, urls), metrics=metrics
@@ -159,6 +163,7 @@ class Gateway:
             idempotency=idempotency_from_url(settings.state.url),
             events=events,
             batches=batches_from_url(settings.state.url),
+            previews=previews,
             new_keys=boot.new_keys,
         )
         await workers.start()
@@ -205,4 +210,5 @@ class Gateway:
         await self.idempotency.aclose()
         await self.events.aclose()
         await self.batches.aclose()
+        await self.previews.aclose()
         await self.state.aclose()
