@@ -13,7 +13,17 @@ from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
 
-from gateway.api import admin, batches, files, health, job_events, jobs, metrics, openai_images
+from gateway.api import (
+    admin,
+    batches,
+    files,
+    health,
+    job_events,
+    jobs,
+    metrics,
+    openai_images,
+    openai_usage,
+)
 from gateway.api.middleware import EdgeMiddleware
 from gateway.api.surfaces import render
 from gateway.errors import ApiError, redact
@@ -95,6 +105,7 @@ def create_app(settings: Settings, *, reload: Loader | None = None, **overrides:
             *metrics.routes,
             *admin.routes,
             *openai_images.routes,
+            *openai_usage.routes,
         ],
         # Unexpected exceptions are answered (and logged once) by EdgeMiddleware.
         middleware=[

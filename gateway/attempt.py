@@ -3,6 +3,7 @@ check the bytes, and record what happened (backend, outcome, cost) on the job.""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -32,6 +33,12 @@ from gateway.storage import ImageStore, PreparedImage
 log = logging.getLogger("imagegate.runner")
 
 Sleep = Callable[[float], Awaitable[None]]
+# Called before each attempt; raises to stop the execution (gateway/cancels.py `gate`).
+Gate = Callable[[Job], Awaitable[None]]
+
+
+async def always_open(job: Job) -> None:
+    return None
 
 
 class BudgetRefused(BackendError):
@@ -70,9 +77,11 @@ class Attempter:
         prices: PriceBook,
         changed: Changed = no_change,
         previews: PreviewStore | None = None,
+        gate: Gate = always_open,
     ) -> None:
         self.state = state
         self.previews = previews  # where a streaming vendor's partial images go
+        self.gate = gate
         self.changed = changed  # told after each recorded attempt (live status streams)
         self.images = images
         self.rates = rates
@@ -85,6 +94,7 @@ class Attempter:
     async def attempt(self, call: Call, spend: JobSpend) -> list[PreparedImage]:
         """Checked images, or `BackendError`; the attempt is recorded either way."""
         estimate = call.estimate
+        await self.gate(call.job)  # no attempt starts after the job's deadline
         if not await spend.reserve(estimate):
             raise BudgetRefused(
                 f"the tenant's spend budget cannot hold another attempt ({usd(estimate)} USD)"
@@ -102,6 +112,11 @@ class Attempter:
         except BackendError as error:
             outcome, cost = error.outcome, (estimate if error.charged else Decimal("0"))
             detail = redact(error.message)
+            raise
+        except asyncio.CancelledError:
+            # Abandoned (a cancel, a deadline, a shutdown): the backend has canceled its
+            # vendor job; the call may still be billed, so it stays charged its estimate.
+            outcome = "canceled"
             raise
         except Exception as exc:
             # A bug in a backend must not take the job down with a traceback to the client.

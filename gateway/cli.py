@@ -1,4 +1,4 @@
-"""`imagegate serve | worker | gc | keys create | config check`, and `imagegate --version`."""
+"""`imagegate serve | worker | gc | keys create | config check | usage`, `imagegate --version`."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from gateway import __version__
 from gateway.auth import key_hash, new_key
 from gateway.logs import configure_logging
 from gateway.settings import ConfigError, LoggingSettings, Settings, load_settings
+from gateway.usage.cli import add_command as usage_command
 
 if TYPE_CHECKING:
     from gateway.services import Gateway
@@ -244,6 +245,7 @@ def parser() -> argparse.ArgumentParser:
     check = config.add_parser("check", help="validate a config file")
     check.add_argument("file")
     check.set_defaults(run=_config_check)
+    usage_command(commands)
     return root
 
 

@@ -12,6 +12,7 @@ Tree::
     ├── code="batch_not_found"         404
     ├── code="not_found"               404  (no such route or file)
     ├── code="method_not_allowed"      405
+    ├── code="job_not_cancelable"      409  (the job already ended; the message names its status)
     ├── code="idempotency_key_in_use"  409  (gateway/api/idempotent.py)
     ├── code="idempotency_key_reused"  422
     ├── code="forbidden"               403  (bad or expired file signature)
@@ -28,13 +29,14 @@ content_rejected, retry_budget_exhausted, timeout, storage_unavailable, internal
 from __future__ import annotations
 
 from backends.redaction import redact
-from gateway.jobs import JobError
+from gateway.jobs import Job, JobError
 
 __all__ = [
     "PUBLIC_ERRORS",
     "ApiError",
     "from_job_error",
     "invalid_request",
+    "job_not_cancelable",
     "job_not_found",
     "redact",
     "unauthorized",
@@ -68,6 +70,7 @@ PUBLIC_ERRORS: dict[str, tuple[int, ...]] = {
     "internal_error": (500,),
     "timeout": (504,),
     "job_canceled": (409,),
+    "job_not_cancelable": (409,),
     "model_forbidden": (403,),
 }
 
@@ -120,3 +123,12 @@ def unauthorized(message: str = "missing or unknown API key") -> ApiError:
 
 def job_not_found(job_id: str) -> ApiError:
     return ApiError(404, "job_not_found", f"no job with id {redact(job_id)[:64]!r}")
+
+
+def job_not_cancelable(job: Job) -> ApiError:
+    return ApiError(
+        409,
+        "job_not_cancelable",
+        f"job {job.id} already ended with status {job.status.value}; "
+        "only PENDING or RUNNING jobs can be canceled",
+    )

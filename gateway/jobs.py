@@ -10,6 +10,12 @@ status itself (the Redis scripts never name one).
        |  <--requeued--    |
        +----canceled-------+--canceled--> CANCELED
     PENDING --born_cached--> SUCCEEDED (a cached result; no backend call)
+
+Cancel (the client's, or a deadline's) ends a PENDING job at once. A RUNNING job is
+stopped cooperatively: the cancel is recorded on it (`cancel`, the error it will end
+with) and, when no other job waits on its execution, `stop` tells the worker holding it
+to abandon the attempt and end it CANCELED through the finish pipeline. A RUNNING leader
+others still wait on keeps running for them and ends CANCELED when its execution ends.
 """
 
 from __future__ import annotations
@@ -160,6 +166,11 @@ class Job:
     reserved: tuple[Hold, ...] = ()
     # No attempt starts after this moment; an unfinished job ends CANCELED at it.
     deadline: datetime | None = None
+    # A cancel asked for while the job ran: the error it ends CANCELED with once its
+    # execution ends (code `canceled` or `deadline_exceeded`).
+    cancel: JobError | None = None
+    # The execution this job leads is to stop now: no job waits on it any more.
+    stop: bool = False
 
     @property
     def reserved_total(self) -> Decimal:
@@ -200,6 +211,8 @@ class Job:
             "deliveries": self.deliveries,
             "reserved": [record_to_json(hold) for hold in self.reserved],
             "deadline": self.deadline.isoformat() if self.deadline else None,
+            "cancel": record_to_json(self.cancel) if self.cancel else None,
+            "stop": self.stop,
         }
 
     @classmethod
@@ -235,6 +248,8 @@ class Job:
                 Hold(h["key"], Decimal(h["amount"])) for h in _list(data.get("reserved"))
             ),
             deadline=_parse_time(data.get("deadline")),
+            cancel=JobError(**data["cancel"]) if data.get("cancel") else None,
+            stop=bool(data.get("stop", False)),
         )
 
 
@@ -282,6 +297,8 @@ FIELD_JSON: dict[str, Callable[[Any], Any]] = {
     "finished_at": lambda moment: moment.isoformat() if moment else None,
     "result": lambda record: record_to_json(record) if record else None,
     "error": lambda record: record_to_json(record) if record else None,
+    "cancel": lambda record: record_to_json(record) if record else None,
+    "stop": bool,
 }
 
 
@@ -362,9 +379,67 @@ def ended(now: datetime, result: JobResult | None, error: JobError | None) -> Ch
     return Change(ACTIVE, {"status": status, "result": result, "error": error, "finished_at": now})
 
 
+CANCELED_BY_CLIENT = "canceled"
+DEADLINE_EXCEEDED = "deadline_exceeded"
+
+
 def canceled(now: datetime, error: JobError | None = None) -> Change:
     """An active job ends CANCELED (by its client, or at its deadline with `error`)."""
     return Change(ACTIVE, {"status": JobStatus.CANCELED, "error": error, "finished_at": now})
+
+
+def client_cancel() -> JobError:
+    return JobError(CANCELED_BY_CLIENT, "the job was canceled by its client")
+
+
+def deadline_exceeded() -> JobError:
+    return JobError(DEADLINE_EXCEEDED, "the job did not finish before its deadline")
+
+
+@dataclass(frozen=True)
+class Cancel:
+    """The changes one cancel may write, by the role of the job it reaches; the store
+    picks by role (a follower, a queued leader, a running leader), never by status.
+
+    - `follower`: a job following an execution ends CANCELED at once, alone.
+    - `queued`: a PENDING job ends CANCELED at once; its execution passes to its oldest
+      waiting follower (`promoted`), or leaves the queue when none waits.
+    - `running`: a RUNNING job records the cancel; `stopped` then asks its worker to stop
+      the execution, once no follower still waits on it.
+    - `forced`: (a sweep past its grace) a RUNNING job whose worker did not stop it ends
+      CANCELED now, its execution with it.
+    """
+
+    follower: Change
+    queued: Change
+    running: Change
+    stopped: Change
+    promoted: Change
+    forced: Change | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            name: change.to_json() for name, change in self.__dict__.items() if change is not None
+        }
+
+
+def cancel(now: datetime, error: JobError, *, force: bool = False) -> Cancel:
+    pending, running = frozenset({JobStatus.PENDING}), frozenset({JobStatus.RUNNING})
+    ending = {"status": JobStatus.CANCELED, "error": error, "finished_at": now}
+    return Cancel(
+        follower=Change(ACTIVE, ending),
+        queued=Change(pending, ending),
+        running=Change(running, {"cancel": error}),
+        stopped=Change(running, {"stop": True}),
+        promoted=Change(pending, {"leader_id": None}),
+        forced=Change(running, ending) if force else None,
+    )
+
+
+def cancel_ending(now: datetime) -> Change:
+    """How a job whose `cancel` was recorded ends with its execution (the store adds the
+    recorded error)."""
+    return Change(ACTIVE, {"status": JobStatus.CANCELED, "finished_at": now})
 
 
 def delivery_exhausted(job: Job, max_deliveries: int) -> bool:

@@ -15,7 +15,7 @@ from tenacity import RetryError
 
 from backends.base import Backend, GenerationRequest, Operation
 from backends.errors import BackendError, ContentRefused
-from gateway.attempt import Attempter, BudgetRefused, Call, NoAttemptFits, Sleep
+from gateway.attempt import Attempter, BudgetRefused, Call, Gate, NoAttemptFits, Sleep, always_open
 from gateway.budgets import Budget, Budgets
 from gateway.capacity import Capacity, LocalCapacity
 from gateway.errors import redact
@@ -93,6 +93,7 @@ class JobRunner:
         metrics: Metrics | None = None,
         capacity: Capacity | None = None,
         changed: Changed = no_change,
+        gate: Gate = always_open,
         input_url: Callable[[str], Awaitable[str]] | None = None,
         previews: PreviewStore | None = None,
     ) -> None:
@@ -117,6 +118,7 @@ class JobRunner:
             self.prices,
             changed,
             previews,
+            gate,
         )
 
     def spend_for(self, job: Job) -> JobSpend:

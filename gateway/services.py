@@ -27,7 +27,9 @@ from gateway.backend_setup import build_backends
 from gateway.batches import BatchStore, batches_from_url
 from gateway.bootstrap import bootstrap
 from gateway.budgets import Budgets
+from gateway.cancels import Cancels
 from gateway.capability_check import unsupported_at_submit
+from gateway.deadlines import DeadlineSweep
 from gateway.endings import Endings
 from gateway.errors import unauthorized
 from gateway.events import JobEvents, announce, events_from_url
@@ -43,6 +45,8 @@ from gateway.signing import UrlSigner
 from gateway.state import StateStore, state_from_settings
 from gateway.storage import ImageStore, UrlBuilder, open_image_store, url_builder
 from gateway.submissions import Submissions
+from gateway.usage import UsageStore, usage_from_url
+from gateway.usage.recorder import UsageRecorder
 from gateway.webhooks import Notifier
 from gateway.worker import WorkerPool
 
@@ -76,6 +80,9 @@ class Gateway:
     events: JobEvents  # job change notifications: live status streams and waiting callers
     batches: BatchStore
     previews: PreviewStore  # partial images of streaming vendors, for /v1 streams
+    cancels: Cancels  # cancel a job (client, deadline, batch): gateway/cancels.py
+    deadlines: DeadlineSweep
+    usage: UsageStore  # per-tenant, per-UTC-day usage records (gateway/usage/)
     new_keys: dict[str, str] = field(default_factory=dict)
     submissions: Submissions = field(init=False)  # the use cases every surface calls
 
@@ -112,8 +119,26 @@ class Gateway:
         budgets = Budgets(state)
         events = events_from_url(settings.state.url)
         previews = previews_from_url(settings.state.url)
+        notifier = Notifier(
+            http, boot.signing_secret, lambda job: present_job(job, urls), metrics=metrics
+        )
+        usage = usage_from_url(settings.state.url)
+        endings = Endings(
+            state,
+            budgets,
+            [
+                metrics.count_ended,
+                notifier.jobs_finished,
+                partial(announce, events),
+                UsageRecorder(
+                    usage, partial(_first_target, settings, PriceBook(settings.backends))
+                ),
+            ],
+        )
+        cancels = Cancels(state, endings, events)
         runner = JobRunner(
             changed=events.publish,
+            gate=cancels.gate,
             settings=settings,
             backends=backends,
             images=images,
@@ -125,12 +150,6 @@ class Gateway:
             input_url=urls.url_for_key,
             previews=previews,
         )
-        notifier = Notifier(
-            http, boot.signing_secret, lambda job: present_job(job, urls), metrics=metrics
-        )
-        endings = Endings(
-            state, budgets, [metrics.count_ended, notifier.jobs_finished, partial(announce, events)]
-        )
         workers = WorkerPool(
             state,
             runner,
@@ -141,6 +160,7 @@ class Gateway:
             grace=settings.workers.shutdown_grace,
             heartbeat_every=settings.workers.visibility_timeout / 3,
             metrics=metrics,
+            events=events,
         )
         gateway = cls(
             settings=settings,
@@ -164,9 +184,13 @@ class Gateway:
             events=events,
             batches=batches_from_url(settings.state.url),
             previews=previews,
+            cancels=cancels,
+            deadlines=DeadlineSweep(state, cancels, grace=settings.workers.visibility_timeout),
+            usage=usage,
             new_keys=boot.new_keys,
         )
         await workers.start()
+        gateway.deadlines.start()
         return gateway
 
     def rebind(self, settings: Settings) -> None:
@@ -194,13 +218,13 @@ class Gateway:
 
     def first_attempt_estimate(self, spec: JobSpec) -> Decimal:
         """What the first target of the job's route expects one attempt to cost."""
-        target = self.settings.models[spec.model].targets[0]
-        return self.prices.estimate(target.backend, target.model, spec.size, spec.quality, spec.n)
+        return _first_target(self.settings, self.prices, spec)[1]
 
     async def present(self, job: Job) -> dict[str, Any]:
         return await present_job(job, self.urls)
 
     async def aclose(self) -> None:
+        await self.deadlines.stop()
         await self.workers.stop()
         await self.notifier.aclose()
         for backend in self.backends.values():
@@ -211,4 +235,12 @@ class Gateway:
         await self.events.aclose()
         await self.batches.aclose()
         await self.previews.aclose()
+        await self.usage.aclose()
         await self.state.aclose()
+
+
+def _first_target(settings: Settings, prices: PriceBook, spec: JobSpec) -> tuple[str, Decimal]:
+    """The backend a job's first attempt goes to, and that attempt's estimate."""
+    target = settings.models[spec.model].targets[0]
+    estimate = prices.estimate(target.backend, target.model, spec.size, spec.quality, spec.n)
+    return target.backend, estimate

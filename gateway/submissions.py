@@ -12,13 +12,14 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, replace
+from datetime import datetime
 from typing import TYPE_CHECKING
 
-from gateway.errors import ApiError, job_not_found
+from gateway.errors import ApiError, job_not_cancelable, job_not_found
 from gateway.events import wait_until_ended
 from gateway.fingerprint import fingerprint
 from gateway.input_images import Inputs, prepare_inputs
-from gateway.jobs import Job, JobSpec, new_job_id
+from gateway.jobs import Job, JobSpec, client_cancel, new_job_id
 from gateway.previews.following import PreviewImage, follow_previews
 from gateway.quotas import Refused, rate_limited
 
@@ -38,6 +39,10 @@ class Submitted:
         return f"/images/jobs/{self.job.id}"
 
 
+# How long a cancel waits for a RUNNING job's worker to stop it before answering 202.
+CANCEL_WAIT = 5.0
+
+
 class Submissions:
     """Submit, poll and wait, with every quota, budget and cache rule applied once.
 
@@ -47,10 +52,18 @@ class Submissions:
     def __init__(self, gateway: Gateway) -> None:
         self.gateway = gateway
 
-    async def submit(self, tenant: str, spec: JobSpec, inputs: Inputs | None = None) -> Submitted:
+    async def submit(
+        self,
+        tenant: str,
+        spec: JobSpec,
+        inputs: Inputs | None = None,
+        *,
+        deadline: datetime | None = None,
+    ) -> Submitted:
         """Admit a job for `tenant`: cached at birth, joined to an identical job in flight,
-        or queued. Raises 400 for what the route cannot honour and the 429s of the tenant's
-        limits (a refusal stores no job).
+        or queued; with a `deadline`, it ends CANCELED if still unfinished then. Raises 400
+        for what the route cannot honour and the 429s of the tenant's limits (a refusal
+        stores no job).
 
         `inputs` (an edit's or variation's checked images) are stored by sha256 once the
         route is known to take them; the job carries their keys, so identical inputs give
@@ -68,7 +81,13 @@ class Submissions:
         if prepared is not None:
             await prepared.upload(gateway.images)
         scope = tenant if gateway.settings.cache.scope == "tenant" else None
-        job = Job(id=new_job_id(), tenant=tenant, spec=spec, fingerprint=fingerprint(spec, scope))
+        job = Job(
+            id=new_job_id(),
+            tenant=tenant,
+            spec=spec,
+            fingerprint=fingerprint(spec, scope),
+            deadline=deadline,
+        )
         stored, headers = await gateway.admission.admit(
             job, plan, gateway.first_attempt_estimate(spec)
         )
@@ -84,6 +103,24 @@ class Submissions:
         if job is None or job.tenant != tenant:
             raise job_not_found(job_id)
         return job
+
+    async def cancel(self, tenant: str, job_id: str) -> Job:
+        """Cancel the tenant's job: a PENDING one ends CANCELED at once; a RUNNING one is
+        stopped by its worker (waited for up to `CANCEL_WAIT`), or, when other jobs
+        wait on its execution, ends CANCELED when that ends. 409 for a job that already
+        ended; another tenant's job is not found."""
+        job = await self.gateway.state.get_job(job_id)
+        if job is None or job.tenant != tenant:
+            raise job_not_found(job_id)
+        if job.status.terminal:
+            raise job_not_cancelable(job)
+        outcome = await self.gateway.cancels.cancel(job_id, client_cancel())
+        current = outcome.job or job
+        if current.status.terminal and not outcome.ended:
+            raise job_not_cancelable(current)  # it ended on its own meanwhile
+        if outcome.stopping == job_id:
+            current = await self.wait(current, CANCEL_WAIT)
+        return current
 
     async def wait(self, job: Job, timeout: float) -> Job:
         """The job once it is terminal, or as it is after `timeout` seconds.

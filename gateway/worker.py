@@ -15,9 +15,11 @@ import socket
 import time
 import uuid
 
+from gateway.cancels import Stopped
 from gateway.endings import Endings
 from gateway.errors import redact
-from gateway.jobs import Job, JobError, JobResult, delivery_exhausted, worker_lost
+from gateway.events import JobEvents
+from gateway.jobs import Job, JobError, JobResult, client_cancel, delivery_exhausted, worker_lost
 from gateway.logs import job_context
 from gateway.metrics import Metrics
 from gateway.runner import JobRunner
@@ -27,6 +29,7 @@ log = logging.getLogger("imagegate.worker")
 
 CLAIM_WAIT = 1.0  # seconds a claim blocks before the loop checks for shutdown
 BACKOFF_MAX = 5.0
+STOP_CHECK_EVERY = 5.0  # a running job is read again this often, in case a wake-up was lost
 
 
 class WorkerPool:
@@ -40,8 +43,10 @@ class WorkerPool:
         grace: float,
         heartbeat_every: float | None = None,
         metrics: Metrics | None = None,
+        events: JobEvents | None = None,
     ) -> None:
         self.state = state
+        self.events = events  # to hear that a running job is to stop (gateway/cancels.py)
         self.runner = runner
         self.endings = endings
         self.concurrency = concurrency
@@ -147,14 +152,46 @@ class WorkerPool:
         if delivery_exhausted(job, limit):
             log.warning("job %s failed after %d deliveries (worker_lost)", job.id, limit)
             return await self.endings.finish(job.id, worker_lost(limit))
+        if job.stop:  # canceled while its last worker held it
+            return await self.endings.finish(job.id, client_cancel())
+        run = asyncio.create_task(self.runner.run(job))
+        asked: list[bool] = []
+        watching = asyncio.create_task(self._stop_when_asked(job.id, run, asked))
         try:
-            outcome: JobResult | JobError = await self.runner.run(job)
+            outcome: JobResult | JobError = await run
         except StateUnavailable:
             raise
+        except (Stopped, asyncio.CancelledError) as exc:
+            if isinstance(exc, asyncio.CancelledError) and not asked:
+                raise  # shutdown: the caller hands the job back
+            log.info("job %s stopped: canceled while it ran", job.id)
+            # The store ends it CANCELED with the reason recorded on it.
+            outcome = client_cancel()
         except Exception as exc:
             log.exception("job %s failed unexpectedly: %s", job.id, redact(str(exc)))
             outcome = JobError("internal_error", "the gateway failed while running this job")
+        finally:
+            watching.cancel()
         return await self.endings.finish(job.id, outcome)
+
+    async def _stop_when_asked(
+        self, job_id: str, run: asyncio.Task[JobResult | JobError], asked: list[bool]
+    ) -> None:
+        """Cancel `run` once the store says the job's execution is to stop (`stop`, set by
+        a cancel or a deadline) or the job ended without it (a forced cancel)."""
+        if self.events is None:
+            return
+        async with self.events.watch(job_id) as watch:
+            while not run.done():
+                await watch.changed(STOP_CHECK_EVERY)
+                try:
+                    current = await self.state.get_job(job_id)
+                except StateUnavailable:
+                    continue
+                if current is None or current.stop or current.status.terminal:
+                    asked.append(True)
+                    run.cancel()
+                    return
 
     async def _requeue(self, job: Job) -> None:
         with contextlib.suppress(Exception):

@@ -5,6 +5,8 @@ from __future__ import annotations
 import base64
 import binascii
 from collections import Counter
+from collections.abc import Mapping
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
@@ -14,11 +16,11 @@ from starlette.routing import Route
 
 from gateway.api.envelope import ok, read_json
 from gateway.api.idempotent import idempotent
-from gateway.api.job_request import parse_job_request
+from gateway.api.job_request import parse_deadline, parse_job_request
 from gateway.batches import MAX_ITEMS, Batch
-from gateway.batches.use_cases import load_batch, submit_batch
+from gateway.batches.use_cases import Order, cancel_batch, load_batch, submit_batch
 from gateway.errors import ApiError, invalid_request
-from gateway.jobs import Job, JobSpec, JobStatus, iso
+from gateway.jobs import Job, JobStatus, iso
 from gateway.money.format import usd
 from gateway.services import Gateway
 from gateway.settings import Settings
@@ -31,17 +33,23 @@ def batch_body_limit(settings: Settings) -> int:
     return settings.server.max_body_bytes * BODY_FACTOR
 
 
-def parse_batch(body: object, settings: Settings) -> list[JobSpec | ApiError]:
-    """Each item parsed like a lone job body; an item that does not parse stays its error."""
+def parse_batch(
+    body: object, settings: Settings, headers: Mapping[str, str] | None = None
+) -> list[Order | ApiError]:
+    """Each item parsed like a lone job body; an item that does not parse stays its error.
+    A `Cancel-After` header is the deadline of every item without its own `deadline`."""
     if not isinstance(body, dict) or set(body) != {"jobs"}:
         raise invalid_request("the body must be a JSON object with exactly one field, 'jobs'")
     items = body["jobs"]
     if not isinstance(items, list) or not 1 <= len(items) <= MAX_ITEMS:
         raise invalid_request(f"'jobs' must be a list of 1 to {MAX_ITEMS} job bodies")
-    parsed: list[JobSpec | ApiError] = []
+    shared: datetime | None = parse_deadline({}, headers or {})
+    parsed: list[Order | ApiError] = []
     for index, item in enumerate(items):
         try:
-            parsed.append(parse_job_request(item, settings))
+            spec = parse_job_request(item, settings)
+            own = parse_deadline(item, {})
+            parsed.append(Order(spec, own or shared))
         except ApiError as error:
             parsed.append(ApiError(error.status, error.code, f"jobs[{index}]: {error.message}"))
     return parsed
@@ -51,7 +59,8 @@ async def submit(request: Request) -> JSONResponse:
     gateway: Gateway = request.app.state.gateway
     tenant = gateway.keyring.authenticate(request.headers)
     body = await read_json(request, batch_body_limit(gateway.settings))
-    submitted = await submit_batch(gateway, tenant, parse_batch(body, gateway.settings))
+    orders = parse_batch(body, gateway.settings, request.headers)
+    submitted = await submit_batch(gateway, tenant, orders)
     batch = submitted.batch
     items: list[dict[str, Any]] = []
     for index, item in enumerate(batch.items):
@@ -140,7 +149,16 @@ def _page(request: Request) -> tuple[int, int]:
     return int(number), int(raw_limit)
 
 
+async def cancel(request: Request) -> JSONResponse:
+    """Cancel every job of the batch that has not ended (each as its own cancel would)."""
+    gateway: Gateway = request.app.state.gateway
+    tenant = gateway.keyring.authenticate(request.headers)
+    canceled = await cancel_batch(gateway, tenant, request.path_params["batch_id"])
+    return ok({"batchId": canceled.batch.id, **canceled.counts})
+
+
 routes = [
     Route("/images/batches", idempotent(submit, body_limit=batch_body_limit), methods=["POST"]),
     Route("/images/batches/{batch_id}", get_batch, methods=["GET"]),
+    Route("/images/batches/{batch_id}/cancel", idempotent(cancel), methods=["POST"]),
 ]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from datetime import datetime
 from typing import Annotated, Literal
 
 from pydantic import (
@@ -15,6 +17,7 @@ from pydantic import (
     field_validator,
 )
 
+from gateway.deadlines import MAX_DEADLINE, deadline_at, parse_cancel_after
 from gateway.errors import ApiError, invalid_request
 from gateway.jobs import JobSpec
 from gateway.settings import Settings
@@ -40,6 +43,8 @@ class JobRequest(BaseModel):
     metadata: dict[Annotated[StrictStr, Field(max_length=64)], ShortStr] = Field(
         default_factory=dict, max_length=MAX_METADATA_ENTRIES
     )
+    # Seconds from now; not part of what the job asks for (nor of its fingerprint).
+    deadline: float | None = Field(None, gt=0, le=MAX_DEADLINE)
     # An edit: input images (and a mask) as data: URLs or this gateway's /files/ URLs.
     images: list[StrictStr] | None = Field(None, min_length=1, max_length=16)
     mask: StrictStr | None = None
@@ -54,6 +59,13 @@ class JobRequest(BaseModel):
         if len(trimmed) > MAX_PROMPT:
             raise ValueError(f"must be at most {MAX_PROMPT} characters, got {len(trimmed)}")
         return trimmed
+
+    @field_validator("deadline", mode="before")
+    @classmethod
+    def _deadline_is_a_number(cls, value: object) -> object:
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int | float)):
+            raise ValueError("must be a number of seconds")
+        return value
 
     @field_validator("webhook_url")
     @classmethod
@@ -116,6 +128,20 @@ def parse_job_request(body: object, settings: Settings) -> JobSpec:
         operation="edit" if request.images else "generate",
         input_fidelity=request.input_fidelity,
     )
+
+
+def parse_deadline(body: object, headers: Mapping[str, str]) -> datetime | None:
+    """The job's deadline: `deadline` (seconds) in a body `parse_job_request` accepted, or
+    the `Cancel-After` header; 400 when both are given."""
+    seconds = body.get("deadline") if isinstance(body, dict) else None
+    header = headers.get("cancel-after")
+    if seconds is not None and header is not None:
+        raise invalid_request("give 'deadline' in the body or a Cancel-After header, not both")
+    if header is not None:
+        return deadline_at(parse_cancel_after(header), "Cancel-After")
+    if seconds is not None:
+        return deadline_at(float(seconds), "deadline")
+    return None
 
 
 def input_refs(body: dict[str, object]) -> tuple[list[tuple[str, str]], tuple[str, str] | None]:

@@ -1,4 +1,5 @@
-"""The job API: `POST /images/jobs` and `GET /images/jobs/{id}` (adapters over Submissions)."""
+"""The job API: `POST /images/jobs`, `GET /images/jobs/{id}` and
+`POST /images/jobs/{id}/cancel` (adapters over Submissions)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from starlette.routing import Route
 from gateway.api.envelope import ok, read_json_bytes
 from gateway.api.idempotent import idempotent
 from gateway.api.image_refs import read_image_ref
-from gateway.api.job_request import input_refs, parse_job_request
+from gateway.api.job_request import input_refs, parse_deadline, parse_job_request
 from gateway.api.json_body import decode_json
 from gateway.api.prefer import preferences
 from gateway.errors import ApiError
@@ -60,8 +61,9 @@ async def submit_job(request: Request) -> JSONResponse:
     body = decode_json(raw)
     _held_to_limit(body, len(raw), gateway.settings)
     spec = parse_job_request(body, gateway.settings)
+    deadline = parse_deadline(body, request.headers)
     inputs = await _inputs(gateway, body)
-    submitted = await gateway.submissions.submit(tenant, spec, inputs)
+    submitted = await gateway.submissions.submit(tenant, spec, inputs, deadline=deadline)
     headers = {"Location": submitted.location, **submitted.headers}
     job = submitted.job
     wait = preferences(request.headers).wait
@@ -86,7 +88,17 @@ async def get_job(request: Request) -> JSONResponse:
     return ok(await gateway.present(job))
 
 
+async def cancel_job(request: Request) -> JSONResponse:
+    """`200` with the job once CANCELED; `202` with it while its worker is still
+    stopping it (or while others wait on its execution)."""
+    gateway = _gateway(request)
+    tenant = gateway.keyring.authenticate(request.headers)
+    job = await gateway.submissions.cancel(tenant, request.path_params["job_id"])
+    return ok(await gateway.present(job), status=200 if job.status.terminal else 202)
+
+
 routes = [
     Route("/images/jobs", idempotent(submit_job, body_limit), methods=["POST"]),
     Route("/images/jobs/{job_id}", get_job, methods=["GET"]),
+    Route("/images/jobs/{job_id}/cancel", idempotent(cancel_job), methods=["POST"]),
 ]

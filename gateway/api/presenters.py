@@ -41,6 +41,8 @@ async def present_job(job: Job, urls: UrlBuilder) -> dict[str, Any]:
         "error": {"code": job.error.code, "message": job.error.message} if job.error else None,
         "cached": job.cached,
         "joined": job.leader_id is not None,
+        "cancelRequested": job.cancel is not None and not job.status.terminal,
+        "deadline": iso(job.deadline),
         "createdAt": iso(job.created_at),
         "startedAt": iso(job.started_at),
         "finishedAt": iso(job.finished_at),

@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
+from datetime import datetime
 from typing import TYPE_CHECKING
 
 from gateway.batches.base import Batch, BatchItem, new_batch_id
 from gateway.errors import ApiError
-from gateway.jobs import Job, JobError, JobSpec, utcnow
+from gateway.jobs import Job, JobError, JobSpec, client_cancel, utcnow
 from gateway.quotas import Refused, rate_limited
 from gateway.state.base import StateUnavailable
 
@@ -24,6 +25,14 @@ if TYPE_CHECKING:
     from gateway.services import Gateway
 
 QUOTA_HEADERS = ("RateLimit-Limit", "RateLimit-Remaining", "RateLimit-Reset")
+
+
+@dataclass(frozen=True)
+class Order:
+    """One parsed item: what the job asks for, and its deadline."""
+
+    spec: JobSpec
+    deadline: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -37,13 +46,13 @@ def batch_not_found(batch_id: str) -> ApiError:
     return ApiError(404, "batch_not_found", f"no batch with id {batch_id[:64]!r}")
 
 
-async def admit_one(gateway: Gateway, tenant: str, spec: JobSpec) -> tuple[Job, dict[str, str]]:
+async def admit_one(gateway: Gateway, tenant: str, order: Order) -> tuple[Job, dict[str, str]]:
     """What `POST /images/jobs` does with one job: the stored job and its quota headers."""
-    submitted = await gateway.submissions.submit(tenant, spec)
+    submitted = await gateway.submissions.submit(tenant, order.spec, deadline=order.deadline)
     return submitted.job, submitted.headers
 
 
-async def submit_batch(gateway: Gateway, tenant: str, specs: list[JobSpec | ApiError]) -> Submitted:
+async def submit_batch(gateway: Gateway, tenant: str, specs: list[Order | ApiError]) -> Submitted:
     """Admit each parsed job in order (an item that did not parse is refused as it is)."""
     items: list[BatchItem] = []
     jobs: dict[str, Job] = {}
@@ -86,3 +95,31 @@ async def load_batch(gateway: Gateway, tenant: str, batch_id: str) -> tuple[Batc
         raise batch_not_found(batch_id)
     loaded = await asyncio.gather(*(gateway.state.get_job(job_id) for job_id in batch.job_ids))
     return batch, {job.id: job for job in loaded if job is not None}
+
+
+@dataclass(frozen=True)
+class BatchCanceled:
+    batch: Batch
+    counts: dict[str, int]  # canceled (ended now), canceling (stopping), ended, expired
+
+
+async def cancel_batch(gateway: Gateway, tenant: str, batch_id: str) -> BatchCanceled:
+    """Cancel each of the batch's jobs that has not ended (one read of its poll rate)."""
+    batch, jobs = await load_batch(gateway, tenant, batch_id)
+    counts = {"canceled": 0, "canceling": 0, "ended": 0, "expired": 0}
+    for job_id in batch.job_ids:
+        job = jobs.get(job_id)
+        if job is None:
+            counts["expired"] += 1
+            continue
+        if job.status.terminal:
+            counts["ended"] += 1
+            continue
+        outcome = await gateway.cancels.cancel(job_id, client_cancel())
+        if any(ended.id == job_id for ended in outcome.ended):
+            counts["canceled"] += 1
+        elif outcome.job is not None and not outcome.job.status.terminal:
+            counts["canceling"] += 1
+        else:
+            counts["ended"] += 1
+    return BatchCanceled(batch, counts)

@@ -15,7 +15,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Protocol
 
-from gateway.jobs import Attempt, Hold, Job, JobError, JobResult
+from gateway.jobs import Attempt, Cancel, Hold, Job, JobError, JobResult, JobStatus
 from gateway.state.keys import Keys
 
 
@@ -59,6 +59,41 @@ class QueueStats:
 
     depth: int
     oldest_age: float  # seconds; 0 when nothing waits
+
+
+@dataclass(frozen=True)
+class Canceled:
+    """What one cancel did: the job as stored after it (None: no such job), the jobs it
+    ended (to settle and announce), and the id of the execution whose worker is now to
+    stop (`job.stop` set), if any."""
+
+    job: Job | None
+    ended: list[Job]
+    stopping: str | None = None
+
+
+@dataclass(frozen=True)
+class ListQuery:
+    """One page of a tenant's jobs, newest first: created in `(after_ms, before_ms)`
+    (epoch ms, exclusive), strictly after the `cursor` position `(created_ms, job id)`,
+    with a status in `statuses` (all when empty). At most `limit` jobs are returned and
+    at most `scan` index entries are read, so a rare status cannot make one call long."""
+
+    tenant: str
+    limit: int
+    statuses: frozenset[JobStatus] = frozenset()
+    after_ms: int | None = None
+    before_ms: int | None = None
+    cursor: tuple[int, str] | None = None
+    scan: int = 1000
+
+
+@dataclass(frozen=True)
+class Page:
+    """Jobs of a listing, and where the next page starts (None: nothing further)."""
+
+    jobs: list[Job]
+    next: tuple[int, str] | None
 
 
 class StateStore(Protocol):
@@ -133,6 +168,32 @@ class StateStore(Protocol):
 
     async def requeue(self, job_id: str) -> None:
         """Give a RUNNING job back to the queue (shutdown, or a worker that cannot finish it)."""
+        ...
+
+    async def cancel(self, job_id: str, change: Cancel) -> Canceled:
+        """Apply one cancel (`jobs.cancel`) atomically, by the role of the job:
+
+        a follower ends CANCELED alone (its leader's execution is stopped when it was the
+        last job a canceled leader still ran for); a PENDING leader ends CANCELED and its
+        execution passes to its oldest waiting follower (promoted and queued in its
+        place), or leaves the queue; a RUNNING leader records the cancel and, when no
+        follower waits, gets `stop` (and can no longer be joined). `change.forced` ends a
+        RUNNING job at once with its execution. A terminal or missing job is left alone.
+        """
+        ...
+
+    async def due(self, now: float, limit: int) -> list[str]:
+        """Ids of up to `limit` jobs whose deadline (epoch seconds) is at or before `now`
+        and that have not ended (the deadline sweep's work)."""
+        ...
+
+    async def postpone(self, job_id: str, until: float) -> None:
+        """Look at the job's deadline again at `until` (epoch seconds): the grace its
+        worker has to stop it."""
+        ...
+
+    async def list_jobs(self, query: ListQuery) -> Page:
+        """A page of the tenant's jobs from its own index (never a keyspace scan)."""
         ...
 
     async def count_active(self, tenant: str) -> int:

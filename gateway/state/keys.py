@@ -13,11 +13,15 @@ Keys (prefix `ig`; `{...}` is a Redis Cluster hash tag), and how long they live:
                                  the listing index, pruned past job_ttl
     ig:budget:{<name>}:<period>:<window>  micro-dollars spent in a budget window
     ig:queue                     STREAM of {job: <id>}, consumer group `workers`
+    ig:deadlines                 ZSET of active job ids scored by their deadline (ms):
+                                 the deadline sweep's work; entries leave as jobs end
 
 Scripts receive every key they can name up front through KEYS. Keys that only Redis can
 name (the followers of a leader it just read, their tenants' sets) are built inside Lua
-from `templates()`, still from this module. Each name is `head + tag(id) + tail`, so moving
-to Redis Cluster means changing `tag` (e.g. to a queue shard carried in the job id) here.
+from `templates()`, still from this module; so is the one fixed key every job write may
+touch (`deadlines`), handed to every script in its context. Each name is
+`head + tag(id) + tail`, so moving to Redis Cluster means changing `tag` (e.g. to a
+queue shard carried in the job id) here.
 """
 
 from __future__ import annotations
@@ -61,6 +65,10 @@ class Keys:
     @property
     def queue(self) -> str:
         return f"{self.prefix}:queue"
+
+    @property
+    def deadlines(self) -> str:
+        return f"{self.prefix}:deadlines"
 
     def patterns(self) -> tuple[str, str]:
         """SCAN patterns of job documents and cached results (for gc only)."""

@@ -13,10 +13,13 @@ from dataclasses import replace
 from datetime import datetime
 
 from gateway import jobs
-from gateway.jobs import ACTIVE, Attempt, Change, Job, JobError, JobResult, utcnow
+from gateway.jobs import ACTIVE, Attempt, Cancel, Change, Job, JobError, JobResult, utcnow
 from gateway.state.base import (
     BudgetRefused,
+    Canceled,
     ConcurrencyLimited,
+    ListQuery,
+    Page,
     QueueStats,
     Reservation,
     SubmitExpired,
@@ -41,6 +44,7 @@ class MemoryState:
         self._active: dict[str, dict[str, float]] = {}
         self._budgets: dict[str, tuple[float, int]] = {}  # key -> (expires, micro-dollars)
         self._by_tenant: dict[str, dict[str, datetime]] = {}  # tenant -> {job id: created}
+        self._deadlines: dict[str, float] = {}  # active job id -> its deadline (epoch s)
         self._queue: deque[str] = deque()
         self._ready = asyncio.Condition()
         self._next_sweep = time.monotonic() + 60
@@ -143,10 +147,15 @@ class MemoryState:
         now: datetime | None = None,
     ) -> list[Job]:
         job = self._get(job_id)
-        change = jobs.ended(now or utcnow(), result, error)
+        now = now or utcnow()
+        change = jobs.ended(now, result, error)
         if job is None or not change.applies_to(job):
             return []
-        finished = [change.apply(job), *self._apply_to_followers(job_id, change)]
+        own = change
+        if job.cancel is not None:  # canceled while it ran for others: ends CANCELED
+            own = jobs.cancel_ending(now)
+            job = replace(job, error=job.cancel)
+        finished = [own.apply(job), *self._apply_to_followers(job_id, change)]
         self._put(finished[0])
         self._end_execution(job)
         if result is not None:
@@ -180,6 +189,81 @@ class MemoryState:
     async def spent(self, key: str) -> int:
         expires, spent = self._budgets.get(key, (0.0, 0))
         return spent if expires >= time.monotonic() else 0
+
+    async def cancel(self, job_id: str, change: Cancel) -> Canceled:
+        job = self._get(job_id)
+        if job is None:
+            return Canceled(None, [])
+        if job.leader_id is not None:
+            return self._cancel_follower(job, change)
+        if change.queued.applies_to(job):
+            ended = change.queued.apply(job)
+            self._put(ended)
+            waiting = self._waiting(job.id, change.promoted)
+            if waiting:
+                self._hand_over(job, waiting, change.promoted)
+            else:
+                self._end_execution(job)
+                if job.id in self._queue:
+                    self._queue.remove(job.id)
+            self._deactivate(ended)
+            return Canceled(ended, [ended])
+        if change.forced is not None and change.forced.applies_to(job):
+            forced = [change.forced.apply(job), *self._apply_to_followers(job.id, change.follower)]
+            self._put(forced[0])
+            self._end_execution(job)
+            return Canceled(forced[0], forced)
+        if not change.running.applies_to(job):
+            return Canceled(job, [])  # already ended
+        if job.cancel is None:  # the first cancel's reason stays
+            job = change.running.apply(job)
+        if not job.stop and not self._waiting(job.id, change.follower):
+            job = change.stopped.apply(job)
+            self._uninflight(job)
+        self._put(job)
+        return Canceled(job, [], job.id if job.stop else None)
+
+    async def due(self, now: float, limit: int) -> list[str]:
+        found: list[str] = []
+        for job_id, deadline in list(self._deadlines.items()):
+            job = self._get(job_id)
+            if job is None or job.status not in ACTIVE:
+                del self._deadlines[job_id]
+            elif deadline <= now and len(found) < limit:
+                found.append(job_id)
+        return found
+
+    async def postpone(self, job_id: str, until: float) -> None:
+        if job_id in self._deadlines:
+            self._deadlines[job_id] = until
+
+    async def list_jobs(self, query: ListQuery) -> Page:
+        indexed = self._by_tenant.get(query.tenant, {})
+        positions = sorted(
+            ((round(created.timestamp() * 1000), job_id) for job_id, created in indexed.items()),
+            reverse=True,
+        )
+        found: list[Job] = []
+        last: tuple[int, str] | None = None
+        scanned = 0
+        for position in positions:
+            created, _ = position
+            if query.cursor is not None and position >= query.cursor:
+                continue
+            if query.before_ms is not None and created >= query.before_ms:
+                continue
+            if query.after_ms is not None and created <= query.after_ms:
+                return Page(found, None)
+            if len(found) == query.limit or scanned == query.scan:
+                return Page(found, last)
+            scanned += 1
+            last = position
+            job = self._get(position[1])
+            if job is None:
+                indexed.pop(position[1], None)
+            elif not query.statuses or job.status in query.statuses:
+                found.append(job)
+        return Page(found, None)
 
     async def count_active(self, tenant: str) -> int:
         return self._active_count(tenant)
@@ -223,11 +307,67 @@ class MemoryState:
             if follower is not None and follower.status not in ACTIVE:
                 self._deactivate(follower)
         self._deactivate(job)
+        self._uninflight(job)
+
+    def _uninflight(self, job: Job) -> None:
+        """New identical jobs no longer join `job`'s execution."""
         if self._inflight.get(job.fingerprint) == job.id:
             del self._inflight[job.fingerprint]
 
+    def _waiting(self, leader_id: str, change: Change) -> list[Job]:
+        """The followers of an execution that `change` applies to (those still waiting)."""
+        found = []
+        for follower_id in self._followers.get(leader_id, ()):
+            follower = self._get(follower_id)
+            if follower is not None and change.applies_to(follower):
+                found.append(follower)
+        return found
+
+    def _cancel_follower(self, job: Job, change: Cancel) -> Canceled:
+        if not change.follower.applies_to(job):
+            return Canceled(job, [])
+        ended = change.follower.apply(job)
+        self._put(ended)
+        self._deactivate(ended)
+        leader_id = job.leader_id
+        assert leader_id is not None
+        followers = self._followers.get(leader_id, [])
+        if job.id in followers:
+            followers.remove(job.id)
+        leader = self._get(leader_id)
+        stopping = None
+        if (
+            leader is not None
+            and leader.cancel is not None
+            and change.stopped.applies_to(leader)
+            and not leader.stop
+            and not self._waiting(leader_id, change.follower)
+        ):
+            leader = change.stopped.apply(leader)
+            self._put(leader)
+            self._uninflight(leader)
+            stopping = leader.id
+        return Canceled(ended, [ended], stopping)
+
+    def _hand_over(self, job: Job, waiting: list[Job], promote: Change) -> None:
+        """A canceled queued leader's execution passes to its oldest waiting follower,
+        which takes its place in the queue; the others follow the new leader."""
+        heir = promote.apply(waiting[0])
+        self._put(heir)
+        for follower in waiting[1:]:
+            self._put(replace(follower, leader_id=heir.id))
+        self._followers.pop(job.id, None)
+        self._followers[heir.id] = [follower.id for follower in waiting[1:]]
+        if self._inflight.get(job.fingerprint) == job.id:
+            self._inflight[job.fingerprint] = heir.id
+        if job.id in self._queue:
+            self._queue[self._queue.index(job.id)] = heir.id
+        else:
+            self._queue.append(heir.id)
+
     def _deactivate(self, job: Job) -> None:
         self._active.get(job.tenant, {}).pop(job.id, None)
+        self._deadlines.pop(job.id, None)
 
     def _index(self, job: Job) -> None:
         self._by_tenant.setdefault(job.tenant, {})[job.id] = job.created_at
@@ -247,6 +387,8 @@ class MemoryState:
 
     def _activate(self, job: Job) -> None:
         self._active.setdefault(job.tenant, {})[job.id] = time.monotonic() + self.job_ttl
+        if job.deadline is not None:
+            self._deadlines[job.id] = job.deadline.timestamp()
 
     def _active_count(self, tenant: str) -> int:
         """Entries are added in expiry order (now + a fixed ttl), so expired ones are pruned

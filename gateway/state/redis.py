@@ -57,6 +57,7 @@ from gateway import jobs
 from gateway.jobs import (
     ACTIVE,
     Attempt,
+    Cancel,
     Job,
     JobError,
     JobResult,
@@ -66,7 +67,10 @@ from gateway.jobs import (
 from gateway.state import redis_scripts as lua
 from gateway.state.base import (
     BudgetRefused,
+    Canceled,
     ConcurrencyLimited,
+    ListQuery,
+    Page,
     QueueStats,
     Reservation,
     StateUnavailable,
@@ -150,6 +154,7 @@ class RedisState:
         self._context = json.dumps(
             {
                 "keys": self.keys.templates(),
+                "deadlines": self.keys.deadlines,
                 "active": sorted(status.value for status in ACTIVE),
                 "group": GROUP,
                 "lists": ["attempts", "reserved"],
@@ -168,6 +173,9 @@ class RedisState:
         self._finish = client.register_script(lua.FINISH)
         self._requeue = client.register_script(lua.REQUEUE)
         self._count_active = client.register_script(lua.COUNT_ACTIVE)
+        self._cancel = client.register_script(lua.CANCEL)
+        self._due = client.register_script(lua.DUE)
+        self._list = client.register_script(lua.LIST)
 
     @classmethod
     def from_url(
@@ -236,6 +244,7 @@ class RedisState:
             round(job.created_at.timestamp() * 1000),
             _change(jobs.born_cached(utcnow())),
             self._joins,
+            round(job.deadline.timestamp() * 1000) if job.deadline else "",
             *((reservation.amount, reservation.limit, reservation.ttl) if reservation else ()),
         )
         with _unavailable():
@@ -321,10 +330,12 @@ class RedisState:
         error: JobError | None = None,
         now: datetime | None = None,
     ) -> list[Job]:
+        now = now or utcnow()
         args = self._args(
-            _change(jobs.ended(now or utcnow(), result, error)),
+            _change(jobs.ended(now, result, error)),
             json.dumps(record_to_json(result)) if result is not None else "",
             _ms(self.cache_ttl),
+            _change(jobs.cancel_ending(now)),
         )
         with _unavailable():
             docs = await self._run(
@@ -336,6 +347,45 @@ class RedisState:
         args = self._args(_change(jobs.requeued()))
         with _unavailable():
             await self._run(self._requeue, keys=[self.keys.job(job_id), self.stream], args=args)
+
+    async def cancel(self, job_id: str, change: Cancel) -> Canceled:
+        args = self._args(json.dumps(change.to_json(), separators=(",", ":")))
+        with _unavailable():
+            reply = await self._run(
+                self._cancel, keys=[self.keys.job(job_id), self.stream], args=args
+            )
+        if not reply:
+            return Canceled(None, [])
+        doc, ended, stopping = reply
+        return Canceled(_loads(doc), [_loads(d) for d in ended], stopping.decode() or None)
+
+    async def due(self, now: float, limit: int) -> list[str]:
+        args = self._args(round(now * 1000), limit)
+        with _unavailable():
+            ids = await self._run(self._due, keys=[self.keys.deadlines], args=args)
+        return [job_id.decode() for job_id in ids]
+
+    async def postpone(self, job_id: str, until: float) -> None:
+        with _unavailable():
+            await self.client.zadd(self.keys.deadlines, {job_id: round(until * 1000)}, xx=True)
+
+    async def list_jobs(self, query: ListQuery) -> Page:
+        top, tie = "+inf", ""
+        if query.before_ms is not None:
+            top = f"({query.before_ms}"
+        if query.cursor is not None and (
+            query.before_ms is None or query.cursor[0] < query.before_ms
+        ):
+            top, tie = str(query.cursor[0]), query.cursor[1]
+        bottom = "-inf" if query.after_ms is None else f"({query.after_ms}"
+        statuses = json.dumps(sorted(status.value for status in query.statuses))
+        args = self._args(top, tie, bottom, query.limit, query.scan, statuses)
+        with _unavailable():
+            docs, last = await self._run(
+                self._list, keys=[self.keys.index(query.tenant)], args=args
+            )
+        following = (round(float(last[0])), last[1].decode()) if last else None
+        return Page([_loads(doc) for doc in docs], following)
 
     async def count_active(self, tenant: str) -> int:
         with _unavailable():

@@ -25,6 +25,9 @@ for _, status in ipairs(ctx.active) do ACTIVE[status] = true end
 
 local function named(kind, id) return ctx.keys[kind][1] .. id .. ctx.keys[kind][2] end
 
+-- A JSON member that holds a value (cjson decodes null as cjson.null, not nil).
+local function present(value) return value ~= nil and value ~= cjson.null and value ~= false end
+
 local function now_ms()
   local t = redis.call('TIME')
   return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
@@ -90,6 +93,7 @@ local function save(job)
     redis.call('ZADD', active, string.format('%.0f', now_ms() + tonumber(ttl)), job.id)
   else
     redis.call('ZREM', active, job.id)
+    if present(job.deadline) then redis.call('ZREM', ctx.deadlines, job.id) end
   end
   return doc
 end
@@ -109,6 +113,21 @@ local function apply_to_followers(id, change, docs)
     if apply(follower, change) then table.insert(docs, save(follower)) end
   end
   return docs
+end
+
+-- The followers of an execution that `change` applies to (those still waiting on it).
+local function waiting(id, change)
+  local found = {}
+  for _, follower in ipairs(followers(id)) do
+    if change.expected[follower.status] then table.insert(found, follower) end
+  end
+  return found
+end
+
+-- New identical jobs no longer join `job`'s execution.
+local function uninflight(job)
+  local inflight = named('inflight', job.fingerprint)
+  if redis.call('GET', inflight) == job.id then redis.call('DEL', inflight) end
 end
 
 -- Add `amount` to a budget counter if it stays within `limit` (integer micro-dollars).
@@ -138,8 +157,7 @@ end
 -- The execution led by `job` is over: no followers, no in-flight entry, nothing queued.
 local function end_execution(stream, job)
   redis.call('DEL', named('followers', job.id))
-  local inflight = named('inflight', job.fingerprint)
-  if redis.call('GET', inflight) == job.id then redis.call('DEL', inflight) end
+  uninflight(job)
   release(stream, job.id)
 end
 
@@ -170,7 +188,8 @@ end
 # ARGV[4]: the PENDING job document; [5]: '1' to bypass the cache and in-flight joining;
 # [6]: the tenant's concurrency cap or ''; [7]: deadline (epoch ms) or ''; [8]: created
 # (epoch ms, the index score); [9]: the born-cached change; [10]: the join changes by the
-# leader's status; [11..13]: the budget reservation (micro-dollars, limit, ttl seconds).
+# leader's status; [11]: the job's own deadline (epoch ms, the deadline index score) or '';
+# [12..14]: the budget reservation (micro-dollars, limit, ttl seconds).
 # Returns the stored document, or {'refused', 'concurrency' | 'budget' | 'expired'}
 # storing nothing.
 SUBMIT = (
@@ -188,6 +207,9 @@ local function indexed(doc)
   redis.call('ZREMRANGEBYSCORE', KEYS[6], '-inf', string.format('%.0f', now_ms() - ttl))
   redis.call('ZADD', KEYS[6], ARGV[8], job.id)
   redis.call('PEXPIRE', KEYS[6], ttl)
+  if ARGV[11] ~= '' and ACTIVE[job.status] then
+    redis.call('ZADD', ctx.deadlines, ARGV[11], job.id)
+  end
   return doc
 end
 if use_cache then
@@ -215,7 +237,7 @@ if use_cache and leader then
   return indexed(save(job))
 end
 if KEYS[7] then
-  if not reserve(KEYS[7], tonumber(ARGV[11]), tonumber(ARGV[12]), ARGV[13]) then
+  if not reserve(KEYS[7], tonumber(ARGV[12]), tonumber(ARGV[13]), ARGV[14]) then
     return {'refused', 'budget'}
   end
   job.reserved = reserved
@@ -318,15 +340,22 @@ return false
 )
 
 # KEYS: job, stream. ARGV[4]: the ending change (to the job and its followers); [5]: the
-# result to cache under the job's fingerprint, or ''; [6]: cache ttl (ms). A job the change
-# does not apply to (already ended, or gone) is left alone. -> the changed documents
+# result to cache under the job's fingerprint, or ''; [6]: cache ttl (ms); [7]: the ending
+# of a job whose cancel was recorded while it ran for others (it takes the recorded error).
+# A job the change does not apply to (already ended, or gone) is left alone. -> the
+# changed documents
 FINISH = (
     PRELUDE
     + """
 local doc = redis.call('GET', KEYS[1])
 if not doc then return {} end
 local job, change = load(doc), decode_change(ARGV[4])
-if not apply(job, change) then return {} end
+local own = change
+if present(job.cancel) then
+  own = decode_change(ARGV[7])
+  own.set.error = job.cancel
+end
+if not apply(job, own) then return {} end
 local docs = apply_to_followers(job.id, change, {save(job)})
 end_execution(KEYS[2], job)
 if ARGV[5] ~= '' then
@@ -360,3 +389,125 @@ local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', string.format('%.0f', now))
 return redis.call('ZCARD', KEYS[1])
 """
+
+# KEYS: job, stream. ARGV[4]: the cancel (`jobs.Cancel.to_json`: a change per role). See
+# `StateStore.cancel`. -> {} for no job, else {the job's document after, {documents of the
+# jobs it ended}, id of the execution now to stop or ''}
+CANCEL = (
+    PRELUDE
+    + """
+local doc = redis.call('GET', KEYS[1])
+if not doc then return {} end
+local stream, c = KEYS[2], cjson.decode(ARGV[4])
+for _, change in pairs(c) do prepared(change) end
+local job = load(doc)
+if present(job.leader_id) then  -- a follower: it alone ends
+  if not apply(job, c.follower) then return {doc, {}, ''} end
+  local ended = save(job)
+  redis.call('LREM', named('followers', job.leader_id), 0, job.id)
+  local leader, stopping = read(job.leader_id), ''
+  if leader and present(leader.cancel) and not present(leader.stop)
+      and c.stopped.expected[leader.status] and #waiting(leader.id, c.follower) == 0 then
+    apply(leader, c.stopped)
+    save(leader)
+    uninflight(leader)
+    stopping = leader.id
+  end
+  return {ended, {ended}, stopping}
+end
+if apply(job, c.queued) then  -- queued: ends now; its followers get the execution
+  local ended = save(job)
+  local heirs = waiting(job.id, c.promoted)
+  if #heirs == 0 then
+    end_execution(stream, job)
+    return {ended, {ended}, ''}
+  end
+  release(stream, job.id)
+  local heir = heirs[1]
+  apply(heir, c.promoted)
+  save(heir)
+  local list = named('followers', heir.id)
+  for i = 2, #heirs do
+    heirs[i].leader_id = heir.id
+    save(heirs[i])
+    redis.call('RPUSH', list, heirs[i].id)
+  end
+  redis.call('PEXPIRE', list, ttl)
+  redis.call('DEL', named('followers', job.id))
+  local inflight = named('inflight', job.fingerprint)
+  if redis.call('GET', inflight) == job.id then redis.call('SET', inflight, heir.id, 'PX', ttl) end
+  enqueue(stream, heir.id)
+  return {ended, {ended}, ''}
+end
+if c.forced and apply(job, c.forced) then  -- its worker did not stop it in time
+  local docs = apply_to_followers(job.id, c.follower, {save(job)})
+  end_execution(stream, job)
+  return {docs[1], docs, ''}
+end
+if not c.running.expected[job.status] then return {doc, {}, ''} end  -- already ended
+if not present(job.cancel) then apply(job, c.running) end  -- the first reason stays
+if not present(job.stop) and #waiting(job.id, c.follower) == 0 then
+  apply(job, c.stopped)
+  uninflight(job)
+end
+local saved, stopping = save(job), ''
+if present(job.stop) then stopping = job.id end
+return {saved, {}, stopping}
+"""
+)
+
+# KEYS: the deadline index. ARGV[4..5]: now (epoch ms), limit. Ids of active jobs whose
+# deadline has come; entries of jobs that ended or expired are dropped.
+DUE = (
+    PRELUDE
+    + """
+local found = {}
+local ids = redis.call('ZRANGE', KEYS[1], '-inf', ARGV[4], 'BYSCORE', 'LIMIT', 0, ARGV[5])
+for _, id in ipairs(ids) do
+  local job = read(id)
+  if job and ACTIVE[job.status] then
+    table.insert(found, id)
+  else
+    redis.call('ZREM', KEYS[1], id)
+  end
+end
+return found
+"""
+)
+
+# KEYS: the tenant's index. ARGV[4]: the highest score (inclusive, or '(ms' exclusive);
+# [5]: with an inclusive highest score, the cursor's job id (entries at that score from
+# it on were on earlier pages) or ''; [6]: the lowest score ('(ms' or '-inf'); [7]: limit;
+# [8]: most index entries to read; [9]: the statuses wanted (JSON list; empty: all).
+# Newest first. -> {job documents, {score, id} of the last entry read, or {} at the end}
+LIST = (
+    PRELUDE
+    + """
+local index, top, tie, bottom = KEYS[1], ARGV[4], ARGV[5], ARGV[6]
+local limit, scan = tonumber(ARGV[7]), tonumber(ARGV[8])
+local wanted, any = {}, true
+for _, status in ipairs(cjson.decode(ARGV[9])) do
+  wanted[status] = true
+  any = false
+end
+local tie_score = nil
+if tie ~= '' then tie_score = tonumber(top) end
+local found, last, scanned, offset = {}, {}, 0, 0
+while true do
+  local entries = redis.call(
+    'ZRANGE', index, top, bottom, 'BYSCORE', 'REV', 'LIMIT', offset, 100, 'WITHSCORES')
+  if #entries == 0 then return {found, {}} end
+  for i = 1, #entries, 2 do
+    local id, score = entries[i], entries[i + 1]
+    if not (tie_score and tonumber(score) == tie_score and id >= tie) then
+      if #found == limit or scanned == scan then return {found, last} end
+      scanned = scanned + 1
+      last = {score, id}
+      local doc = redis.call('GET', named('job', id))
+      if doc and (any or wanted[load(doc).status]) then table.insert(found, doc) end
+    end
+  end
+  offset = offset + 100
+end
+"""
+)

@@ -1,0 +1,113 @@
+"""`redis://` usage records, shared by every gateway and worker process on one Redis.
+
+    ig:usage:tenants                 SET of tenants that have records
+    ig:usage:{<tenant>}:days         ZSET of the tenant's days (score: the day's ordinal)
+    ig:usage:{<tenant>}:<YYYY-MM-DD> HASH of ["<model>", "<backend>", "<counter>"] -> integer
+
+Every counter is an integer (money in micro-dollars) added with HINCRBY inside one
+MULTI per ended job, so processes add exactly, never a lost update and never a float.
+Records are kept `RETENTION_DAYS` after their last write.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import date
+
+from redis.asyncio import Redis
+from redis.asyncio.retry import Retry
+from redis.backoff import ExponentialBackoff
+from redis.exceptions import ConnectionError, ReadOnlyError, TimeoutError
+
+from gateway.state.base import StateUnavailable
+from gateway.usage.base import UsageDelta, UsageKey, UsageRecord, ordered
+
+RETENTION_DAYS = 400
+
+
+@contextmanager
+def _unavailable() -> Iterator[None]:
+    try:
+        yield
+    except (ConnectionError, TimeoutError, ReadOnlyError) as exc:
+        raise StateUnavailable(f"redis is unavailable ({type(exc).__name__})") from exc
+
+
+class RedisUsage:
+    def __init__(self, client: Redis, prefix: str = "ig") -> None:
+        self.client = client
+        self.prefix = prefix
+
+    @classmethod
+    def from_url(cls, url: str) -> RedisUsage:
+        """Commands time out after 1 s and are retried once, like the state's client."""
+        retry = Retry(ExponentialBackoff(cap=0.2, base=0.05), retries=1)
+        return cls(Redis.from_url(url, socket_timeout=1.0, socket_connect_timeout=1.0, retry=retry))
+
+    @property
+    def tenants_key(self) -> str:
+        return f"{self.prefix}:usage:tenants"
+
+    def days_key(self, tenant: str) -> str:
+        return f"{self.prefix}:usage:{{{tenant}}}:days"
+
+    def day_key(self, tenant: str, day: date) -> str:
+        return f"{self.prefix}:usage:{{{tenant}}}:{day.isoformat()}"
+
+    async def add(self, deltas: list[UsageDelta]) -> None:
+        if not deltas:
+            return
+        ttl = RETENTION_DAYS * 86400
+        pipe = self.client.pipeline(transaction=True)
+        for delta in deltas:
+            key = delta.key
+            record = self.day_key(key.tenant, key.day)
+            for name, amount in delta.counts.items():
+                if amount:
+                    pipe.hincrby(record, json.dumps([key.model, key.backend, name]), amount)
+            pipe.expire(record, ttl)
+            days = self.days_key(key.tenant)
+            pipe.zadd(days, {key.day.isoformat(): key.day.toordinal()})
+            pipe.zremrangebyscore(days, "-inf", f"({key.day.toordinal() - RETENTION_DAYS}")
+            pipe.expire(days, ttl)
+            pipe.sadd(self.tenants_key, key.tenant)
+        with _unavailable():
+            await pipe.execute()
+
+    async def records(self, tenant: str | None, since: date) -> list[UsageRecord]:
+        with _unavailable():
+            if tenant is None:
+                members: set[bytes] = await self.client.smembers(self.tenants_key)  # type: ignore[assignment, misc]
+                tenants = sorted(member.decode() for member in members)
+            else:
+                tenants = [tenant]
+            pipe = self.client.pipeline(transaction=False)
+            for name in tenants:
+                pipe.zrangebyscore(self.days_key(name), since.toordinal(), "+inf")
+            days = await pipe.execute()
+            wanted = [
+                (name, date.fromisoformat(day.decode()))
+                for name, found in zip(tenants, days, strict=True)
+                for day in found
+            ]
+            pipe = self.client.pipeline(transaction=False)
+            for name, day in wanted:
+                pipe.hgetall(self.day_key(name, day))
+            hashes = await pipe.execute()
+        records = []
+        for (name, day), fields in zip(wanted, hashes, strict=True):
+            counts: dict[tuple[str, str], dict[str, int]] = defaultdict(dict)
+            for field, value in fields.items():
+                model, backend, counter = json.loads(field)
+                counts[(model, backend)][counter] = int(value)
+            records += [
+                UsageRecord.of(UsageKey(day, name, model, backend), found)
+                for (model, backend), found in counts.items()
+            ]
+        return ordered(records)
+
+    async def aclose(self) -> None:
+        await self.client.aclose()  # from_url: the client closes its own pool
