@@ -165,7 +165,7 @@ class Metrics:
         )
         self.webhook_deliveries = Counter(
             "imagegate_webhook_deliveries_total",
-            "Webhook deliveries, by outcome (delivered, rejected, failed).",
+            "Webhook deliveries, by outcome (delivered, rejected, failed, blocked).",
             ["outcome"],
             registry=r,
         )

@@ -37,6 +37,7 @@ from gateway.idempotency import IdempotencyStore, idempotency_from_url
 from gateway.jobs import Job, JobSpec
 from gateway.metrics import Metrics
 from gateway.money.book import PriceBook
+from gateway.outbound import OutboundGuard
 from gateway.previews import PreviewStore, previews_from_url
 from gateway.quotas import RateLimiter
 from gateway.runner import JobRunner
@@ -67,6 +68,7 @@ class Gateway:
     keyring: KeyRing
     backends: dict[str, Backend]
     http: httpx.AsyncClient
+    outbound: OutboundGuard  # every request to a user-supplied URL goes through it
     notifier: Notifier
     endings: Endings  # the one finish pipeline; `endings.subscribe(hook)` to hear of endings
     workers: WorkerPool
@@ -100,6 +102,7 @@ class Gateway:
         environ: Mapping[str, str] | None = None,
         worker_concurrency: int | None = None,
         metrics: Metrics | None = None,
+        outbound: OutboundGuard | None = None,
     ) -> Gateway:
         boot = bootstrap(settings, environ)
         for tenant in boot.new_keys:
@@ -111,16 +114,19 @@ class Gateway:
         signer = UrlSigner(boot.signing_secret, settings.storage.url_ttl)
         urls = url_builder(settings.storage, images, settings.server.base_url, signer)
         http = httpx.AsyncClient(timeout=httpx.Timeout(30.0), follow_redirects=False)
+        outbound = outbound or OutboundGuard(
+            allow_networks=settings.outbound.allow_networks, timeout=settings.outbound.timeout
+        )
         state = state or state_from_settings(settings)
         if backends is None:
-            backends = build_backends(settings, http, environ)
+            backends = build_backends(settings, http, environ, outbound)
         backends = dict(backends)
         rates = RateLimiter.from_url(settings.state.url)
         budgets = Budgets(state)
         events = events_from_url(settings.state.url)
         previews = previews_from_url(settings.state.url)
         notifier = Notifier(
-            http, boot.signing_secret, lambda job: present_job(job, urls), metrics=metrics
+            outbound, boot.signing_secret, lambda job: present_job(job, urls), metrics=metrics
         )
         usage = usage_from_url(settings.state.url)
         endings = Endings(
@@ -171,6 +177,7 @@ class Gateway:
             keyring=KeyRing(boot.key_hashes),
             backends=backends,
             http=http,
+            outbound=outbound,
             notifier=notifier,
             endings=endings,
             workers=workers,
@@ -230,6 +237,7 @@ class Gateway:
         for backend in self.backends.values():
             await backend.aclose()
         await self.http.aclose()
+        await self.outbound.aclose()
         await self.admission.rates.aclose()
         await self.idempotency.aclose()
         await self.events.aclose()
