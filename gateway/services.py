@@ -29,6 +29,7 @@ from gateway.bootstrap import bootstrap
 from gateway.budgets import Budgets
 from gateway.cancels import Cancels
 from gateway.capability_check import unsupported_at_submit
+from gateway.capacity import Capacity, capacity_from_settings
 from gateway.deadlines import DeadlineSweep
 from gateway.endings import Endings
 from gateway.errors import unauthorized
@@ -81,7 +82,11 @@ class Gateway:
     idempotency: IdempotencyStore
     events: JobEvents  # job change notifications: live status streams and waiting callers
     batches: BatchStore
+<<<<<<< HEAD
     previews: PreviewStore  # partial images of streaming vendors, for /v1 streams
+=======
+    capacity: Capacity  # backends' concurrency slots (per process, or global on Redis)
+>>>>>>> main
     cancels: Cancels  # cancel a job (client, deadline, batch): gateway/cancels.py
     deadlines: DeadlineSweep
     usage: UsageStore  # per-tenant, per-UTC-day usage records (gateway/usage/)
@@ -124,7 +129,11 @@ class Gateway:
         rates = RateLimiter.from_url(settings.state.url)
         budgets = Budgets(state)
         events = events_from_url(settings.state.url)
+<<<<<<< HEAD
         previews = previews_from_url(settings.state.url)
+=======
+        capacity = capacity_from_settings(settings)
+>>>>>>> main
         notifier = Notifier(
             outbound, boot.signing_secret, lambda job: present_job(job, urls), metrics=metrics
         )
@@ -153,6 +162,7 @@ class Gateway:
             budgets=budgets,
             sleep=sleep,
             metrics=metrics,
+            capacity=capacity,
             input_url=urls.url_for_key,
             previews=previews,
         )
@@ -190,7 +200,11 @@ class Gateway:
             idempotency=idempotency_from_url(settings.state.url),
             events=events,
             batches=batches_from_url(settings.state.url),
+<<<<<<< HEAD
             previews=previews,
+=======
+            capacity=capacity,
+>>>>>>> main
             cancels=cancels,
             deadlines=DeadlineSweep(state, cancels, grace=settings.workers.visibility_timeout),
             usage=usage,
@@ -242,7 +256,11 @@ class Gateway:
         await self.idempotency.aclose()
         await self.events.aclose()
         await self.batches.aclose()
+<<<<<<< HEAD
         await self.previews.aclose()
+=======
+        await self.capacity.aclose()
+>>>>>>> main
         await self.usage.aclose()
         await self.state.aclose()
 
