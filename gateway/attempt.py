@@ -184,7 +184,6 @@ class Attempter:
             raise BadImage("backend returned bytes that are not a whole image") from exc
         return prepared, generation.usage
 
-<<<<<<< HEAD
     def _progress(self, call: Call) -> Progress:
         if self.previews is None or not call.request.partial_images:
             return NO_PROGRESS
@@ -192,16 +191,6 @@ class Attempter:
             call.job.id, call.request.output_format, self.images, self.previews, self.changed
         )
 
-    async def _vendor_window(self, backend: str) -> None:
-        """Wait (the job stays claimed) until the vendor's shared rate window has room."""
-        rule = self.vendor_rates.get(backend)
-        while True:
-            try:
-                await self.rates.acquire(rule, "backend", backend)
-                return
-            except Refused as refused:
-                await self.sleep(max(0.05, float(refused.state.reset)))
-=======
     @asynccontextmanager
     async def _turn(self, backend: str) -> AsyncIterator[None]:
         """A concurrency slot, then a unit of the vendor's rate window (in that order, so a
@@ -220,4 +209,3 @@ class Attempter:
             # The window frees a unit in `reset` seconds; jitter spreads the comeback.
             delay = refused.state.reset + random.uniform(0.0, 0.25)
             raise Deferred(backend, "rate", delay) from None
->>>>>>> main

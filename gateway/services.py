@@ -82,11 +82,8 @@ class Gateway:
     idempotency: IdempotencyStore
     events: JobEvents  # job change notifications: live status streams and waiting callers
     batches: BatchStore
-<<<<<<< HEAD
     previews: PreviewStore  # partial images of streaming vendors, for /v1 streams
-=======
     capacity: Capacity  # backends' concurrency slots (per process, or global on Redis)
->>>>>>> main
     cancels: Cancels  # cancel a job (client, deadline, batch): gateway/cancels.py
     deadlines: DeadlineSweep
     usage: UsageStore  # per-tenant, per-UTC-day usage records (gateway/usage/)
@@ -129,11 +126,8 @@ class Gateway:
         rates = RateLimiter.from_url(settings.state.url)
         budgets = Budgets(state)
         events = events_from_url(settings.state.url)
-<<<<<<< HEAD
         previews = previews_from_url(settings.state.url)
-=======
         capacity = capacity_from_settings(settings)
->>>>>>> main
         notifier = Notifier(
             outbound, boot.signing_secret, lambda job: present_job(job, urls), metrics=metrics
         )
@@ -200,11 +194,8 @@ class Gateway:
             idempotency=idempotency_from_url(settings.state.url),
             events=events,
             batches=batches_from_url(settings.state.url),
-<<<<<<< HEAD
             previews=previews,
-=======
             capacity=capacity,
->>>>>>> main
             cancels=cancels,
             deadlines=DeadlineSweep(state, cancels, grace=settings.workers.visibility_timeout),
             usage=usage,
@@ -256,11 +247,8 @@ class Gateway:
         await self.idempotency.aclose()
         await self.events.aclose()
         await self.batches.aclose()
-<<<<<<< HEAD
         await self.previews.aclose()
-=======
         await self.capacity.aclose()
->>>>>>> main
         await self.usage.aclose()
         await self.state.aclose()
 
