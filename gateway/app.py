@@ -15,6 +15,7 @@ from starlette.responses import Response
 
 from gateway.api import (
     admin,
+    admin_records,
     batches,
     files,
     health,
@@ -24,6 +25,7 @@ from gateway.api import (
     models,
     openai_images,
     openai_usage,
+    openapi,
 )
 from gateway.api.console import Console
 from gateway.api.middleware import EdgeMiddleware
@@ -110,8 +112,10 @@ def create_app(settings: Settings, *, reload: Loader | None = None, **overrides:
             *health.routes,
             *metrics.routes,
             *admin.routes,
+            *admin_records.routes,
             *openai_images.routes,
             *openai_usage.routes,
+            *openapi.routes,
             *Console(settings).routes,
         ],
         # Unexpected exceptions are answered (and logged once) by EdgeMiddleware.

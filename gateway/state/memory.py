@@ -304,7 +304,7 @@ class MemoryState:
     async def queue_stats(self) -> QueueStats:
         oldest = self._get(self._queue[0]) if self._queue else None
         age = (utcnow() - oldest.created_at).total_seconds() if oldest is not None else 0.0
-        return QueueStats(len(self._queue), max(0.0, age))
+        return QueueStats(len(self._queue), max(0.0, age), len(self._deferred))
 
     async def ping(self) -> None:
         return None

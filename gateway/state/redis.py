@@ -36,6 +36,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from datetime import datetime
 from functools import partial
 from typing import Any, TypeVar, cast
@@ -430,7 +431,8 @@ class RedisState:
 
     async def queue_stats(self) -> QueueStats:
         with _unavailable():
-            return await read_queue_stats(self.client, self.stream, GROUP)
+            stats = await read_queue_stats(self.client, self.stream, GROUP)
+            return replace(stats, deferred=int(await self.client.zcard(self.keys.deferred)))
 
     async def ping(self) -> None:
         with _unavailable():
