@@ -245,4 +245,4 @@ def _data_url(data: bytes) -> str:
     media = "image/jpeg" if data.startswith(b"\xff\xd8") else "image/png"
     if data[8:12] == b"WEBP":
         media = "image/webp"
-    return f"data:{media};base64,{base64.b64encode(data).decode()}"
+    return f"data:{media};base64,{pybase64.b64encode(data).decode()}"
