@@ -57,6 +57,15 @@ def data_url(image: bytes) -> str:
     return "data:image/png;base64," + base64.b64encode(image).decode()
 
 
+def _real(ref: Any, image: bytes) -> Any:
+    """An input image as the job API (a URL) or /v1 (`{"image_url": ...}`) takes it."""
+    if isinstance(ref, str):
+        return data_url(image)
+    if isinstance(ref, dict) and isinstance(ref.get("image_url"), str):
+        return {**ref, "image_url": data_url(image)}
+    return ref
+
+
 def with_real_images(case: Any) -> None:
     """Input images are real PNGs (a mask with alpha), as a client sends them: what the
     schema cannot say about bytes is not for the fuzzer to guess. Values of another type
@@ -70,9 +79,9 @@ def with_real_images(case: Any) -> None:
                 body[part] = image
         return
     if isinstance(body.get("images"), list):  # a JSON edit: data: URLs
-        body["images"] = [data_url(IMAGE) if isinstance(i, str) else i for i in body["images"]]
-    if isinstance(body.get("mask"), str):
-        body["mask"] = data_url(MASK)
+        body["images"] = [_real(item, IMAGE) for item in body["images"]]
+    if "mask" in body:
+        body["mask"] = _real(body["mask"], MASK)
     # A webhook URL the schema allows goes to a real receiver on loopback: that its host
     # resolves to an address the guard lets through is not something a schema can say.
     # A deadline in the body and a Cancel-After header together are refused (400), as the

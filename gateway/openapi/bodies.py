@@ -237,8 +237,10 @@ IMAGE_REF: Schema = {
             "description": "a data: URL, this gateway's own /files/ URL, or an http(s) URL "
             "fetched through the outbound guard",
         },
-        "file_id": {"type": "string", "description": "refused: the gateway has no Files API"},
+        # The gateway has no Files API: a file_id is refused (400).
+        "file_id": {"type": "null"},
     },
+    "required": ["image_url"],
 }
 
 
