@@ -19,6 +19,7 @@ from gateway.api import (
     files,
     health,
     job_events,
+    job_webhooks,
     jobs,
     metrics,
     openai_images,
@@ -99,6 +100,7 @@ def create_app(settings: Settings, *, reload: Loader | None = None, **overrides:
         routes=[
             *jobs.routes,
             *job_events.routes,
+            *job_webhooks.routes,
             *batches.routes,
             *files.routes,
             *health.routes,

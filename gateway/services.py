@@ -47,7 +47,7 @@ from gateway.storage import ImageStore, UrlBuilder, open_image_store, url_builde
 from gateway.submissions import Submissions
 from gateway.usage import UsageStore, usage_from_url
 from gateway.usage.recorder import UsageRecorder
-from gateway.webhooks import Notifier
+from gateway.webhooks import Dispatcher, TenantSecrets
 from gateway.worker import WorkerPool
 
 log = logging.getLogger("imagegate")
@@ -68,7 +68,8 @@ class Gateway:
     backends: dict[str, Backend]
     http: httpx.AsyncClient
     outbound: OutboundGuard  # every request to a user-supplied URL goes through it
-    notifier: Notifier
+    webhooks: Dispatcher  # delivers the outbox (started where workers run)
+    webhook_secrets: TenantSecrets
     endings: Endings  # the one finish pipeline; `endings.subscribe(hook)` to hear of endings
     workers: WorkerPool
     admission: Admission
@@ -122,8 +123,19 @@ class Gateway:
         rates = RateLimiter.from_url(settings.state.url)
         budgets = Budgets(state)
         events = events_from_url(settings.state.url)
-        notifier = Notifier(
-            outbound, boot.signing_secret, lambda job: present_job(job, urls), metrics=metrics
+        webhook_secrets = TenantSecrets(settings, environ)
+        for tenant in webhook_secrets.ensure():
+            # The secret itself is never logged: `imagegate serve` prints it once on stdout.
+            log.warning("generated a webhook secret for tenant %r (under data_dir)", tenant)
+        webhooks = Dispatcher(
+            state,
+            outbound,
+            webhook_secrets,
+            lambda job: present_job(job, urls),
+            settings.webhooks,
+            lease=settings.webhooks.lease,
+            attempt_timeout=min(settings.outbound.timeout, settings.webhooks.lease / 2),
+            metrics=metrics,
         )
         usage = usage_from_url(settings.state.url)
         endings = Endings(
@@ -131,7 +143,7 @@ class Gateway:
             budgets,
             [
                 metrics.count_ended,
-                notifier.jobs_finished,
+                webhooks.jobs_finished,
                 partial(announce, events),
                 UsageRecorder(
                     usage, partial(_first_target, settings, PriceBook(settings.backends))
@@ -174,7 +186,8 @@ class Gateway:
             backends=backends,
             http=http,
             outbound=outbound,
-            notifier=notifier,
+            webhooks=webhooks,
+            webhook_secrets=webhook_secrets,
             endings=endings,
             workers=workers,
             admission=Admission(state, rates, budgets, metrics),
@@ -193,11 +206,14 @@ class Gateway:
         )
         await workers.start()
         gateway.deadlines.start()
+        if workers.concurrency > 0:  # where jobs are worked, their webhooks are delivered
+            webhooks.start()
         return gateway
 
     def rebind(self, settings: Settings) -> None:
         """Swap in reloaded plans, tenants and admin keys (gateway/reload.py)."""
         self.settings = settings
+        self.webhook_secrets.settings = settings
         self.workers.runner.settings = settings
         self.plans = {tenant: settings.plan_for(tenant) for tenant in settings.tenants}
         self.keyring = KeyRing(bootstrap(settings).key_hashes)
@@ -228,7 +244,7 @@ class Gateway:
     async def aclose(self) -> None:
         await self.deadlines.stop()
         await self.workers.stop()
-        await self.notifier.aclose()
+        await self.webhooks.aclose()
         for backend in self.backends.values():
             await backend.aclose()
         await self.http.aclose()

@@ -25,6 +25,7 @@ from gateway.state.base import (
     SubmitExpired,
 )
 from gateway.state.keys import Keys
+from gateway.state.outbox import MemoryOutbox
 
 
 class MemoryState:
@@ -48,6 +49,7 @@ class MemoryState:
         self._queue: deque[str] = deque()
         self._ready = asyncio.Condition()
         self._next_sweep = time.monotonic() + 60
+        self.outbox = MemoryOutbox(self._get, self._put)
 
     # -- jobs -------------------------------------------------------------------------
     def _get(self, job_id: str) -> Job | None:
@@ -62,6 +64,7 @@ class MemoryState:
 
     def _put(self, job: Job) -> None:
         self._jobs[job.id] = (time.monotonic() + self.job_ttl, job)
+        self.outbox.index(job)
 
     async def get_job(self, job_id: str) -> Job | None:
         return self._get(job_id)
