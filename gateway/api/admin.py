@@ -2,8 +2,9 @@
 403, an unknown or missing key 401; admin keys are never tenant keys (the tenant routes
 answer them 401).
 
-`GET /admin/tenants`, `GET /admin/backends`, `GET /admin/overview`,
-`POST /admin/reload` (what SIGHUP does).
+`GET /admin/tenants`, `GET /admin/backends`, `GET /admin/overview`, `GET /admin/history`
+(the last hour of samples, for the console's charts), `POST /admin/reload` (what SIGHUP
+does).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from gateway import admin_views
 from gateway.api.envelope import ok
 from gateway.auth import presented_key
 from gateway.errors import ApiError, unauthorized
+from gateway.ops_history import OpsHistory, snapshot
 from gateway.reload import reload_now
 from gateway.services import Gateway
 
@@ -43,7 +45,15 @@ async def list_backends(request: Request) -> JSONResponse:
 
 async def overview(request: Request) -> JSONResponse:
     gateway = _admin(request)
-    return ok(admin_views.overview(gateway))
+    return ok(await admin_views.overview(gateway))
+
+
+async def history(request: Request) -> JSONResponse:
+    gateway = _admin(request)
+    ops: OpsHistory = request.app.state.ops_history
+    # The stored samples, then one taken now: a chart always ends at the present.
+    samples = [*ops.samples(), await snapshot(gateway)]
+    return ok({"everySeconds": ops.every, "samples": samples})
 
 
 async def reload_config(request: Request) -> JSONResponse:
@@ -68,5 +78,6 @@ routes = [
     Route("/admin/tenants", list_tenants, methods=["GET"]),
     Route("/admin/backends", list_backends, methods=["GET"]),
     Route("/admin/overview", overview, methods=["GET"]),
+    Route("/admin/history", history, methods=["GET"]),
     Route("/admin/reload", reload_config, methods=["POST"]),
 ]
