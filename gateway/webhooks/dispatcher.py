@@ -100,6 +100,8 @@ class Dispatcher:
                     claimed = await self.state.outbox.claim(free, self.lease)
                 except StateUnavailable as exc:
                     log.warning("webhook outbox unavailable: %s", exc)
+                except Exception as exc:  # the loop outlives any one failure
+                    log.error("webhook outbox claim failed: %s", type(exc).__name__)
             for job in claimed:
                 task = asyncio.create_task(self._deliver(job))
                 self._deliveries.add(task)
@@ -116,7 +118,11 @@ class Dispatcher:
     async def _deliver(self, job: Job) -> None:
         webhook = job.webhook
         assert webhook is not None
-        outcome = await self._attempt(job)
+        try:
+            outcome = await self._attempt(job)
+        except Exception as exc:  # unrecorded: the lease runs out and it is tried again
+            log.error("webhook for job %s failed: %s", job.id, type(exc).__name__)
+            return
         try:
             await self.state.outbox.record(
                 job.id, webhook.attempts, outcome.state, outcome.retry_in
