@@ -15,6 +15,7 @@ from starlette.responses import Response
 
 from gateway.api import (
     admin,
+    admin_records,
     batches,
     files,
     health,
@@ -112,6 +113,7 @@ def create_app(settings: Settings, *, reload: Loader | None = None, **overrides:
             *health.routes,
             *metrics.routes,
             *admin.routes,
+            *admin_records.routes,
             *openai_images.routes,
             *openai_usage.routes,
             *Console(settings).routes,

@@ -117,6 +117,13 @@ class Metrics:
             ["backend", "outcome"],
             registry=r,
         )
+        self.jobs_deferred = Counter(
+            "imagegate_jobs_deferred_total",
+            "Jobs handed back to the queue because a backend's rate window or concurrency "
+            "was full, by backend and reason (rate, concurrency).",
+            ["backend", "reason"],
+            registry=r,
+        )
         self.vendor_duration = Histogram(
             "imagegate_vendor_attempt_duration_seconds",
             "Time one backend call took, by backend.",
@@ -243,6 +250,9 @@ class Metrics:
         self.vendor_duration.labels(backend).observe(seconds)
         if cost > 0:
             self.charged.labels(self.tenant(tenant), backend).inc(float(cost))
+
+    def deferred(self, backend: str, reason: str) -> None:
+        self.jobs_deferred.labels(self.backend(backend), reason).inc()
 
     def budgets(self, readings: dict[str, tuple[Decimal, Decimal]]) -> None:
         """Tenant -> (spent, limit) now; a tenant no longer budgeted drops out."""

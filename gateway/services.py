@@ -29,6 +29,7 @@ from gateway.bootstrap import bootstrap
 from gateway.budgets import Budgets
 from gateway.cancels import Cancels
 from gateway.capability_check import unsupported_at_submit
+from gateway.capacity import Capacity, capacity_from_settings
 from gateway.deadlines import DeadlineSweep
 from gateway.endings import Endings
 from gateway.errors import unauthorized
@@ -81,6 +82,7 @@ class Gateway:
     idempotency: IdempotencyStore
     events: JobEvents  # job change notifications: live status streams and waiting callers
     batches: BatchStore
+    capacity: Capacity  # backends' concurrency slots (per process, or global on Redis)
     cancels: Cancels  # cancel a job (client, deadline, batch): gateway/cancels.py
     deadlines: DeadlineSweep
     usage: UsageStore  # per-tenant, per-UTC-day usage records (gateway/usage/)
@@ -123,6 +125,7 @@ class Gateway:
         rates = RateLimiter.from_url(settings.state.url)
         budgets = Budgets(state)
         events = events_from_url(settings.state.url)
+        capacity = capacity_from_settings(settings)
         webhook_secrets = TenantSecrets(settings, environ)
         for tenant in webhook_secrets.ensure():
             # The secret itself is never logged: `imagegate serve` prints it once on stdout.
@@ -162,6 +165,7 @@ class Gateway:
             budgets=budgets,
             sleep=sleep,
             metrics=metrics,
+            capacity=capacity,
             input_url=urls.url_for_key,
         )
         workers = WorkerPool(
@@ -199,6 +203,7 @@ class Gateway:
             idempotency=idempotency_from_url(settings.state.url),
             events=events,
             batches=batches_from_url(settings.state.url),
+            capacity=capacity,
             cancels=cancels,
             deadlines=DeadlineSweep(state, cancels, grace=settings.workers.visibility_timeout),
             usage=usage,
@@ -253,6 +258,7 @@ class Gateway:
         await self.idempotency.aclose()
         await self.events.aclose()
         await self.batches.aclose()
+        await self.capacity.aclose()
         await self.usage.aclose()
         await self.state.aclose()
 

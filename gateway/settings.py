@@ -243,6 +243,10 @@ class BackendSettings(Section):
     api_key_env: str | None = None
     timeout: Seconds = 60.0
     max_concurrency: int | None = Field(None, ge=1)
+    # "process": max_concurrency per gateway process; "global": across every process on
+    # the shared Redis (leases that expire, so a crashed holder's slot comes back).
+    concurrency_scope: Literal["process", "global"] = "process"
+    concurrency_lease: Seconds = Field(30.0, ge=1.0)
     rate: Rate = None
     # USD per image by model (x size x quality): gateway/money/prices.py.
     prices: Prices = Field(default_factory=dict)
@@ -251,6 +255,12 @@ class BackendSettings(Section):
     latency: Seconds = 0.0
     fail_rate: float = Field(0.0, ge=0.0, le=1.0)
     options: dict[str, Any] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _global_needs_a_cap(self) -> BackendSettings:
+        if self.concurrency_scope == "global" and self.max_concurrency is None:
+            raise ValueError('concurrency_scope = "global" needs max_concurrency')
+        return self
 
 
 class OutboundSettings(Section):

@@ -15,20 +15,34 @@ from playwright.sync_api import BrowserContext, Page, expect
 from gateway.auth import key_hash
 from tests.browser import PHONE, Watched, chromium, watched_page
 from tests.conftest import API_KEY, AUTH, config_dict
-from tests.processes import serve, write_config
+from tests.processes import serve, worker, write_config
 from tests.test_admin import ADMIN_KEY
 
 PNG = b"\x89PNG\r\n\x1a\n"
 
 
-@pytest.fixture
-def gateway_url(tmp_path: Path) -> Iterator[str]:
-    config = config_dict(
+def console_config(tmp_path: Path, **overrides: object) -> dict:
+    return config_dict(
         tmp_path,
         server={"public_url": None},  # image URLs point at the process the browser talks to
         admin={"keys": [key_hash(ADMIN_KEY)]},
-        backends={"procedural": {"type": "procedural", "prices": {"default": "0.02"}}},
+        backends={
+            "procedural": {"type": "procedural", "prices": {"default": "0.02"}},
+            "slow": {"type": "procedural", "latency": "60s", "prices": {"default": "0.02"}},
+        },
+        models={
+            "slow": {
+                "targets": [{"backend": "slow", "model": "procedural-v1"}],
+                "sizes": ["256x256"],
+            }
+        },
+        **overrides,
     )
+
+
+@pytest.fixture
+def gateway_url(tmp_path: Path) -> Iterator[str]:
+    config = console_config(tmp_path)
     process, url = serve(write_config(tmp_path / "gateway.toml", config), tmp_path)
     try:
         yield url
@@ -120,6 +134,8 @@ def test_ops_view_shows_a_tenants_spend_change_after_a_job(
     page.get_by_role("button", name="Refresh", exact=True).click()
     expect(spend).to_have_text("$0.02 of $5.00")
     expect(page.get_by_test_id("charged-usd")).to_have_text("$0.02")
+    # Usage records (written by whichever process ended the job) show the same charge.
+    expect(page.get_by_test_id("usage-totals")).to_contain_text("1 jobs, 1 images, $0.02 charged")
     expect(page.get_by_role("table", name="Vendor health")).to_contain_text("procedural")
     assert page.get_by_role("img", name="Budget spent per tenant").count() == 1
     page.screenshot(path=tmp_path / "ops.png", full_page=True)
@@ -173,3 +189,61 @@ def test_the_playground_works_from_the_keyboard(
     expect(page.get_by_test_id("job-status")).to_have_text("SUCCEEDED")
     page.screenshot(path=tmp_path / "keyboard.png", full_page=True)
     assert_clean(watched, 405)
+
+
+def test_a_running_job_is_canceled_from_the_playground(
+    tmp_path: Path, gateway_url: str, browser: BrowserContext
+) -> None:
+    watched = watched_page(browser)
+    page = watched.page
+    page.goto(f"{gateway_url}/console")
+    use_key(page, "API key", API_KEY)
+    page.get_by_label("Model").select_option("slow")  # a generator that takes a minute
+    page.get_by_label("Prompt").fill("a glacier, very slowly")
+    page.get_by_role("button", name="Generate").click()
+    expect(page.get_by_test_id("job-status")).to_have_text("RUNNING")  # live, from the stream
+    page.get_by_role("button", name="Cancel job").click()
+    expect(page.get_by_test_id("job-status")).to_have_text("CANCELED")
+    expect(page.get_by_role("button", name="Cancel job")).to_have_count(0)
+    expect(page.locator(".images img")).to_have_count(0)
+    job_id = page.locator("#job-title code").inner_text()
+    job = httpx.get(f"{gateway_url}/images/jobs/{job_id}", headers=AUTH).json()["data"]
+    assert job["status"] == "CANCELED"
+    page.screenshot(path=tmp_path / "canceled.png", full_page=True)
+    assert_clean(watched, 405)
+
+
+def test_both_views_work_when_a_worker_process_runs_the_jobs(
+    tmp_path: Path, redis_url: str, browser: BrowserContext
+) -> None:
+    """An API-only `serve` and an `imagegate worker` on one Redis: the playground's live
+    status comes from the other process, and the ops view reads spend and usage from the
+    shared state (this process's own counters stay at zero)."""
+    shared = {"state": {"url": redis_url}, "storage": {"url": f"file://{tmp_path / 'images'}"}}
+    config = console_config(tmp_path, **shared)
+    api_only = write_config(tmp_path / "api.toml", {**config, "workers": {"concurrency": 0}})
+    worker_process = worker(write_config(tmp_path / "worker.toml", config), tmp_path)
+    api, url = serve(api_only, tmp_path, name="api")
+    try:
+        watched = watched_page(browser)
+        page = watched.page
+        page.goto(f"{url}/console")
+        use_key(page, "API key", API_KEY)
+        page.get_by_label("Size").select_option("256x256")
+        page.get_by_label("Prompt").fill("a buoy in fog")
+        page.get_by_role("button", name="Generate").click()
+        expect(page.get_by_test_id("job-status")).to_have_text("SUCCEEDED")
+        expect(page.get_by_test_id("job-cost")).to_have_text("$0.02")
+        expect(page.locator(".images img")).to_have_count(1)
+
+        page.goto(f"{url}/console#ops")
+        use_key(page, "Admin key", ADMIN_KEY)
+        expect(page.get_by_test_id("spend-demo")).to_have_text("$0.02 of $5.00")
+        expect(page.get_by_test_id("usage-totals")).to_contain_text("$0.02 charged")
+        expect(page.get_by_test_id("charged-usd")).to_have_text("$0.00")  # charged elsewhere
+        expect(page.get_by_test_id("workers")).to_have_text("0 of 0")
+        page.screenshot(path=tmp_path / "ops-redis.png", full_page=True)
+        assert_clean(watched, 405)
+    finally:
+        api.stop()
+        worker_process.stop()

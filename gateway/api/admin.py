@@ -4,7 +4,7 @@ answer them 401).
 
 `GET /admin/tenants`, `GET /admin/backends`, `GET /admin/overview`, `GET /admin/history`
 (the last hour of samples, for the console's charts), `POST /admin/reload` (what SIGHUP
-does).
+does); the record listings are in admin_records.py.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from gateway.reload import reload_now
 from gateway.services import Gateway
 
 
-def _admin(request: Request) -> Gateway:
+def admin_gateway(request: Request) -> Gateway:
     """The gateway, once the request carries an admin key."""
     gateway: Gateway = request.app.state.gateway
     key = presented_key(request.headers)
@@ -34,22 +34,22 @@ def _admin(request: Request) -> Gateway:
 
 
 async def list_tenants(request: Request) -> JSONResponse:
-    gateway = _admin(request)
+    gateway = admin_gateway(request)
     return ok({"tenants": await admin_views.tenants(gateway)})
 
 
 async def list_backends(request: Request) -> JSONResponse:
-    gateway = _admin(request)
+    gateway = admin_gateway(request)
     return ok({"backends": await admin_views.backends(gateway)})
 
 
 async def overview(request: Request) -> JSONResponse:
-    gateway = _admin(request)
+    gateway = admin_gateway(request)
     return ok(await admin_views.overview(gateway))
 
 
 async def history(request: Request) -> JSONResponse:
-    gateway = _admin(request)
+    gateway = admin_gateway(request)
     ops: OpsHistory = request.app.state.ops_history
     # The stored samples, then one taken now: a chart always ends at the present.
     samples = [*ops.samples(), await snapshot(gateway)]
@@ -57,7 +57,7 @@ async def history(request: Request) -> JSONResponse:
 
 
 async def reload_config(request: Request) -> JSONResponse:
-    gateway = _admin(request)
+    gateway = admin_gateway(request)
     loader = request.app.state.reload
     if loader is None:
         raise ApiError(409, "reload_unavailable", "this gateway has no config file to re-read")

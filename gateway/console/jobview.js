@@ -32,8 +32,11 @@ function figure(image, index, prompt) {
 }
 
 export class JobView {
-  constructor(jobId, prompt) {
+  /** `onCancel()` runs when the "Cancel job" button is pressed (shown until the job ends). */
+  constructor(jobId, prompt, onCancel) {
     this.prompt = prompt;
+    this.cancel = h("button", { type: "button", class: "secondary", onclick: onCancel },
+      "Cancel job");
     this.statusPill = h("span", { class: "pill", "data-testid": "job-status" }, "PENDING");
     this.attempts = h("ol", { class: "attempts", "aria-label": "Attempts" });
     this.facts = h("dl", { class: "facts" });
@@ -43,8 +46,10 @@ export class JobView {
       "article",
       { class: "job card", "aria-labelledby": "job-title", "aria-busy": "true" },
       h("h3", { id: "job-title" }, "Job ", h("code", {}, jobId)),
-      h("p", { class: "status-line", role: "status", "aria-live": "polite" },
-        "Status: ", this.statusPill),
+      h("div", { class: "row spread" },
+        h("p", { class: "status-line", role: "status", "aria-live": "polite" },
+          "Status: ", this.statusPill),
+        this.cancel),
       this.facts,
       h("h4", {}, "Attempts"),
       this.attempts,
@@ -62,9 +67,16 @@ export class JobView {
     this.attempts.append(attemptItem(attempt));
   }
 
+  /** A failed cancel (the job had already ended, say): said beside the job. */
+  cancelRefused(message) {
+    this.error.hidden = false;
+    this.error.textContent = message;
+  }
+
   /** The final job document (GET /images/jobs/{id}). */
   finished(job) {
     this.status(job.status);
+    this.cancel.remove();
     this.element.setAttribute("aria-busy", "false");
     fill(
       this.facts,
@@ -88,6 +100,7 @@ export class JobView {
   }
 
   failedToFollow(message) {
+    this.cancel.remove();
     this.element.setAttribute("aria-busy", "false");
     this.error.hidden = false;
     this.error.textContent = message;

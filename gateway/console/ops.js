@@ -9,6 +9,26 @@ import { clock, percent, seconds, usd, windowUse } from "./format.js";
 import { keyForm } from "./keyform.js";
 
 const REFRESH_MS = 5000;
+const USAGE_DAYS = 7;
+
+function usageSince() {
+  return new Date(Date.now() - (USAGE_DAYS - 1) * 86400e3).toISOString().slice(0, 10);
+}
+
+function usageSection(usage) {
+  const rows = [...usage.records].reverse().map((r) => [
+    r.day, r.tenant, r.model, r.backend, String(r.jobs), String(r.images),
+    usd(r.chargedUsd), usd(r.savedUsd),
+  ]);
+  const totals = usage.totals;
+  return h("section", { "aria-labelledby": "ops-usage" },
+    h("h3", { id: "ops-usage" }, `Usage since ${usage.since} (all processes)`),
+    h("p", { "data-testid": "usage-totals" },
+      `${totals.jobs} jobs, ${totals.images} images, ${usd(totals.chargedUsd)} charged, `
+      + `${usd(totals.savedUsd)} saved by ${totals.savedJobs} cached or joined jobs`),
+    table("Usage records", ["Day", "Tenant", "Model", "Backend", "Jobs", "Images", "Charged",
+      "Saved"], rows, "No usage yet."));
+}
 
 function tile(name, value, testId, detail = null) {
   return h("div", { class: "tile" }, h("dt", {}, name),
@@ -108,10 +128,12 @@ export function ops(root) {
     let tenants;
     let backends;
     let history;
+    let usage;
     try {
-      [overview, tenants, backends, history] = await Promise.all([
+      [overview, tenants, backends, history, usage] = await Promise.all([
         call("/admin/overview", { key }), call("/admin/tenants", { key }),
         call("/admin/backends", { key }), call("/admin/history", { key }),
+        call(`/admin/usage?since=${usageSince()}`, { key }),
       ]);
     } catch (error) {
       alert.hidden = false;
@@ -125,12 +147,12 @@ export function ops(root) {
     }
     alert.hidden = true;
     controls.hidden = false;
-    render(overview, tenants.tenants, backends.backends, history);
+    render(overview, tenants.tenants, backends.backends, history, usage);
     updated.textContent = `Updated ${new Date().toLocaleTimeString()}`;
     schedule();
   }
 
-  function render(overview, tenants, backends, history) {
+  function render(overview, tenants, backends, history, usage) {
     const submitted = Object.values(overview.jobsSubmitted).reduce((a, b) => a + b, 0);
     const refusals = Object.values(overview.refusalsByReason).reduce((a, b) => a + b, 0);
     fill(body,
@@ -158,7 +180,8 @@ export function ops(root) {
       h("section", { "aria-labelledby": "ops-vendors" },
         h("h3", { id: "ops-vendors" }, "Vendors"), backendsTable(backends)),
       h("section", { "aria-labelledby": "ops-charts" },
-        h("h3", { id: "ops-charts" }, "The last hour"), charts(history)));
+        h("h3", { id: "ops-charts" }, "The last hour"), charts(history)),
+      usageSection(usage));
   }
 
   function useKey(newKey) {

@@ -129,7 +129,14 @@ export function playground(root) {
     if (following) following.abort();
     following = new AbortController();
     const { signal } = following;
-    const view = new JobView(jobId, promptText);
+    const view = new JobView(jobId, promptText, async () => {
+      try {
+        // The stream reports the ending (CANCELED); only a refusal needs saying here.
+        await call(`/images/jobs/${encodeURIComponent(jobId)}/cancel`, { key, method: "POST" });
+      } catch (error) {
+        view.cancelRefused(`${error.code}: ${error.message}`);
+      }
+    });
     fill(result, view.element);
     try {
       const job = await follow(jobId, view, signal);

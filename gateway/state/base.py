@@ -15,7 +15,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Protocol
 
-from gateway.jobs import Attempt, Cancel, Hold, Job, JobError, JobResult, JobStatus
+from gateway.jobs import Attempt, Cancel, Hold, Job, JobError, JobResult, JobStatus, Resume
 from gateway.state.keys import Keys
 from gateway.state.outbox import WebhookOutbox
 
@@ -174,6 +174,12 @@ class StateStore(Protocol):
 
     async def requeue(self, job_id: str) -> None:
         """Give a RUNNING job back to the queue (shutdown, or a worker that cannot finish it)."""
+        ...
+
+    async def defer(self, job_id: str, delay: float, resume: Resume) -> None:
+        """Apply `jobs.deferred(resume)` to a RUNNING job (its followers go back to PENDING)
+        and give it back to the queue, which hands it out no sooner than `delay` seconds
+        from now (by the store's clock)."""
         ...
 
     async def cancel(self, job_id: str, change: Cancel) -> Canceled:
