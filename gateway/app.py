@@ -20,12 +20,14 @@ from gateway.api import (
     files,
     health,
     job_events,
+    job_listing,
     job_webhooks,
     jobs,
     metrics,
     models,
     openai_images,
     openai_usage,
+    openapi,
 )
 from gateway.api.console import Console
 from gateway.api.middleware import EdgeMiddleware
@@ -105,6 +107,7 @@ def create_app(settings: Settings, *, reload: Loader | None = None, **overrides:
     app = Starlette(
         routes=[
             *jobs.routes,
+            *job_listing.routes,
             *models.routes,
             *job_events.routes,
             *job_webhooks.routes,
@@ -116,6 +119,7 @@ def create_app(settings: Settings, *, reload: Loader | None = None, **overrides:
             *admin_records.routes,
             *openai_images.routes,
             *openai_usage.routes,
+            *openapi.routes,
             *Console(settings).routes,
         ],
         # Unexpected exceptions are answered (and logged once) by EdgeMiddleware.

@@ -164,6 +164,11 @@ class Metrics:
             "Age of the oldest job waiting in the queue (0 when none).",
             registry=r,
         )
+        self.queue_deferred = Gauge(
+            "imagegate_queue_deferred",
+            "Jobs back in the queue until their backend has room (shared state).",
+            registry=r,
+        )
         self.workers_busy = Gauge(
             "imagegate_workers_busy", "Workers of this process running a job.", registry=r
         )
@@ -262,9 +267,10 @@ class Metrics:
             self.budget_spent.labels(self.tenant(tenant)).set(float(spent))
             self.budget_limit.labels(self.tenant(tenant)).set(float(limit))
 
-    def queue(self, depth: int, oldest_age: float) -> None:
+    def queue(self, depth: int, oldest_age: float, deferred: int = 0) -> None:
         self.queue_depth.set(depth)
         self.queue_oldest_age.set(oldest_age)
+        self.queue_deferred.set(deferred)
 
     def watch_workers(self, busy: Callable[[], int], total: Callable[[], int]) -> None:
         """Read at scrape time from the worker pool."""

@@ -46,6 +46,8 @@ async def test_a_deferred_job_is_not_handed_out_before_its_time(state: Any) -> N
     assert stored.deliveries == 0  # waiting is not a lost worker
     assert stored.resume == Resume(target=1, tries=2)
     assert stored.attempts == job.attempts
+    stats = await state.queue_stats()
+    assert (stats.depth, stats.deferred) == (0, 1)  # waiting for its backend, not a worker
     assert await state.claim("w2", 0.5) is None
     other = make_job("submitted after the deferral")
     await state.submit(other)
@@ -60,6 +62,7 @@ async def test_a_deferred_job_comes_back_once_due(state: Any) -> None:
     assert back is not None and back.id == job.id
     assert back.status is JobStatus.RUNNING and back.deliveries == 1
     assert back.resume == Resume(target=0, tries=1)
+    assert (await state.queue_stats()).deferred == 0
     assert await state.claim("w3", 0.5) is None  # handed out once
     finished = await state.finish(job.id, result=RESULT)
     assert [j.status for j in finished] == [JobStatus.SUCCEEDED]

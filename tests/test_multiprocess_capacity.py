@@ -43,7 +43,12 @@ def processes() -> Iterator[list[GatewayProcess]]:
 
 
 def gpu_config(
-    tmp_path: Path, redis_url: str, fake: FakeAutomatic1111, cap: int, **workers: Any
+    tmp_path: Path,
+    redis_url: str,
+    fake: FakeAutomatic1111,
+    cap: int,
+    lease: str = "2s",
+    **workers: Any,
 ) -> Path:
     return shared_config(
         tmp_path,
@@ -58,7 +63,7 @@ def gpu_config(
                 "free": True,
                 "max_concurrency": cap,
                 "concurrency_scope": "global",
-                "concurrency_lease": "2s",
+                "concurrency_lease": lease,
             }
         },
         models={
@@ -110,7 +115,9 @@ async def test_a_killed_holders_slot_comes_back_after_its_lease(
 ) -> None:
     fake, counted = gpu
     fake.will(slow(120))  # the doomed process's call never ends by itself
-    config = gpu_config(tmp_path, redis_url, fake, cap=1, visibility_timeout="2s")
+    # The lease outlasts the visibility timeout by seconds, so both jobs (the survivor's
+    # own and the reclaimed one) surely find the dead holder's slot still taken.
+    config = gpu_config(tmp_path, redis_url, fake, cap=1, lease="6s", visibility_timeout="2s")
     doomed, doomed_url = serve(config, tmp_path, "doomed")
     processes.append(doomed)
     async with httpx.AsyncClient(timeout=10) as http:

@@ -60,6 +60,9 @@ class QueueStats:
 
     depth: int
     oldest_age: float  # seconds; 0 when nothing waits
+    # Jobs deferred until their backend has room (not counted in `depth`; one canceled
+    # while it waited may count until its not-before time).
+    deferred: int = 0
 
 
 @dataclass(frozen=True)
