@@ -213,9 +213,7 @@ def _job_api(settings: Settings) -> dict[str, Any]:
             "post": operation(
                 "Deliver an ended job's webhook again (same webhook-id, a fresh retry schedule)",
                 {"202": response("Redelivery scheduled", envelope(ref("WebhookRedelivery")))},
-                merged(
-                    AUTH, STATE, {404: ["job_not_found"], 409: ["webhook_not_redeliverable"]}
-                ),
+                merged(AUTH, STATE, {404: ["job_not_found"], 409: ["webhook_not_redeliverable"]}),
                 security=TENANT,
                 parameters=[JOB_ID],
             )
