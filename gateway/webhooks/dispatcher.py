@@ -93,6 +93,7 @@ class Dispatcher:
 
     async def _run(self) -> None:
         while True:
+            self._wake.clear()  # before the claim: a wake during it is not lost
             claimed: list[Job] = []
             free = self.settings.concurrency - len(self._deliveries)
             if free > 0:
@@ -106,8 +107,7 @@ class Dispatcher:
                 task = asyncio.create_task(self._deliver(job))
                 self._deliveries.add(task)
                 task.add_done_callback(self._done)
-            if len(claimed) < free:  # nothing more is due now: wait for an ending or a tick
-                self._wake.clear()
+            if free <= 0 or len(claimed) < free:  # no slot, or nothing more due: wait
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), self.settings.poll_interval)
 
