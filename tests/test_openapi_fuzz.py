@@ -77,6 +77,10 @@ def with_real_images(case: Any) -> None:
         for part, image in (("image", IMAGE), ("mask", MASK)):
             if isinstance(body.get(part), bytes | str):
                 body[part] = image
+        # "partial_images above 0 only with stream: true", as the form's schema says in words.
+        partial = body.get("partial_images")
+        if isinstance(partial, int) and not isinstance(partial, bool) and 0 < partial <= 3:
+            body["stream"] = True
         return
     if isinstance(body.get("images"), list):  # a JSON edit: data: URLs
         body["images"] = [_real(item, IMAGE) for item in body["images"]]
