@@ -14,14 +14,15 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from backends.base import Backend, GenerationRequest, Usage
+from backends.base import Backend, GeneratedImage, GenerationRequest, Usage
 from backends.errors import BackendError, BadImage, BadResponse, Unsupported
 from backends.imaging import NotAnImage
+from gateway import jobs
 from gateway.capacity import Capacity, CapacityFull
 from gateway.deferral import Deferred, capacity_delay
 from gateway.errors import redact
 from gateway.events.base import Changed, no_change
-from gateway.jobs import SKIPPED, Attempt, Job
+from gateway.jobs import SKIPPED, Attempt, Job, VendorJob
 from gateway.metrics import Metrics
 from gateway.money.book import PriceBook
 from gateway.money.format import usd
@@ -64,6 +65,22 @@ class Call:
     backend: Backend
     request: GenerationRequest
     estimate: Decimal  # from the price book: the worst case one attempt may bill
+
+
+class Reported:
+    """The backend's progress, kept on the job: a vendor job it started is recorded, so a
+    process other than this worker's can cancel it (gateway/cancels.py)."""
+
+    def __init__(self, state: StateStore, call: Call) -> None:
+        self.state = state
+        self.call = call
+
+    async def submitted(self, handle: str) -> None:
+        started = jobs.vendor_job_started(VendorJob(self.call.target.backend, handle))
+        await self.state.patch(self.call.job.id, started)
+
+    async def partial(self, index: int, image: GeneratedImage) -> None:
+        return None
 
 
 class Attempter:
@@ -168,7 +185,7 @@ class Attempter:
 
     async def _generate(self, call: Call) -> tuple[list[PreparedImage], Usage]:
         request = call.request
-        generation = await call.backend.generate(request)
+        generation = await call.backend.generate(request, Reported(self.state, call))
         images = generation.images
         if len(images) != request.n:
             raise BadResponse(f"backend returned {len(images)} images, expected {request.n}")
