@@ -10,7 +10,7 @@ here that its handlers call.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import TYPE_CHECKING, TypeVar
@@ -21,6 +21,7 @@ from gateway.fingerprint import fingerprint
 from gateway.input_images import Inputs, prepare_inputs
 from gateway.jobs import Job, JobSpec, client_cancel, new_job_id
 from gateway.outbound import OutboundRefused
+from gateway.previews.following import PreviewImage, follow_previews
 from gateway.quotas import Refused, rate_limited
 from gateway.state.base import ListQuery, Page
 
@@ -150,6 +151,15 @@ class Submissions:
         gateway = self.gateway
         ended = await wait_until_ended(gateway.state, gateway.events, job.id, timeout)
         return ended or job
+
+    def follow(self, job: Job, timeout: float) -> AsyncIterator[PreviewImage | Job]:
+        """For a stream: the partial images a streaming vendor sends for the job's
+        execution, as they are stored (in any process), then the job once it ended (or as
+        it is after `timeout` seconds)."""
+        gateway = self.gateway
+        return follow_previews(
+            gateway.state, gateway.events, gateway.previews, gateway.images, job, timeout
+        )
 
     async def _load_polled(self, tenant: str, job_id: str) -> Job | None:
         """The job, after the tenant's poll rate."""

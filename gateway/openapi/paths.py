@@ -382,13 +382,16 @@ def _openai(settings: Settings) -> dict[str, Any]:
         },
         "/v1/images/edits": {
             "post": operation(
-                "OpenAI Images: edit (multipart as the SDK sends it)",
+                "OpenAI Images: edit (multipart as the SDK sends it, or JSON with image URLs)",
                 answers,
                 errors,
                 security=TENANT,
                 openai=True,
                 parameters=[param("Prefer")],
-                body={"multipart/form-data": bodies.edit_form(settings)},
+                body={
+                    "multipart/form-data": bodies.edit_form(settings),
+                    "application/json": bodies.edit_json_body(settings),
+                },
             )
         },
         "/v1/images/variations": {
