@@ -209,6 +209,15 @@ def _job_api(settings: Settings) -> dict[str, Any]:
                 parameters=[JOB_ID, param("IdempotencyKey")],
             )
         },
+        "/images/jobs/{job_id}/webhook": {
+            "post": operation(
+                "Deliver an ended job's webhook again (same webhook-id, a fresh retry schedule)",
+                {"202": response("Redelivery scheduled", envelope(ref("WebhookRedelivery")))},
+                merged(AUTH, STATE, {404: ["job_not_found"], 409: ["webhook_not_redeliverable"]}),
+                security=TENANT,
+                parameters=[JOB_ID],
+            )
+        },
         "/images/jobs/{job_id}/events": {
             "get": operation(
                 "The job's live status as Server-Sent Events (status, attempt, job, error)",

@@ -27,6 +27,7 @@ from gateway.jobs import (
     Resume,
 )
 from gateway.state.keys import Keys
+from gateway.state.outbox import WebhookOutbox
 
 
 class StateUnavailable(Exception):
@@ -115,6 +116,11 @@ class StateStore(Protocol):
     durable: bool
     # A job delivered more often than this is handed out unstarted (`delivery_exhausted`).
     max_deliveries: int
+
+    @property
+    def outbox(self) -> WebhookOutbox:
+        """Webhook events of ended jobs, still to deliver (gateway/state/outbox.py)."""
+        ...
 
     @property
     def queued(self) -> int:
