@@ -68,9 +68,12 @@ def use_key(page: Page, label: str, key: str) -> None:
 
 def assert_clean(watched: Watched, *expected_statuses: int) -> None:
     """No console error, no uncaught exception, no CSP violation on the page (the browser
-    logs each HTTP error answer to a fetch; `expected_statuses` are the ones meant)."""
+    logs each HTTP error answer to a fetch; `expected_statuses` are the ones meant), and
+    no request to anywhere but the gateway that served the page."""
     expected = {f"status of {status} " for status in expected_statuses}
     assert [p for p in watched.problems if not any(e in p for e in expected)] == []
+    origin = "/".join(watched.page.url.split("/", 3)[:3]) + "/"
+    assert watched.requested and all(url.startswith(origin) for url in watched.requested)
 
 
 def test_playground_makes_an_image_and_shows_its_cost(
@@ -198,11 +201,16 @@ def test_the_playground_works_from_the_keyboard(
     page.keyboard.press("Enter")
     expect(page.get_by_label("Model")).to_have_value("procedural")
     page.get_by_label("Prompt").focus()
-    page.keyboard.type("a dune at dawn")
+    # Markup in a prompt is shown as text, never run (and the CSP would refuse it anyway).
+    prompt = 'a dune <img src=x onerror="document.title=1"> at dawn'
+    page.keyboard.type(prompt)
     page.keyboard.press("Tab")
     assert page.evaluate("() => document.activeElement.textContent") == "Generate"
     page.keyboard.press("Enter")
     expect(page.get_by_test_id("job-status")).to_have_text("SUCCEEDED")
+    expect(page.get_by_role("table", name="Your recent jobs")).to_contain_text(prompt)
+    assert page.title() == "Imagegate · Playground"
+    assert page.locator("img[src='x']").count() == 0
     page.screenshot(path=tmp_path / "keyboard.png", full_page=True)
     assert_clean(watched)
 
