@@ -164,6 +164,8 @@ class Job:
     # Every reservation taken on the tenant's budget for this job, oldest first; what is
     # reserved and not charged (`cost`) goes back once, when the job ends.
     reserved: tuple[Hold, ...] = ()
+    # The store settled `reserved` against `cost` in the step that ended the job.
+    settled: bool = False
     # No attempt starts after this moment; an unfinished job ends CANCELED at it.
     deadline: datetime | None = None
     # A cancel asked for while the job ran: the error it ends CANCELED with once its
@@ -213,6 +215,7 @@ class Job:
             "deadline": self.deadline.isoformat() if self.deadline else None,
             "cancel": record_to_json(self.cancel) if self.cancel else None,
             "stop": self.stop,
+            "settled": self.settled,
         }
 
     @classmethod
@@ -250,6 +253,7 @@ class Job:
             deadline=_parse_time(data.get("deadline")),
             cancel=JobError(**data["cancel"]) if data.get("cancel") else None,
             stop=bool(data.get("stop", False)),
+            settled=bool(data.get("settled", False)),
         )
 
 

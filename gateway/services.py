@@ -122,7 +122,6 @@ class Gateway:
         usage = usage_from_url(settings.state.url)
         endings = Endings(
             state,
-            budgets,
             [
                 metrics.count_ended,
                 notifier.jobs_finished,

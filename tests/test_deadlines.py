@@ -15,7 +15,6 @@ import pytest
 from starlette.testclient import TestClient
 
 from backends.mock import MockBackend
-from gateway.budgets import Budgets
 from gateway.cancels import Cancels, Stopped
 from gateway.deadlines import DeadlineSweep, parse_cancel_after
 from gateway.endings import Endings
@@ -113,7 +112,7 @@ def test_batch_items_take_the_batch_cancel_after_unless_they_have_their_own(
 
 
 def cancels_over(state: Any) -> Cancels:
-    return Cancels(state, Endings(state, Budgets(state)), MemoryJobEvents())
+    return Cancels(state, Endings(state), MemoryJobEvents())
 
 
 async def test_no_attempt_starts_after_the_deadline(state: Any) -> None:

@@ -14,6 +14,7 @@ from datetime import datetime
 
 from gateway import jobs
 from gateway.jobs import ACTIVE, Attempt, Cancel, Change, Job, JobError, JobResult, utcnow
+from gateway.money.settle import settlement
 from gateway.state.base import (
     BudgetRefused,
     Canceled,
@@ -61,7 +62,18 @@ class MemoryState:
         return job
 
     def _put(self, job: Job) -> None:
+        if job.status.terminal and job.reserved and not job.settled:
+            stored = self._get(job.id)
+            if stored is None or not stored.settled:
+                self._settle(job)  # in the same step that ends it, once
+            job = replace(job, settled=True)
         self._jobs[job.id] = (time.monotonic() + self.job_ttl, job)
+
+    def _settle(self, job: Job) -> None:
+        for key, amount in settlement(job):
+            expires, spent = self._budgets.get(key, (0.0, 0))
+            if expires >= time.monotonic():  # a window long gone takes nothing back
+                self._budgets[key] = (expires, max(0, spent + amount))
 
     async def get_job(self, job_id: str) -> Job | None:
         return self._get(job_id)
@@ -181,10 +193,6 @@ class MemoryState:
         if job is not None:
             self._put(replace(job, reserved=(*job.reserved, reservation.hold())))
         return True
-
-    async def refund(self, key: str, amount: int) -> None:
-        expires, spent = self._budgets.get(key, (0.0, 0))
-        self._budgets[key] = (expires, max(0, spent - amount))
 
     async def spent(self, key: str) -> int:
         expires, spent = self._budgets.get(key, (0.0, 0))
