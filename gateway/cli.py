@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 from gateway import __version__
 from gateway.auth import key_hash, new_key
+from gateway.config_check import check_config
 from gateway.logs import configure_logging
 from gateway.settings import ConfigError, LoggingSettings, Settings, load_settings
 from gateway.usage.cli import add_command as usage_command
@@ -29,6 +30,18 @@ def _load(path: str | None) -> Settings:
         sys.exit(f"imagegate: {exc}")
 
 
+def _checked(path: str | None) -> Settings:
+    """What `serve` and `worker` start from: the config and this environment checked as
+    `imagegate config check --env` checks them; every error at once, else a clean start
+    (warnings are logged)."""
+    report = check_config(path, env=True)
+    if report.settings is None:
+        sys.exit(f"imagegate: {report.text()}")
+    for warning in report.warnings:
+        logging.getLogger("imagegate").warning("config %s", warning)
+    return report.settings
+
+
 def _with_log_level(settings: Settings, level: str | None) -> Settings:
     """`--log-level` overrides `[logging] level`; the logs are then set up from the result."""
     if level is not None:
@@ -38,36 +51,17 @@ def _with_log_level(settings: Settings, level: str | None) -> Settings:
     return settings
 
 
-def _preflight(settings: Settings) -> None:
-    """Build every backend once, so a missing vendor key or an unknown backend type stops
-    the command with one clear line instead of a failed start-up deep in the server."""
-    import httpx
-
-    from gateway.backend_setup import build_backends
-
-    async def check() -> None:
-        async with httpx.AsyncClient() as http:
-            for backend in build_backends(settings, http, os.environ).values():
-                await backend.aclose()
-
-    try:
-        asyncio.run(check())
-    except ConfigError as exc:
-        sys.exit(f"imagegate: {exc}")
-
-
 def _serve(args: argparse.Namespace) -> None:
     import uvicorn
 
     from gateway.app import create_app
     from gateway.bootstrap import bootstrap
 
-    settings = _load(args.config)
+    settings = _checked(args.config)
     server = settings.server.model_copy(
         update={k: v for k, v in {"host": args.host, "port": args.port}.items() if v is not None}
     )
     settings = _with_log_level(settings.model_copy(update={"server": server}), args.log_level)
-    _preflight(settings)
     # Generate first-start keys here so they are printed plainly, before the server logs.
     for tenant, key in bootstrap(settings).new_keys.items():
         print(
@@ -93,11 +87,10 @@ def _worker(args: argparse.Namespace) -> None:
     from gateway.reload import install_sighup
     from gateway.services import Gateway
 
-    settings = _load(args.config)
+    settings = _checked(args.config)
     if settings.workers.concurrency < 1:
         sys.exit("imagegate: workers.concurrency must be at least 1 for `imagegate worker`")
     settings = _with_log_level(settings, args.log_level)
-    _preflight(settings)
 
     async def run() -> None:
         gateway = await Gateway.open(settings)
@@ -177,22 +170,18 @@ def _keys_create(args: argparse.Namespace) -> None:
 
 
 def _config_check(args: argparse.Namespace) -> None:
-    from gateway.backend_setup import check_backends
-    from gateway.storage.s3 import resolve_s3
-
-    settings = _load(args.file)
-    try:
-        check_backends(settings)
-    except ConfigError as exc:
-        sys.exit(f"imagegate: {args.file}: {exc}")
-    if settings.storage.url.startswith("s3://"):
-        try:
-            resolve_s3(settings.storage.url, settings.storage, os.environ)
-        except ConfigError as exc:
-            sys.exit(f"imagegate: {args.file}: {exc}")
+    report = check_config(args.file, env=args.env, secret_required=args.env)
+    if report.settings is None:
+        sys.exit(f"imagegate: {report.text()}")
+    if report.warnings:
+        print(report.text(), file=sys.stderr)
+    settings = report.settings
     print(
         f"{args.file}: ok ({len(settings.tenants)} tenants, {len(settings.models)} models, "
-        f"{len(settings.backends)} backends; default model {settings.default_model!r})"
+        f"{len(settings.backends)} backends; default model {settings.default_model!r}"
+        + (f"; {len(report.warnings)} warning(s)" if report.warnings else "")
+        + ("; environment checked" if args.env else "")
+        + ")"
     )
 
 
@@ -242,8 +231,13 @@ def parser() -> argparse.ArgumentParser:
     config = commands.add_parser("config", help="config tools").add_subparsers(
         dest="config_command", required=True
     )
-    check = config.add_parser("check", help="validate a config file")
+    check = config.add_parser("check", help="validate a config file: every problem at once")
     check.add_argument("file")
+    check.add_argument(
+        "--env",
+        action="store_true",
+        help="also check this environment: backend key variables, the signing secret",
+    )
     check.set_defaults(run=_config_check)
     usage_command(commands)
     return root

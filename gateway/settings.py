@@ -272,43 +272,9 @@ class Settings(Section):
 
     @model_validator(mode="after")
     def _cross_references(self) -> Settings:
-        if not self.models:
-            raise ValueError("at least one [models.ALIAS] is required")
-        defaults = [alias for alias, model in self.models.items() if model.default]
-        if len(defaults) != 1:
-            raise ValueError(
-                f"exactly one model must have default = true, found {len(defaults)}"
-                + (f" ({', '.join(defaults)})" if defaults else "")
-            )
-        answered: dict[str, str] = {}
-        for alias, model in self.models.items():
-            for name in model.openai_names:
-                if name in self.models or answered.setdefault(name, alias) != alias:
-                    raise ValueError(
-                        f"models.{alias}: openai name {name!r} is already an alias or "
-                        "answered by another model"
-                    )
-            for target in model.targets:
-                if target.backend not in self.backends:
-                    raise ValueError(
-                        f"models.{alias}: target backend {target.backend!r} is not defined "
-                        "under [backends]"
-                    )
-        for name, tenant in self.tenants.items():
-            if tenant.plan is not None and tenant.plan not in self.plans:
-                raise ValueError(f"tenants.{name}: plan {tenant.plan!r} is not defined")
-            for alias in tenant.models or ():
-                if alias not in self.models:
-                    raise ValueError(f"tenants.{name}: model {alias!r} is not defined")
-            if set(tenant.keys) & set(self.admin.keys):
-                raise ValueError(f"tenants.{name}: a key is also an admin key; use separate keys")
-        return self
-
-    @model_validator(mode="after")
-    def _priced(self) -> Settings:
-        problems = price_problems(self)
+        problems = cross_problems(self) + price_problems(self)
         if problems:
-            raise ValueError("\n  ".join(problems))
+            raise ValueError("\n".join(problems))
         return self
 
     @property
@@ -330,6 +296,48 @@ class Settings(Section):
         base = self.plans.get(own.plan, PlanSettings()) if own.plan else PlanSettings()
         overrides = own.model_dump(include=set(PlanSettings.model_fields), exclude_unset=True)
         return base.model_copy(update=overrides)
+
+
+def cross_problems(settings: Settings, unchecked: frozenset[str] = frozenset()) -> list[str]:
+    """Every problem between sections (a reference to nothing, two defaults, ...), each line
+    starting with its path. `unchecked` names entries (`"backends.NAME"`) that exist but did
+    not validate (`imagegate config check` collects their own errors): references to them
+    are not reported, and a dropped model skips the checks over all models."""
+    problems: list[str] = []
+    models_whole = not any(name.startswith("models.") for name in unchecked)
+    if models_whole and not settings.models:
+        problems.append("models: at least one [models.ALIAS] is required")
+    defaults = [alias for alias, model in settings.models.items() if model.default]
+    if models_whole and settings.models and len(defaults) != 1:
+        problems.append(
+            f"models: exactly one model must have default = true, found {len(defaults)}"
+            + (f" ({', '.join(defaults)})" if defaults else "")
+        )
+    answered: dict[str, str] = {}
+    for alias, model in settings.models.items():
+        for name in model.openai_names:
+            if name in settings.models or answered.setdefault(name, alias) != alias:
+                problems.append(
+                    f"models.{alias}: openai name {name!r} is already an alias or "
+                    "answered by another model"
+                )
+        for target in model.targets:
+            known = target.backend in settings.backends
+            if not known and f"backends.{target.backend}" not in unchecked:
+                problems.append(
+                    f"models.{alias}: target backend {target.backend!r} is not defined "
+                    "under [backends]"
+                )
+    for name, tenant in settings.tenants.items():
+        plan = tenant.plan
+        if plan is not None and plan not in settings.plans and f"plans.{plan}" not in unchecked:
+            problems.append(f"tenants.{name}: plan {plan!r} is not defined")
+        for alias in tenant.models or ():
+            if alias not in settings.models and f"models.{alias}" not in unchecked:
+                problems.append(f"tenants.{name}: model {alias!r} is not defined")
+        if set(tenant.keys) & set(settings.admin.keys):
+            problems.append(f"tenants.{name}: a key is also an admin key; use separate keys")
+    return problems
 
 
 class ConfigError(Exception):

@@ -24,8 +24,10 @@ def is_free(backend: BackendSettings) -> bool:
     return backend.free or (backend.type == "procedural" and not backend.prices)
 
 
-def price_problems(settings: Settings) -> list[str]:
-    """Every pricing problem in `settings`, each naming the backend, model and size."""
+def price_problems(settings: Settings, *, typos: bool = True) -> list[str]:
+    """Every pricing problem in `settings`, each naming the backend, model and size.
+    `typos=False` leaves out the typo guard (config check, while a model alias that did
+    not validate may be the route a price key is for)."""
     # backend -> vendor model -> {size: [aliases routing it]}
     routed: dict[str, dict[str, dict[str, list[str]]]] = defaultdict(
         lambda: defaultdict(lambda: defaultdict(list))
@@ -36,19 +38,19 @@ def price_problems(settings: Settings) -> list[str]:
                 routed[target.backend][target.model][size].append(alias)
     problems: list[str] = []
     for name, backend in settings.backends.items():
-        problems += _backend_problems(name, backend, routed.get(name, {}))
+        problems += _backend_problems(name, backend, routed.get(name, {}), typos)
     return problems
 
 
 def _backend_problems(
-    name: str, backend: BackendSettings, routed: dict[str, dict[str, list[str]]]
+    name: str, backend: BackendSettings, routed: dict[str, dict[str, list[str]]], typos: bool
 ) -> list[str]:
     where = f"backends.{name}"
     if backend.free:
         if backend.prices or backend.token_prices:
             return [f"{where}: free = true contradicts its prices; keep one of them"]
         return []
-    problems = _typos(where, backend, routed)
+    problems = _typos(where, backend, routed) if typos else []
     if is_free(backend):
         return problems
     for model, sizes in routed.items():
