@@ -95,10 +95,12 @@ async def backends(gateway: Gateway) -> list[dict[str, Any]]:
     return views
 
 
-def overview(gateway: Gateway) -> dict[str, Any]:
-    """This process's totals since it started, and its workers."""
+async def overview(gateway: Gateway) -> dict[str, Any]:
+    """This process's totals since it started, its workers, and the shared queue."""
     pool = gateway.workers
+    queue = await gateway.state.queue_stats()
     return {
         **gateway.metrics.overview(),
         "workers": {"busy": pool.busy, "total": pool.alive, "configured": pool.concurrency},
+        "queue": {"depth": queue.depth, "oldestAgeSeconds": round(queue.oldest_age, 3)},
     }

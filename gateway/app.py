@@ -15,19 +15,24 @@ from starlette.responses import Response
 
 from gateway.api import (
     admin,
+    admin_records,
     batches,
     files,
     health,
     job_events,
     jobs,
     metrics,
+    models,
     openai_images,
     openai_usage,
+    openapi,
 )
+from gateway.api.console import Console
 from gateway.api.middleware import EdgeMiddleware
 from gateway.api.surfaces import render
 from gateway.errors import ApiError, redact
 from gateway.metrics import Metrics
+from gateway.ops_history import OpsHistory
 from gateway.reload import Loader, install_sighup
 from gateway.services import Gateway
 from gateway.settings import Settings
@@ -83,6 +88,7 @@ def create_app(settings: Settings, *, reload: Loader | None = None, **overrides:
     """The gateway app. `reload` re-reads the config on SIGHUP (quotas and keys apply
     live); `overrides` go to `Gateway.open` (state, backends, sleep, ...)."""
     collectors = Metrics(settings)
+    ops_history = OpsHistory()
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -91,21 +97,26 @@ def create_app(settings: Settings, *, reload: Loader | None = None, **overrides:
         if reload is not None:
             install_sighup(gateway, reload)
         try:
-            yield
+            async with ops_history.running(gateway):
+                yield
         finally:
             await gateway.aclose()
 
     app = Starlette(
         routes=[
             *jobs.routes,
+            *models.routes,
             *job_events.routes,
             *batches.routes,
             *files.routes,
             *health.routes,
             *metrics.routes,
             *admin.routes,
+            *admin_records.routes,
             *openai_images.routes,
             *openai_usage.routes,
+            *openapi.routes,
+            *Console(settings).routes,
         ],
         # Unexpected exceptions are answered (and logged once) by EdgeMiddleware.
         middleware=[
@@ -124,6 +135,7 @@ def create_app(settings: Settings, *, reload: Loader | None = None, **overrides:
         lifespan=lifespan,
     )
     app.state.metrics = collectors
+    app.state.ops_history = ops_history
     app.state.reload = reload
     # A trailing slash answers 404 with the envelope instead of a bare redirect.
     app.router.redirect_slashes = False

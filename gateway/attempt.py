@@ -1,12 +1,15 @@
-"""One attempt at one target of a job's route: pay, wait for the vendor's window, generate,
-check the bytes, and record what happened (backend, outcome, cost) on the job."""
+"""One attempt at one target of a job's route: pay, take a concurrency slot and a unit of the
+vendor's rate window (or defer the job when either is full), generate, check the bytes, and
+record what happened (backend, outcome, cost) on the job."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import random
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -14,7 +17,8 @@ from typing import Any
 from backends.base import Backend, GenerationRequest, Usage
 from backends.errors import BackendError, BadImage, BadResponse, Unsupported
 from backends.imaging import NotAnImage
-from gateway.capacity import Capacity
+from gateway.capacity import Capacity, CapacityFull
+from gateway.deferral import Deferred, capacity_delay
 from gateway.errors import redact
 from gateway.events.base import Changed, no_change
 from gateway.jobs import Attempt, Job
@@ -69,7 +73,6 @@ class Attempter:
         images: ImageStore,
         rates: RateLimiter,
         vendor_rates: dict[str, str | None],
-        sleep: Sleep,
         metrics: Metrics,
         capacity: Capacity,
         prices: PriceBook,
@@ -82,7 +85,6 @@ class Attempter:
         self.images = images
         self.rates = rates
         self.vendor_rates = vendor_rates
-        self.sleep = sleep
         self.metrics = metrics
         self.capacity = capacity
         self.prices = prices
@@ -95,13 +97,17 @@ class Attempter:
             raise BudgetRefused(
                 f"the tenant's spend budget cannot hold another attempt ({usd(estimate)} USD)"
             )
-        await self._vendor_window(call.target.backend)
+        # A reservation left by a deferral stays on the job; the resumed attempt reuses it.
+        async with self._turn(call.target.backend):
+            return await self._call(call, spend)
+
+    async def _call(self, call: Call, spend: JobSpend) -> list[PreparedImage]:
+        estimate = call.estimate
         started = time.monotonic()
         outcome, cost, detail = "ok", estimate, None
         reported: dict[str, Any] | None = None
         try:
-            async with self.capacity.slot(call.target.backend):
-                prepared, usage = await self._generate(call)
+            prepared, usage = await self._generate(call)
             cost = self.prices.charge(call.target.backend, call.target.model, estimate, usage)
             reported = usage_to_json(usage)
             return prepared
@@ -174,12 +180,21 @@ class Attempter:
             raise BadImage("backend returned bytes that are not a whole image") from exc
         return prepared, generation.usage
 
-    async def _vendor_window(self, backend: str) -> None:
-        """Wait (the job stays claimed) until the vendor's shared rate window has room."""
-        rule = self.vendor_rates.get(backend)
-        while True:
-            try:
-                await self.rates.acquire(rule, "backend", backend)
-                return
-            except Refused as refused:
-                await self.sleep(max(0.05, float(refused.state.reset)))
+    @asynccontextmanager
+    async def _turn(self, backend: str) -> AsyncIterator[None]:
+        """A concurrency slot, then a unit of the vendor's rate window (in that order, so a
+        full cap wastes no rate unit); `Deferred` when either is full."""
+        try:
+            async with self.capacity.slot(backend):
+                await self._rate_unit(backend)
+                yield
+        except CapacityFull:  # raised on entry only: nothing in a call raises it
+            raise Deferred(backend, "concurrency", capacity_delay()) from None
+
+    async def _rate_unit(self, backend: str) -> None:
+        try:
+            await self.rates.acquire(self.vendor_rates.get(backend), "backend", backend)
+        except Refused as refused:
+            # The window frees a unit in `reset` seconds; jitter spreads the comeback.
+            delay = refused.state.reset + random.uniform(0.0, 0.25)
+            raise Deferred(backend, "rate", delay) from None

@@ -25,6 +25,7 @@ from backends.base import (
     plain_download,
 )
 from backends.registry import backend_factory
+from gateway.outbound import OutboundGuard, guarded_download
 from gateway.settings import BackendSettings, ConfigError, Settings
 
 # Top-level settings a type may take as options (kept top-level for existing configs).
@@ -94,12 +95,18 @@ def build_backends(
     settings: Settings,
     http: httpx.AsyncClient,
     environ: Mapping[str, str],
-    download: Download | None = None,
+    guard: OutboundGuard | None = None,
 ) -> dict[str, Backend]:
-    return {
-        name: build_backend(name, backend, http, environ, download)
-        for name, backend in settings.backends.items()
-    }
+    """Every configured backend; with `guard`, result URLs are downloaded through it (each
+    backend trusting only the host of its own configured `base_url`)."""
+    built: dict[str, Backend] = {}
+    for name, backend in settings.backends.items():
+        download = None
+        if guard is not None:
+            cap = settings.outbound.max_download_bytes
+            download = guarded_download(guard, backend.base_url, cap)
+        built[name] = build_backend(name, backend, http, environ, download)
+    return built
 
 
 def _api_key(name: str, settings: BackendSettings, environ: Mapping[str, str]) -> str:

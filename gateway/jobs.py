@@ -8,6 +8,7 @@ status itself (the Redis scripts never name one).
 
     PENDING --started--> RUNNING --ended--> SUCCEEDED | FAILED
        |  <--requeued--    |
+       |  <--deferred--    |    (not handed out again before its not-before time)
        +----canceled-------+--canceled--> CANCELED
     PENDING --born_cached--> SUCCEEDED (a cached result; no backend call)
 
@@ -118,6 +119,15 @@ class JobError:
 
 
 @dataclass(frozen=True)
+class Resume:
+    """Where a deferred job picks its route up again: at target index `target`, whose
+    attempts so far number `tries`."""
+
+    target: int
+    tries: int
+
+
+@dataclass(frozen=True)
 class JobSpec:
     """What the client asked for, validated and with defaults applied."""
 
@@ -168,6 +178,7 @@ class Job:
     settled: bool = False
     # No attempt starts after this moment; an unfinished job ends CANCELED at it.
     deadline: datetime | None = None
+    resume: Resume | None = None  # set when the job was deferred (gateway/deferral.py)
     # A cancel asked for while the job ran: the error it ends CANCELED with once its
     # execution ends (code `canceled` or `deadline_exceeded`).
     cancel: JobError | None = None
@@ -213,6 +224,7 @@ class Job:
             "deliveries": self.deliveries,
             "reserved": [record_to_json(hold) for hold in self.reserved],
             "deadline": self.deadline.isoformat() if self.deadline else None,
+            "resume": record_to_json(self.resume) if self.resume else None,
             "cancel": record_to_json(self.cancel) if self.cancel else None,
             "stop": self.stop,
             "settled": self.settled,
@@ -251,13 +263,14 @@ class Job:
                 Hold(h["key"], Decimal(h["amount"])) for h in _list(data.get("reserved"))
             ),
             deadline=_parse_time(data.get("deadline")),
+            resume=Resume(**data["resume"]) if data.get("resume") else None,
             cancel=JobError(**data["cancel"]) if data.get("cancel") else None,
             stop=bool(data.get("stop", False)),
             settled=bool(data.get("settled", False)),
         )
 
 
-def record_to_json(record: Attempt | JobResult | JobError | Hold) -> dict[str, Any]:
+def record_to_json(record: Attempt | JobResult | JobError | Hold | Resume) -> dict[str, Any]:
     """One part of a job in the job's JSON format (what `Job.to_json` writes for it)."""
     encoded = dict(record.__dict__)
     for money in ("cost", "amount", "estimated_cost"):
@@ -301,6 +314,7 @@ FIELD_JSON: dict[str, Callable[[Any], Any]] = {
     "finished_at": lambda moment: moment.isoformat() if moment else None,
     "result": lambda record: record_to_json(record) if record else None,
     "error": lambda record: record_to_json(record) if record else None,
+    "resume": lambda record: record_to_json(record) if record else None,
     "cancel": lambda record: record_to_json(record) if record else None,
     "stop": bool,
 }
@@ -311,13 +325,15 @@ FIELD_JSON: dict[str, Callable[[Any], Any]] = {
 class Change:
     """One status change: the fields it writes, and the statuses it may apply to.
 
-    `count_delivery` also adds one to `deliveries` (a claim). Stores apply a change only to
-    a job whose status is in `expected`, atomically with whatever else the step does.
+    `count_delivery` also adds one to `deliveries` (a claim), `return_delivery` takes one
+    back (a deferral). Stores apply a change only to a job whose status is in `expected`,
+    atomically with whatever else the step does.
     """
 
     expected: frozenset[JobStatus]
     fields: dict[str, Any]
     count_delivery: bool = False
+    return_delivery: bool = False
 
     def applies_to(self, job: Job) -> bool:
         return job.status in self.expected
@@ -326,9 +342,13 @@ class Change:
         if job.status not in self.expected:
             raise IllegalTransition(f"{job.id}: {self.fields.get('status')} from {job.status}")
         changed = replace(job, **self.fields)
-        if self.count_delivery:
-            changed = replace(changed, deliveries=job.deliveries + 1)
+        if self.count_delivery or self.return_delivery:
+            changed = replace(changed, deliveries=job.deliveries + self._delivery_delta)
         return changed
+
+    @property
+    def _delivery_delta(self) -> int:
+        return int(self.count_delivery) - int(self.return_delivery)
 
     def to_json(self) -> dict[str, Any]:
         """The change as the Redis scripts take it: expected statuses, the JSON patch, and
@@ -336,7 +356,7 @@ class Change:
         return {
             "expected": sorted(status.value for status in self.expected),
             "set": {name: FIELD_JSON[name](value) for name, value in self.fields.items()},
-            "incr": {"deliveries": 1} if self.count_delivery else {},
+            "incr": {"deliveries": self._delivery_delta} if self._delivery_delta else {},
         }
 
 
@@ -356,6 +376,17 @@ def follower_started(now: datetime) -> Change:
 def requeued() -> Change:
     """A RUNNING job (and its followers) goes back to the queue: shutdown, a lost worker."""
     return Change(frozenset({JobStatus.RUNNING}), {"status": JobStatus.PENDING})
+
+
+def deferred(resume: Resume) -> Change:
+    """A RUNNING job whose next attempt cannot start yet (the vendor's rate window or
+    concurrency is full) goes back to the queue to resume its route at `resume`. Its claim
+    is not counted: waiting is not a worker lost. (Followers take `requeued`.)"""
+    return Change(
+        frozenset({JobStatus.RUNNING}),
+        {"status": JobStatus.PENDING, "resume": resume},
+        return_delivery=True,
+    )
 
 
 def born_cached(now: datetime) -> Change:

@@ -117,6 +117,13 @@ class Metrics:
             ["backend", "outcome"],
             registry=r,
         )
+        self.jobs_deferred = Counter(
+            "imagegate_jobs_deferred_total",
+            "Jobs handed back to the queue because a backend's rate window or concurrency "
+            "was full, by backend and reason (rate, concurrency).",
+            ["backend", "reason"],
+            registry=r,
+        )
         self.vendor_duration = Histogram(
             "imagegate_vendor_attempt_duration_seconds",
             "Time one backend call took, by backend.",
@@ -157,6 +164,11 @@ class Metrics:
             "Age of the oldest job waiting in the queue (0 when none).",
             registry=r,
         )
+        self.queue_deferred = Gauge(
+            "imagegate_queue_deferred",
+            "Jobs back in the queue until their backend has room (shared state).",
+            registry=r,
+        )
         self.workers_busy = Gauge(
             "imagegate_workers_busy", "Workers of this process running a job.", registry=r
         )
@@ -165,7 +177,7 @@ class Metrics:
         )
         self.webhook_deliveries = Counter(
             "imagegate_webhook_deliveries_total",
-            "Webhook deliveries, by outcome (delivered, rejected, failed).",
+            "Webhook deliveries, by outcome (delivered, rejected, failed, blocked).",
             ["outcome"],
             registry=r,
         )
@@ -244,6 +256,9 @@ class Metrics:
         if cost > 0:
             self.charged.labels(self.tenant(tenant), backend).inc(float(cost))
 
+    def deferred(self, backend: str, reason: str) -> None:
+        self.jobs_deferred.labels(self.backend(backend), reason).inc()
+
     def budgets(self, readings: dict[str, tuple[Decimal, Decimal]]) -> None:
         """Tenant -> (spent, limit) now; a tenant no longer budgeted drops out."""
         self.budget_spent.clear()
@@ -252,9 +267,10 @@ class Metrics:
             self.budget_spent.labels(self.tenant(tenant)).set(float(spent))
             self.budget_limit.labels(self.tenant(tenant)).set(float(limit))
 
-    def queue(self, depth: int, oldest_age: float) -> None:
+    def queue(self, depth: int, oldest_age: float, deferred: int = 0) -> None:
         self.queue_depth.set(depth)
         self.queue_oldest_age.set(oldest_age)
+        self.queue_deferred.set(deferred)
 
     def watch_workers(self, busy: Callable[[], int], total: Callable[[], int]) -> None:
         """Read at scrape time from the worker pool."""

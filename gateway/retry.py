@@ -3,6 +3,7 @@
     stop  = stop_after_attempt(max_attempts) | stop_after_cost(ledger, next_estimate)
     wait  = wait_retry_after(wait_exponential_jitter(initial, max))
     retry = retry_if_exception(is_retryable)
+    before_sleep = defer_long_retry_after(backend)   # the vendor's window is full: queue it
 
 Uploads have their own small policy (`upload_retrying`): the image is already paid for,
 so a storage hiccup is retried a few times, quickly, without asking the vendor again.
@@ -28,10 +29,14 @@ from tenacity.stop import stop_base
 from tenacity.wait import wait_base
 
 from backends.base import BackendError
+from gateway.deferral import Deferred
 from gateway.settings import RetrySettings
 from gateway.storage import StorageUnavailable
 
 MAX_RETRY_AFTER = 120.0  # a vendor asking for longer than this is treated as down
+# A vendor's Retry-After at least this long sends the job back to the queue for the wait
+# instead of a worker sleeping through it; shorter waits are slept.
+DEFER_RETRY_AFTER = 1.0
 
 
 class CostLedger:
@@ -79,6 +84,20 @@ class wait_retry_after(wait_base):
         return backoff
 
 
+def defer_long_retry_after(backend: str) -> Callable[[RetryCallState], None]:
+    """Before a retry's sleep: when the vendor set the wait (`Retry-After`) and it is long,
+    raise `Deferred` so the job waits in the queue, not in a worker."""
+
+    def check(retry_state: RetryCallState) -> None:
+        outcome = retry_state.outcome
+        error = outcome.exception() if outcome is not None else None
+        wait = retry_state.upcoming_sleep
+        if isinstance(error, BackendError) and error.retry_after and wait >= DEFER_RETRY_AFTER:
+            raise Deferred(backend, "rate", wait)
+
+    return check
+
+
 def is_retryable(error: BaseException) -> bool:
     return isinstance(error, BackendError) and error.retryable
 
@@ -88,15 +107,22 @@ def retrying(
     ledger: CostLedger,
     next_estimate: Callable[[], Decimal],
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    tried: int = 0,
+    backend: str | None = None,
 ) -> AsyncRetrying:
+    """`tried`: attempts already made at this target (a deferred job resuming), which
+    count against `max_attempts` (one attempt is always allowed). With `backend`, a long
+    `Retry-After` defers the job (`defer_long_retry_after`)."""
+    attempts = max(1, settings.max_attempts - tried)
     return AsyncRetrying(
-        stop=stop_after_attempt(settings.max_attempts) | stop_after_cost(ledger, next_estimate),
+        stop=stop_after_attempt(attempts) | stop_after_cost(ledger, next_estimate),
         wait=wait_retry_after(
             wait_exponential_jitter(
                 multiplier=settings.initial, jitter=settings.initial, max=settings.max
             )
         ),
         retry=retry_if_exception(is_retryable),
+        before_sleep=defer_long_retry_after(backend) if backend is not None else None,
         sleep=sleep,
         reraise=True,
     )

@@ -18,10 +18,11 @@ from backends.errors import BackendError, ContentRefused
 from gateway.attempt import Attempter, BudgetRefused, Call, Gate, NoAttemptFits, Sleep, always_open
 from gateway.budgets import Budget, Budgets
 from gateway.capacity import Capacity, LocalCapacity
+from gateway.deferral import Deferred
 from gateway.errors import redact
 from gateway.events.base import Changed, no_change
 from gateway.fingerprint import prompt_digest
-from gateway.jobs import Job, JobError, JobResult, JobSpec, StoredImage
+from gateway.jobs import Job, JobError, JobResult, JobSpec, Resume, StoredImage
 from gateway.metrics import Metrics
 from gateway.money.book import PriceBook
 from gateway.money.format import usd
@@ -110,7 +111,6 @@ class JobRunner:
             images,
             rates,
             {name: backend.rate for name, backend in settings.backends.items()},
-            sleep,
             self.metrics,
             capacity or LocalCapacity({n: b.max_concurrency for n, b in settings.backends.items()}),
             self.prices,
@@ -124,7 +124,9 @@ class JobRunner:
 
     async def run(self, job: Job) -> JobResult | JobError:
         """The job's result record, or the public error it failed with. (What was reserved
-        and not charged goes back in the store's step that ends the job.)"""
+        and not charged goes back in the store's step that ends the job.)
+
+        Raises `Deferred` (with `resume` set) when the next attempt cannot start yet."""
         await self.attempter.changed([job.id])  # claimed: it (and its followers) now RUNNING
         return await self._run(job, self.spend_for(job))
 
@@ -136,7 +138,13 @@ class JobRunner:
         inputs = await self._inputs(job)
         if isinstance(inputs, JobError):
             return inputs
-        for target in self.settings.models[job.spec.model].targets:
+        targets = self.settings.models[job.spec.model].targets
+        # A deferred job resumes at the target it stood at, with the tries made there.
+        resume = job.resume if job.resume and job.resume.target < len(targets) else None
+        for index, target in enumerate(targets):
+            if resume is not None and index < resume.target:
+                continue
+            tried = resume.tries if resume is not None and index == resume.target else 0
             call = Call(
                 job,
                 target,
@@ -160,8 +168,12 @@ class JobRunner:
                 failure = _cap_failure(failure, ledger.limit, ledger.spent, ledger.attempts)
                 break
             started = time.monotonic()
+            before = ledger.attempts
             try:
-                prepared = await self._attempt_target(call, spend)
+                prepared = await self._attempt_target(call, spend, tried)
+            except Deferred as deferred:
+                deferred.resume = Resume(index, tried + ledger.attempts - before)
+                raise
             except BackendError as error:
                 failure = _failure_from(error, spend, estimate)
                 if isinstance(error, FAIL_FAST):
@@ -213,12 +225,20 @@ class JobRunner:
             urls[count] if spec.mask and urls else None,
         )
 
-    async def _attempt_target(self, call: Call, spend: JobSpend) -> list[PreparedImage]:
-        """Attempts at one target under the retry policy (attempt cap, job cost cap)."""
+    async def _attempt_target(
+        self, call: Call, spend: JobSpend, tried: int = 0
+    ) -> list[PreparedImage]:
+        """Attempts at one target under the retry policy (attempt cap, job cost cap);
+        `tried` attempts were made there by earlier deliveries (before a deferral)."""
         estimate = call.estimate
         try:
             async for attempt in retrying(
-                self.settings.retry, spend.ledger, lambda: estimate, sleep=self.sleep
+                self.settings.retry,
+                spend.ledger,
+                lambda: estimate,
+                self.sleep,
+                tried,
+                call.target.backend,
             ):
                 with attempt:
                     return await self.attempter.attempt(call, spend)

@@ -29,6 +29,7 @@ from gateway.bootstrap import bootstrap
 from gateway.budgets import Budgets
 from gateway.cancels import Cancels
 from gateway.capability_check import unsupported_at_submit
+from gateway.capacity import Capacity, capacity_from_settings
 from gateway.deadlines import DeadlineSweep
 from gateway.endings import Endings
 from gateway.errors import unauthorized
@@ -37,6 +38,7 @@ from gateway.idempotency import IdempotencyStore, idempotency_from_url
 from gateway.jobs import Job, JobSpec
 from gateway.metrics import Metrics
 from gateway.money.book import PriceBook
+from gateway.outbound import OutboundGuard
 from gateway.quotas import RateLimiter
 from gateway.runner import JobRunner
 from gateway.settings import PlanSettings, Settings
@@ -66,6 +68,7 @@ class Gateway:
     keyring: KeyRing
     backends: dict[str, Backend]
     http: httpx.AsyncClient
+    outbound: OutboundGuard  # every request to a user-supplied URL goes through it
     notifier: Notifier
     endings: Endings  # the one finish pipeline; `endings.subscribe(hook)` to hear of endings
     workers: WorkerPool
@@ -78,6 +81,7 @@ class Gateway:
     idempotency: IdempotencyStore
     events: JobEvents  # job change notifications: live status streams and waiting callers
     batches: BatchStore
+    capacity: Capacity  # backends' concurrency slots (per process, or global on Redis)
     cancels: Cancels  # cancel a job (client, deadline, batch): gateway/cancels.py
     deadlines: DeadlineSweep
     usage: UsageStore  # per-tenant, per-UTC-day usage records (gateway/usage/)
@@ -98,6 +102,7 @@ class Gateway:
         environ: Mapping[str, str] | None = None,
         worker_concurrency: int | None = None,
         metrics: Metrics | None = None,
+        outbound: OutboundGuard | None = None,
     ) -> Gateway:
         boot = bootstrap(settings, environ)
         for tenant in boot.new_keys:
@@ -109,15 +114,19 @@ class Gateway:
         signer = UrlSigner(boot.signing_secret, settings.storage.url_ttl)
         urls = url_builder(settings.storage, images, settings.server.base_url, signer)
         http = httpx.AsyncClient(timeout=httpx.Timeout(30.0), follow_redirects=False)
+        outbound = outbound or OutboundGuard(
+            allow_networks=settings.outbound.allow_networks, timeout=settings.outbound.timeout
+        )
         state = state or state_from_settings(settings)
         if backends is None:
-            backends = build_backends(settings, http, environ)
+            backends = build_backends(settings, http, environ, outbound)
         backends = dict(backends)
         rates = RateLimiter.from_url(settings.state.url)
         budgets = Budgets(state)
         events = events_from_url(settings.state.url)
+        capacity = capacity_from_settings(settings)
         notifier = Notifier(
-            http, boot.signing_secret, lambda job: present_job(job, urls), metrics=metrics
+            outbound, boot.signing_secret, lambda job: present_job(job, urls), metrics=metrics
         )
         usage = usage_from_url(settings.state.url)
         endings = Endings(
@@ -143,6 +152,7 @@ class Gateway:
             budgets=budgets,
             sleep=sleep,
             metrics=metrics,
+            capacity=capacity,
             input_url=urls.url_for_key,
         )
         workers = WorkerPool(
@@ -166,6 +176,7 @@ class Gateway:
             keyring=KeyRing(boot.key_hashes),
             backends=backends,
             http=http,
+            outbound=outbound,
             notifier=notifier,
             endings=endings,
             workers=workers,
@@ -178,6 +189,7 @@ class Gateway:
             idempotency=idempotency_from_url(settings.state.url),
             events=events,
             batches=batches_from_url(settings.state.url),
+            capacity=capacity,
             cancels=cancels,
             deadlines=DeadlineSweep(state, cancels, grace=settings.workers.visibility_timeout),
             usage=usage,
@@ -224,10 +236,12 @@ class Gateway:
         for backend in self.backends.values():
             await backend.aclose()
         await self.http.aclose()
+        await self.outbound.aclose()
         await self.admission.rates.aclose()
         await self.idempotency.aclose()
         await self.events.aclose()
         await self.batches.aclose()
+        await self.capacity.aclose()
         await self.usage.aclose()
         await self.state.aclose()
 

@@ -7,6 +7,7 @@ e.g. `IMAGEGATE_SERVER__PORT=9000` or `IMAGEGATE_STATE__URL=redis://127.0.0.1:63
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import tomllib
 from collections.abc import Mapping
@@ -230,6 +231,10 @@ class BackendSettings(Section):
     api_key_env: str | None = None
     timeout: Seconds = 60.0
     max_concurrency: int | None = Field(None, ge=1)
+    # "process": max_concurrency per gateway process; "global": across every process on
+    # the shared Redis (leases that expire, so a crashed holder's slot comes back).
+    concurrency_scope: Literal["process", "global"] = "process"
+    concurrency_lease: Seconds = Field(30.0, ge=1.0)
     rate: Rate = None
     # USD per image by model (x size x quality): gateway/money/prices.py.
     prices: Prices = Field(default_factory=dict)
@@ -238,6 +243,32 @@ class BackendSettings(Section):
     latency: Seconds = 0.0
     fail_rate: float = Field(0.0, ge=0.0, le=1.0)
     options: dict[str, Any] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _global_needs_a_cap(self) -> BackendSettings:
+        if self.concurrency_scope == "global" and self.max_concurrency is None:
+            raise ValueError('concurrency_scope = "global" needs max_concurrency')
+        return self
+
+
+class OutboundSettings(Section):
+    """Requests to user-supplied URLs (webhooks, vendor result URLs): gateway/outbound/."""
+
+    allow_networks: tuple[str, ...] = ()  # CIDRs let through the guard (development, tests)
+    timeout: Seconds = 10.0
+    max_download_bytes: int = Field(64 * 1024 * 1024, gt=0)  # a vendor's result image
+
+    @field_validator("allow_networks")
+    @classmethod
+    def _cidrs(cls, networks: tuple[str, ...]) -> tuple[str, ...]:
+        for cidr in networks:
+            try:
+                ipaddress.ip_network(cidr)
+            except ValueError:
+                raise ValueError(
+                    f'{cidr!r} is not a network in CIDR notation (e.g. "127.0.0.0/8")'
+                ) from None
+        return networks
 
 
 class OpenAIApiSettings(Section):
@@ -264,6 +295,7 @@ class Settings(Section):
     logging: LoggingSettings = LoggingSettings()
     admin: AdminSettings = AdminSettings()
     openai_api: OpenAIApiSettings = OpenAIApiSettings()
+    outbound: OutboundSettings = OutboundSettings()
     inputs: InputSettings = InputSettings()
     plans: dict[str, PlanSettings] = Field(default_factory=dict)
     tenants: dict[str, TenantSettings] = Field(default_factory=dict)

@@ -14,11 +14,12 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from gateway.errors import ApiError, job_not_cancelable, job_not_found
+from gateway.errors import ApiError, invalid_request, job_not_cancelable, job_not_found
 from gateway.events import wait_until_ended
 from gateway.fingerprint import fingerprint
 from gateway.input_images import Inputs, prepare_inputs
 from gateway.jobs import Job, JobSpec, client_cancel, new_job_id
+from gateway.outbound import OutboundRefused
 from gateway.quotas import Refused, rate_limited
 
 if TYPE_CHECKING:
@@ -76,6 +77,8 @@ class Submissions:
         if prepared is not None:
             spec = replace(spec, images=prepared.keys, mask=prepared.mask_key)
         gateway.check_honoured(spec)
+        if spec.webhook_url:
+            await self._check_webhook(spec.webhook_url)
         if prepared is not None:
             await prepared.upload(gateway.images)
         scope = tenant if gateway.settings.cache.scope == "tenant" else None
@@ -93,6 +96,14 @@ class Submissions:
             # Born finished (from the cache): no worker will announce it, so we do.
             await gateway.endings.announce([stored])
         return Submitted(stored, headers)
+
+    async def _check_webhook(self, url: str) -> None:
+        """Refuse a callback to an internal address now (delivery checks again, at once
+        before connecting: a name may resolve differently by then)."""
+        try:
+            await self.gateway.outbound.check(url)
+        except OutboundRefused as exc:
+            raise invalid_request(f"'webhookUrl': {exc}", "webhookUrl") from None
 
     async def poll(self, tenant: str, job_id: str) -> Job:
         """The tenant's job, after its poll rate; another tenant's job is not found."""

@@ -1,4 +1,7 @@
-"""Webhooks: POST the finished job to the URL the client gave, signed, retried a few times."""
+"""Webhooks: POST the finished job to the URL the client gave, signed, retried a few times.
+
+Every delivery goes through the outbound guard: a URL whose host resolves to an internal
+address at delivery time is never connected to (logged, counted as `blocked`)."""
 
 from __future__ import annotations
 
@@ -16,9 +19,11 @@ from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt,
 from gateway.errors import redact
 from gateway.jobs import Job
 from gateway.metrics import Metrics
+from gateway.outbound import OutboundGuard, OutboundRefused, ResponseTooLarge
 
 log = logging.getLogger("imagegate.webhooks")
 SIGNATURE_HEADER = "X-Imagegate-Signature"
+MAX_ANSWER_BYTES = 64 * 1024  # a receiver's answer is not read past this
 
 
 class WebhookError(Exception):
@@ -28,13 +33,13 @@ class WebhookError(Exception):
 class Notifier:
     def __init__(
         self,
-        http: httpx.AsyncClient,
+        guard: OutboundGuard,
         secret: bytes,
         present: Callable[[Job], Awaitable[dict[str, Any]]],
         *,
         metrics: Metrics,
     ) -> None:
-        self.http = http
+        self.guard = guard
         self.secret = secret
         self.present = present
         self.metrics = metrics
@@ -55,13 +60,20 @@ class Notifier:
             async for attempt in AsyncRetrying(
                 stop=stop_after_attempt(4),
                 wait=wait_exponential(multiplier=0.5, max=10),
-                retry=retry_if_exception_type((httpx.HTTPError, WebhookError)),
+                retry=retry_if_exception_type(
+                    (httpx.HTTPError, TimeoutError, ResponseTooLarge, WebhookError)
+                ),
                 reraise=True,
             ):
                 with attempt:
-                    response = await self.http.post(url, content=body, headers=headers)
+                    response = await self.guard.request(
+                        "POST", url, content=body, headers=headers, max_bytes=MAX_ANSWER_BYTES
+                    )
                     if response.status_code >= 500 or response.status_code == 429:
                         raise WebhookError(f"webhook answered {response.status_code}")
+        except OutboundRefused as exc:
+            self.metrics.webhook_delivery("blocked")
+            log.warning("webhook for job %s not sent: its URL was refused: %s", job.id, exc)
         except Exception as exc:
             self.metrics.webhook_delivery("failed")
             log.warning("webhook for job %s not delivered: %s", job.id, redact(str(exc)))

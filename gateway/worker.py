@@ -16,6 +16,7 @@ import time
 import uuid
 
 from gateway.cancels import Stopped
+from gateway.deferral import Deferred
 from gateway.endings import Endings
 from gateway.errors import redact
 from gateway.events import JobEvents
@@ -159,6 +160,10 @@ class WorkerPool:
         watching = asyncio.create_task(self._stop_when_asked(job.id, run, asked))
         try:
             outcome: JobResult | JobError = await run
+        except Deferred as deferred:
+            watching.cancel()
+            await self._defer(job, deferred)
+            return []
         except StateUnavailable:
             raise
         except (Stopped, asyncio.CancelledError) as exc:
@@ -173,6 +178,14 @@ class WorkerPool:
         finally:
             watching.cancel()
         return await self.endings.finish(job.id, outcome)
+
+    async def _defer(self, job: Job, deferred: Deferred) -> None:
+        """Hand the job back to the queue until its backend has room (the worker goes on)."""
+        assert deferred.resume is not None, "the runner sets where the route stood"
+        await self.state.defer(job.id, deferred.delay, deferred.resume)
+        await self.runner.attempter.changed([job.id])  # PENDING again: tell live streams
+        self.metrics.deferred(deferred.backend, deferred.reason)
+        log.info("job %s deferred %.2fs: %s", job.id, deferred.delay, deferred)
 
     async def _stop_when_asked(
         self, job_id: str, run: asyncio.Task[JobResult | JobError], asked: list[bool]

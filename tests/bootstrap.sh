@@ -10,6 +10,9 @@ debian_packages=()
 command -v redis-server >/dev/null || debian_packages+=(redis-server)
 command -v redis-cli >/dev/null || debian_packages+=(redis-tools)
 command -v wrk >/dev/null || debian_packages+=(wrk)
+# The console's browser tests drive Debian's Chromium through Playwright (Playwright's own
+# browser download is never used: `playwright install` is not run).
+[[ -x /usr/bin/chromium ]] || debian_packages+=(chromium)
 # Stock Debian Python ships venv without ensurepip; python3-venv brings it.
 python3 -m venv --help >/dev/null 2>&1 && python3 -c 'import ensurepip' 2>/dev/null \
   || debian_packages+=(python3-venv)

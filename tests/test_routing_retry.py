@@ -14,6 +14,7 @@ from tests.fakes.kit import serving
 from tests.fakes.openai_server import FakeOpenAI, error_body
 from tests.fakes.script import error, rate_limited, slow
 from tests.fakes.stability_server import FakeStability
+from tests.metrics_text import Scrape
 from tests.polling import wait_for_job
 
 OPENAI_KEY = "sk-test-routing-0123456789"
@@ -48,6 +49,7 @@ def vendor_settings(
     make_settings: Callable[..., Settings],
     openai: FakeOpenAI,
     stability: FakeStability | None = None,
+    timeout: str = "1s",
     **overrides: object,
 ) -> Settings:
     backends: dict = {
@@ -55,7 +57,7 @@ def vendor_settings(
             "type": "openai",
             "base_url": f"{openai.base_url}/v1",
             "api_key_env": "TEST_OPENAI_KEY",
-            "timeout": "1s",
+            "timeout": timeout,
             "prices": {"default": "0.04"},
         },
     }
@@ -154,17 +156,26 @@ def test_content_rejection_fails_fast_without_fallback(
     assert job["attempts"] == 1 and stability_fake.received == []
 
 
-def test_retry_after_is_waited_out(
+def test_a_long_retry_after_is_waited_out_in_the_queue(
     make_client: Callable[..., TestClient],
     make_settings: Callable[..., Settings],
     openai_fake: FakeOpenAI,
 ) -> None:
     openai_fake.will(rate_limited(error_body("slow down", "requests", "rate_limit_exceeded"), "2"))
     clock = Clock()
-    job = run_job(make_client(vendor_settings(make_settings, openai_fake), sleep=clock))
-    assert job["status"] == "SUCCEEDED"
+    # A generous timeout: only the 429 may fail an attempt here, even on a loaded machine.
+    settings = vendor_settings(make_settings, openai_fake, timeout="30s")
+    client = make_client(settings, sleep=clock)
+    job = run_job(client)
+    assert job["status"] == "SUCCEEDED", (job["error"], job["attemptLog"])
     assert [a["outcome"] for a in job["attemptLog"]] == ["rate_limited", "ok"]
-    assert clock.waits and clock.waits[0] >= 2.0
+    assert job["attempts"] == 2
+    # No worker slept through the vendor's 2 s: the job went back to the queue for them.
+    assert not [wait for wait in clock.waits if wait >= 1.0]
+    scrape = Scrape(client.get("/metrics").text)
+    assert scrape.value("imagegate_jobs_deferred_total", backend="openai", reason="rate") == 1
+    requests = openai_fake.requests_to("/images/generations")
+    assert requests[1].at - requests[0].at >= 2.0  # and the vendor's wait was honoured
 
 
 def test_error_messages_reaching_clients_are_redacted(

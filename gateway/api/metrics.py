@@ -22,7 +22,7 @@ async def metrics(request: Request) -> Response:
         budget_readings(gateway.budgets, gateway.plans), gateway.state.queue_stats()
     )
     gateway.metrics.budgets({t: (r.spent, r.limit) for t, r in readings.items()})
-    gateway.metrics.queue(queue.depth, queue.oldest_age)
+    gateway.metrics.queue(queue.depth, queue.oldest_age, queue.deferred)
     return Response(gateway.metrics.render(), media_type=CONTENT_TYPE_LATEST)
 
 

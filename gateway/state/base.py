@@ -17,7 +17,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Protocol
 
-from gateway.jobs import Attempt, Cancel, Hold, Job, JobError, JobResult, JobStatus
+from gateway.jobs import Attempt, Cancel, Hold, Job, JobError, JobResult, JobStatus, Resume
 from gateway.state.keys import Keys
 
 
@@ -61,6 +61,9 @@ class QueueStats:
 
     depth: int
     oldest_age: float  # seconds; 0 when nothing waits
+    # Jobs deferred until their backend has room (not counted in `depth`; one canceled
+    # while it waited may count until its not-before time).
+    deferred: int = 0
 
 
 @dataclass(frozen=True)
@@ -170,6 +173,12 @@ class StateStore(Protocol):
 
     async def requeue(self, job_id: str) -> None:
         """Give a RUNNING job back to the queue (shutdown, or a worker that cannot finish it)."""
+        ...
+
+    async def defer(self, job_id: str, delay: float, resume: Resume) -> None:
+        """Apply `jobs.deferred(resume)` to a RUNNING job (its followers go back to PENDING)
+        and give it back to the queue, which hands it out no sooner than `delay` seconds
+        from now (by the store's clock)."""
         ...
 
     async def cancel(self, job_id: str, change: Cancel) -> Canceled:

@@ -13,6 +13,10 @@ Keys (prefix `ig`; `{...}` is a Redis Cluster hash tag), and how long they live:
                                  the listing index, pruned past job_ttl
     ig:budget:{<name>}:<period>:<window>  micro-dollars spent in a budget window
     ig:queue                     STREAM of {job: <id>}, consumer group `workers`
+    ig:deferred                  ZSET of deferred job ids scored by their not-before
+                                 time (ms); moved to the stream once due
+    ig:capacity:{<backend>}      ZSET of the leases on a backend's global concurrency
+                                 slots scored by expiry (ms), pruned at each take
     ig:deadlines                 ZSET of active job ids scored by their deadline (ms):
                                  the deadline sweep's work; entries leave as jobs end
 
@@ -65,6 +69,13 @@ class Keys:
     @property
     def queue(self) -> str:
         return f"{self.prefix}:queue"
+
+    @property
+    def deferred(self) -> str:
+        return f"{self.prefix}:deferred"
+
+    def capacity(self, backend: str) -> str:
+        return f"{self.prefix}:capacity:{self.tag(backend)}"
 
     @property
     def deadlines(self) -> str:

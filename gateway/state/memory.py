@@ -7,13 +7,25 @@ atomic on one event loop. Entries expire lazily (on access) and in a periodic sw
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import heapq
 import time
 from collections import deque
 from dataclasses import replace
 from datetime import datetime
 
 from gateway import jobs
-from gateway.jobs import ACTIVE, Attempt, Cancel, Change, Job, JobError, JobResult, utcnow
+from gateway.jobs import (
+    ACTIVE,
+    Attempt,
+    Cancel,
+    Change,
+    Job,
+    JobError,
+    JobResult,
+    Resume,
+    utcnow,
+)
 from gateway.money.settle import settlement
 from gateway.state.base import (
     BudgetRefused,
@@ -47,6 +59,7 @@ class MemoryState:
         self._by_tenant: dict[str, dict[str, datetime]] = {}  # tenant -> {job id: created}
         self._deadlines: dict[str, float] = {}  # active job id -> its deadline (epoch s)
         self._queue: deque[str] = deque()
+        self._deferred: list[tuple[float, str]] = []  # heap of (not-before, job id), monotonic
         self._ready = asyncio.Condition()
         self._next_sweep = time.monotonic() + 60
 
@@ -126,11 +139,15 @@ class MemoryState:
         return job
 
     async def claim(self, worker_id: str, timeout: float) -> Job | None:
+        deadline = time.monotonic() + timeout
         async with self._ready:
-            try:
-                await asyncio.wait_for(self._ready.wait_for(lambda: bool(self._queue)), timeout)
-            except TimeoutError:
-                return None
+            while not self._take_due():
+                # A deferred job falling due notifies nobody: wait until then at most.
+                until = min(deadline, self._deferred[0][0]) if self._deferred else deadline
+                if (remaining := until - time.monotonic()) <= 0 and until == deadline:
+                    return None
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._ready.wait(), max(0.0, remaining))
             job_id = self._queue.popleft()
         job = self._get(job_id)
         now = utcnow()
@@ -183,6 +200,16 @@ class MemoryState:
         self._apply_to_followers(job_id, change)
         self._queue.appendleft(job_id)
         await self._notify()
+
+    async def defer(self, job_id: str, delay: float, resume: Resume) -> None:
+        job = self._get(job_id)
+        change = jobs.deferred(resume)
+        if job is None or not change.applies_to(job):
+            return
+        self._put(change.apply(job))
+        self._apply_to_followers(job_id, jobs.requeued())
+        heapq.heappush(self._deferred, (time.monotonic() + delay, job_id))
+        await self._notify()  # a claim waiting for the previous earliest wakes to re-aim
 
     async def reserve(self, reservation: Reservation, job_id: str | None = None) -> bool:
         job = self._get(job_id) if job_id is not None else None
@@ -285,7 +312,7 @@ class MemoryState:
     async def queue_stats(self) -> QueueStats:
         oldest = self._get(self._queue[0]) if self._queue else None
         age = (utcnow() - oldest.created_at).total_seconds() if oldest is not None else 0.0
-        return QueueStats(len(self._queue), max(0.0, age))
+        return QueueStats(len(self._queue), max(0.0, age), len(self._deferred))
 
     async def ping(self) -> None:
         return None
@@ -295,7 +322,7 @@ class MemoryState:
 
     @property
     def queued(self) -> int:
-        return len(self._queue)
+        return len(self._queue) + len(self._deferred)
 
     # -- internals --------------------------------------------------------------------
     def _apply_to_followers(self, leader_id: str, change: Change) -> list[Job]:
@@ -424,6 +451,13 @@ class MemoryState:
             del self._cache[fingerprint]
             return None
         return entry[1]
+
+    def _take_due(self) -> bool:
+        """Move deferred jobs whose time has come to the queue; whether any job waits."""
+        now = time.monotonic()
+        while self._deferred and self._deferred[0][0] <= now:
+            self._queue.append(heapq.heappop(self._deferred)[1])
+        return bool(self._queue)
 
     async def _notify(self) -> None:
         async with self._ready:

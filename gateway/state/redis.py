@@ -36,6 +36,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from datetime import datetime
 from functools import partial
 from typing import Any, TypeVar, cast
@@ -61,6 +62,7 @@ from gateway.jobs import (
     Job,
     JobError,
     JobResult,
+    Resume,
     record_to_json,
     utcnow,
 )
@@ -172,6 +174,7 @@ class RedisState:
         self._reserve = client.register_script(lua.RESERVE)
         self._finish = client.register_script(lua.FINISH)
         self._requeue = client.register_script(lua.REQUEUE)
+        self._defer = client.register_script(lua.DEFER)
         self._count_active = client.register_script(lua.COUNT_ACTIVE)
         self._cancel = client.register_script(lua.CANCEL)
         self._due = client.register_script(lua.DUE)
@@ -279,34 +282,44 @@ class RedisState:
 
     async def claim(self, worker_id: str, timeout: float) -> Job | None:
         deadline = time.monotonic() + timeout
+        with _unavailable():
+            while True:
+                reply = await self._grouped(partial(self._take_one, worker_id))
+                if reply and reply[0] == b"job":
+                    return _loads(reply[1])
+                # Block for a new entry, but only until the next deferred job is due: its
+                # falling due adds no entry that would wake the read; TAKE moves it.
+                until = deadline
+                if reply:  # ['wait', ms]
+                    until = min(deadline, time.monotonic() + int(reply[1]) / 1000)
+                while (remaining := until - time.monotonic()) > 0:
+                    block = _ms(min(remaining, MAX_BLOCK))
+                    entry = await self._grouped(partial(self._read, worker_id, block))
+                    if entry is not None and (job := await self._start_entry(*entry)):
+                        return job
+                if time.monotonic() >= deadline:
+                    return None
+
+    async def _take_one(self, worker_id: str) -> Any:
         now = utcnow()
         starts = (_change(jobs.started(now)), _change(jobs.follower_started(now)))
         args = self._args(worker_id, _ms(self.visibility_timeout), self.max_deliveries, *starts)
-        with _unavailable():
-            reply = await self._grouped(partial(self._run, self._take, [self.stream], args))
-            if reply:
-                return _loads(reply[1])
-            while (remaining := deadline - time.monotonic()) > 0:
-                block = _ms(min(remaining, MAX_BLOCK))
-                entry = await self._grouped(partial(self._read, worker_id, block))
-                if entry is None:
-                    continue
-                entry_id, job_id = entry
-                now = utcnow()
-                reply = await self._run(
-                    self._start,
-                    keys=[self.keys.job(job_id), self.stream],
-                    args=self._args(
-                        entry_id,
-                        job_id,
-                        self.max_deliveries,
-                        _change(jobs.started(now)),
-                        _change(jobs.follower_started(now)),
-                    ),
-                )
-                if reply:
-                    return _loads(reply[1])
-        return None
+        return await self._run(self._take, [self.stream, self.keys.deferred], args)
+
+    async def _start_entry(self, entry_id: str, job_id: str) -> Job | None:
+        now = utcnow()
+        reply = await self._run(
+            self._start,
+            keys=[self.keys.job(job_id), self.stream],
+            args=self._args(
+                entry_id,
+                job_id,
+                self.max_deliveries,
+                _change(jobs.started(now)),
+                _change(jobs.follower_started(now)),
+            ),
+        )
+        return _loads(reply[1]) if reply else None
 
     async def heartbeat(self, job_id: str, worker_id: str) -> None:
         args = self._args(job_id, worker_id)
@@ -343,6 +356,12 @@ class RedisState:
         args = self._args(_change(jobs.requeued()))
         with _unavailable():
             await self._run(self._requeue, keys=[self.keys.job(job_id), self.stream], args=args)
+
+    async def defer(self, job_id: str, delay: float, resume: Resume) -> None:
+        args = self._args(_change(jobs.deferred(resume)), _change(jobs.requeued()), _ms(delay))
+        names = [self.keys.job(job_id), self.stream, self.keys.deferred]
+        with _unavailable():
+            await self._run(self._defer, keys=names, args=args)
 
     async def cancel(self, job_id: str, change: Cancel) -> Canceled:
         args = self._args(json.dumps(change.to_json(), separators=(",", ":")))
@@ -408,7 +427,8 @@ class RedisState:
 
     async def queue_stats(self) -> QueueStats:
         with _unavailable():
-            return await read_queue_stats(self.client, self.stream, GROUP)
+            stats = await read_queue_stats(self.client, self.stream, GROUP)
+            return replace(stats, deferred=int(await self.client.zcard(self.keys.deferred)))
 
     async def ping(self) -> None:
         with _unavailable():

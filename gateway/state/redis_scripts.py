@@ -182,6 +182,24 @@ local function release(stream, id)
   end
 end
 
+-- Deferred jobs whose not-before time has come join the stream (a few per call).
+local function promote_due(stream, deferred)
+  local due = redis.call(
+    'ZRANGEBYSCORE', deferred, '-inf', string.format('%.0f', now_ms()), 'LIMIT', 0, 16)
+  for _, id in ipairs(due) do
+    redis.call('ZREM', deferred, id)
+    local job = read(id)
+    if job and ACTIVE[job.status] then enqueue(stream, id) end
+  end
+end
+
+-- Milliseconds until the next deferred job is due, or false when none waits.
+local function next_due(deferred)
+  local first = redis.call('ZRANGE', deferred, 0, 0, 'WITHSCORES')
+  if #first == 0 then return false end
+  return math.max(1, math.floor(tonumber(first[2]) - now_ms()))
+end
+
 -- The execution led by `job` is over: no followers, no in-flight entry, nothing queued.
 local function end_execution(stream, job)
   redis.call('DEL', named('followers', job.id))
@@ -299,16 +317,19 @@ return 1
 """
 )
 
-# KEYS: stream. ARGV[4..8]: consumer, visibility timeout (ms), max deliveries, the start
-# change, the follower start change. A delivery idle for the visibility timeout first,
-# else a new entry; never blocks. (XPENDING IDLE finds the oldest stale delivery however
-# many live ones precede it; XAUTOCLAIM from 0-0 would look at only COUNT*10 entries.)
+# KEYS: stream, deferred. ARGV[4..8]: consumer, visibility timeout (ms), max deliveries, the
+# start change, the follower start change. Due deferred jobs join the stream first; then a
+# delivery idle for the visibility timeout, else a new entry; never blocks. Nothing to
+# take: {'wait', ms until the next deferred job is due} or false. (XPENDING IDLE finds the
+# oldest stale delivery however many live ones precede it; XAUTOCLAIM from 0-0 would look
+# at only COUNT*10 entries.)
 TAKE = (
     PRELUDE
     + """
 local stream, consumer, idle = KEYS[1], ARGV[4], ARGV[5]
 local max_deliveries = tonumber(ARGV[6])
 local start, follow = decode_change(ARGV[7]), decode_change(ARGV[8])
+promote_due(stream, KEYS[2])
 for _ = 1, 10 do
   local entries
   local stale = redis.call('XPENDING', stream, ctx.group, 'IDLE', idle, '-', '+', 1)
@@ -318,7 +339,11 @@ for _ = 1, 10 do
   else
     local fresh = redis.call(
       'XREADGROUP', 'GROUP', ctx.group, consumer, 'COUNT', 1, 'STREAMS', stream, '>')
-    if not fresh then return false end
+    if not fresh then
+      local wait = next_due(KEYS[2])
+      if wait then return {'wait', wait} end
+      return false
+    end
     entries = fresh[1][2]
   end
   if #entries > 0 then
@@ -407,6 +432,24 @@ apply_to_followers(job.id, change, {})
 release(KEYS[2], job.id)
 enqueue(KEYS[2], job.id)
 return false
+"""
+)
+
+# KEYS: job, stream, deferred. ARGV[4]: the deferred change; [5]: the followers' requeue
+# change; [6]: delay (ms). Only a job the change applies to leaves the stream for the
+# deferred set, due `delay` ms from Redis's clock. -> 1 | 0
+DEFER = (
+    PRELUDE
+    + """
+local doc = redis.call('GET', KEYS[1])
+if not doc then return 0 end
+local job, change = load(doc), decode_change(ARGV[4])
+if not apply(job, change) then return 0 end
+save(job)
+apply_to_followers(job.id, decode_change(ARGV[5]), {})
+release(KEYS[2], job.id)
+redis.call('ZADD', KEYS[3], now_ms() + tonumber(ARGV[6]), job.id)
+return 1
 """
 )
 

@@ -105,6 +105,7 @@ class FakeVendor:
         self.received: list[Received] = []
         self.files: dict[str, tuple[bytes, str]] = {}
         self.base_url = ""  # set by the fixture that runs the app
+        self.files_base: str | None = None  # where `store` says files are (else this server)
         self.slow_now = 0  # slow answers in progress, and the most seen at once
         self.slow_peak = 0
 
@@ -151,7 +152,8 @@ class FakeVendor:
         """Keep `data` for download; answer a presigned-looking absolute URL."""
         name = uuid.uuid4().hex
         self.files[name] = (data, media_type)
-        return f"{request.base_url}files/{name}?X-Amz-Expires=3600&X-Amz-Signature=deadbeef"
+        base = self.files_base or str(request.base_url)
+        return f"{base}files/{name}?X-Amz-Expires=3600&X-Amz-Signature=deadbeef"
 
     async def file(self, request: Request) -> Response:
         await self.record(request)
