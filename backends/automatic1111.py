@@ -25,6 +25,7 @@ import contextlib
 from typing import Any
 
 import httpx
+import pybase64
 from pydantic import BaseModel, ConfigDict, Field
 
 from backends.base import Generation, GenerationRequest, Progress, Usage
@@ -130,6 +131,6 @@ class Automatic1111Backend(VendorBackend[Automatic1111Options]):
 
 def _b64(text: Any) -> bytes:
     try:
-        return base64.b64decode(str(text).split(",")[-1], validate=True)
+        return pybase64.b64decode(str(text).split(",")[-1], validate=True)
     except binascii.Error:
         return b""  # reported by the image check as "not a whole image"

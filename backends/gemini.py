@@ -20,13 +20,13 @@ Gemini API takes neither a seed nor a negative prompt (Vertex-only parameters).
 
 from __future__ import annotations
 
-import base64
 import binascii
 import re
 from dataclasses import replace
 from typing import Any, Literal
 
 import httpx
+import pybase64
 from pydantic import BaseModel, ConfigDict, Field
 
 from backends.base import GeneratedImage, Generation, GenerationRequest, Progress, Usage
@@ -184,7 +184,7 @@ def _imagen(model: str) -> bool:
 
 def _b64(text: str) -> bytes:
     try:
-        return base64.b64decode(text, validate=True)
+        return pybase64.b64decode(text, validate=True)
     except binascii.Error:
         return b""  # reported by the image check as "not a whole image"
 

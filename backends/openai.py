@@ -14,12 +14,12 @@ code `content_policy_violation` (dall-e) or `moderation_blocked` (gpt-image).
 
 from __future__ import annotations
 
-import base64
 import binascii
 from dataclasses import replace
 from typing import Any
 
 import httpx
+import pybase64
 
 from backends.base import Generation, GenerationRequest, Progress, Usage
 from backends.capabilities import ALL_FORMATS, ModelCapabilities
@@ -155,7 +155,7 @@ class OpenAIBackend(VendorBackend):
     async def _bytes(self, item: Any) -> bytes:
         if isinstance(item, dict) and isinstance(item.get("b64_json"), str):
             try:
-                return base64.b64decode(item["b64_json"], validate=True)
+                return pybase64.b64decode(item["b64_json"], validate=True)
             except binascii.Error:
                 return b""  # reported by the image check as "not a whole image"
         if isinstance(item, dict) and isinstance(item.get("url"), str):

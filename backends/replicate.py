@@ -17,7 +17,6 @@ or polling fails, the prediction is canceled (it bills while it runs) and the er
 from __future__ import annotations
 
 import asyncio
-import base64
 import binascii
 import contextlib
 import math
@@ -26,6 +25,7 @@ from typing import Any, Literal
 from urllib.parse import quote
 
 import httpx
+import pybase64
 from pydantic import BaseModel, ConfigDict, Field
 
 from backends.base import Generation, GenerationRequest, Progress, Usage
@@ -174,7 +174,7 @@ class ReplicateBackend(VendorBackend[ReplicateOptions]):
     async def _fetch(self, url: str) -> bytes:
         if url.startswith("data:"):
             try:
-                return base64.b64decode(url.partition(",")[2], validate=True)
+                return pybase64.b64decode(url.partition(",")[2], validate=True)
             except binascii.Error:
                 return b""  # reported by the image check
         return await self.download(url)

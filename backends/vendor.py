@@ -29,7 +29,7 @@ from backends.base import (
 )
 from backends.errors import BackendError, BadImage, Timeout
 from backends.http_errors import clean, status_error, transport_errors
-from backends.imaging import FORMATS, NotAnImage, conform
+from backends.imaging import FORMATS, INLINE_BYTES, NotAnImage, conform, inspect
 
 OptionsT = TypeVar("OptionsT", bound=BaseModel)
 
@@ -114,9 +114,15 @@ class VendorBackend(Generic[OptionsT]):
         return response.content
 
     async def image(self, data: bytes, request: GenerationRequest) -> GeneratedImage:
-        """Whole-image check plus fit to the requested size, off the event loop."""
+        """Whole-image check plus fit to the requested size (off the event loop unless the
+        image is small and already the right size)."""
+        size = (request.width, request.height)
         try:
-            data, info = await asyncio.to_thread(conform, data, request.width, request.height)
+            small = inspect(data) if len(data) <= INLINE_BYTES else None
+            if small is not None and (small.width, small.height) == size:
+                info = small
+            else:
+                data, info = await asyncio.to_thread(conform, data, *size)
         except NotAnImage as exc:
             raise BadImage(f"{self.vendor} returned bytes that are not a whole image") from exc
         media_type = FORMATS[info.format][1] if info.format in FORMATS else f"image/{info.format}"

@@ -23,6 +23,7 @@ from pathlib import Path
 
 from benchmarks.chart import write_chart
 from benchmarks.installs import ensure
+from benchmarks.peers import environment_note
 from benchmarks.report import markdown
 from benchmarks.run import Options, run
 
@@ -54,7 +55,13 @@ def _meta() -> dict[str, object]:
         "load generator": _first_line([ensure("wrk"), "-v"]).split(" Copyright")[0].strip()
         + ", 1 thread",
         "redis": _first_line([ensure("redis-server"), "--version"]).split(" sha=")[0],
+        "load": _load("at start"),
     }
+
+
+def _load(when: str) -> str:
+    one, five, _ = os.getloadavg()
+    return f"{when}: load average {one:.1f} (1 min), {five:.1f} (5 min) on {os.cpu_count()} cores"
 
 
 def parse(argv: list[str] | None) -> argparse.Namespace:
@@ -65,6 +72,18 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     args.add_argument("--out", type=Path, default=RESULTS, help="where results go")
     args.add_argument("--log-level", default="info", help="uvicorn log level, every target")
     args.add_argument("--keep", action="store_true", help="keep the work dir (server logs)")
+    args.add_argument(
+        "--peers",
+        nargs="+",
+        choices=["litellm"],
+        default=[],
+        help="also measure these gateways against the same mock vendors (own virtualenvs)",
+    )
+    args.add_argument(
+        "--before",
+        type=Path,
+        help="a checkout of an earlier commit: the vendor path measures its gateway too",
+    )
     return args.parse_args(argv)
 
 
@@ -78,6 +97,8 @@ def main(argv: list[str] | None = None) -> Path:
         log_level=args.log_level,
         warmup=not args.quick,
         fresh=not args.quick,
+        before=args.before,
+        peers=tuple(args.peers),
     )
     name = "quick" if args.quick else "latest"
     args.out.mkdir(parents=True, exist_ok=True)
@@ -87,6 +108,13 @@ def main(argv: list[str] | None = None) -> Path:
     except BaseException:
         print(f"benchmarks: failed; the servers' logs are under {workdir}", flush=True)
         raise
+    report.meta["load"] = f"{report.meta['load']}; {_load('at the end')}"
+    if args.peers:
+        report.meta["peers"] = environment_note()
+    if args.before is not None:
+        report.meta["before"] = _first_line(
+            ["git", "-C", str(args.before), "log", "-1", "--format=%h %s"]
+        )
     report.write_json(args.out / f"{name}.json")
     text = markdown(report)
     (args.out / f"{name}.md").write_text(text)

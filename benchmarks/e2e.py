@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -27,7 +28,9 @@ TERMINAL = {"SUCCEEDED", "FAILED", "CANCELED"}
 
 
 class JobClient(Protocol):
-    async def send(self, method: str, path: str, body: Any = None) -> tuple[int, Any]: ...
+    async def send(
+        self, method: str, path: str, body: Any = None, headers: str = ""
+    ) -> tuple[int, Any]: ...
 
 
 @dataclass(frozen=True)
@@ -38,6 +41,7 @@ class E2EResult:
     p50_ms: float
     p99_ms: float
     polls: int
+    first_error: str = ""  # what the first failed job raised (for the harness's log)
 
     @property
     def jobs_per_s(self) -> float:
@@ -74,30 +78,49 @@ async def complete_job(
             raise TimeoutError(f"job {job_id} still {job['status']} after {timeout}s")
 
 
-async def _drive(
-    base_url: str, key: str, concurrency: int, seconds: float, max_jobs: int, tag: str
+# One client's job: (client index, job number) -> (reached SUCCEEDED, polls it took).
+OneJob = Callable[[Http1, int, int], Awaitable[tuple[bool, int]]]
+
+
+async def waited_job(
+    http: JobClient, body: dict[str, Any], timeout: float = JOB_TIMEOUT
+) -> dict[str, Any]:
+    """Submit `body` with `Prefer: wait`: the answer is the finished job, no polls."""
+    prefer = f"Prefer: wait={round(timeout)}\r\n"
+    status, answer = await http.send("POST", "/images/jobs", body, prefer)
+    if status != 200:
+        raise RuntimeError(f"a waited submit answered {status}: {answer}")
+    job: dict[str, Any] = answer["data"]
+    return job
+
+
+async def drive(
+    base_url: str, key: str, concurrency: int, seconds: float, max_jobs: int, one_job: OneJob
 ) -> E2EResult:
+    """`concurrency` clients, each running `one_job` after the other until the window
+    closes; jobs started before it closed are waited for and counted."""
     latencies: list[float] = []
     failed = polls = started = 0
     start = time.monotonic()
     deadline = start + seconds
     last_done = start
+    errors: list[str] = []
 
     async def one_client(index: int) -> None:
         nonlocal failed, polls, started, last_done
         async with Http1(base_url, key) as http:
             while time.monotonic() < deadline and started < max_jobs:
                 started += 1
-                body = {"prompt": f"{tag} e2e {index} {started}", "size": SIZE}
                 began = time.monotonic()
                 try:
-                    job, n = await complete_job(http, body)
-                except (TimeoutError, RuntimeError):
+                    succeeded, n = await one_job(http, index, started)
+                except (TimeoutError, RuntimeError) as exc:
                     failed += 1
+                    errors.append(f"{type(exc).__name__}: {exc}"[:300])
                     continue
                 last_done = time.monotonic()
                 polls += n
-                if job["status"] == "SUCCEEDED":
+                if succeeded:
                     latencies.append((last_done - began) * 1000)
                 else:
                     failed += 1
@@ -110,10 +133,18 @@ async def _drive(
         p50_ms=percentile(latencies, 50),
         p99_ms=percentile(latencies, 99),
         polls=polls,
+        first_error=errors[0] if errors else "",
     )
 
 
 def run_e2e(
     base_url: str, key: str, concurrency: int, seconds: float, max_jobs: int, tag: str
 ) -> E2EResult:
-    return asyncio.run(_drive(base_url, key, concurrency, seconds, max_jobs, tag))
+    """Submit-then-poll clients on the procedural backend (new prompts, `SIZE`)."""
+
+    async def one_job(http: Http1, index: int, number: int) -> tuple[bool, int]:
+        body = {"prompt": f"{tag} e2e {index} {number}", "size": SIZE}
+        job, polls = await complete_job(http, body)
+        return job["status"] == "SUCCEEDED", polls
+
+    return asyncio.run(drive(base_url, key, concurrency, seconds, max_jobs, one_job))

@@ -39,11 +39,14 @@ class Http1:
             self._writer.close()
             await self._writer.wait_closed()
 
-    async def send(self, method: str, path: str, body: Any = None) -> tuple[int, Any]:
-        """One request; (status, decoded JSON body)."""
+    async def send(
+        self, method: str, path: str, body: Any = None, headers: str = ""
+    ) -> tuple[int, Any]:
+        """One request (`headers`: extra lines, each ending in CRLF); (status, JSON body)."""
         assert self._reader is not None and self._writer is not None, "not connected"
         payload = b"" if body is None else json.dumps(body).encode()
-        head = f"{method} {path} HTTP/1.1\r\n{self._head}Content-Length: {len(payload)}\r\n"
+        head = f"{method} {path} HTTP/1.1\r\n{self._head}{headers}"
+        head += f"Content-Length: {len(payload)}\r\n"
         if body is not None:
             head += "Content-Type: application/json\r\n"
         self._writer.write(head.encode() + b"\r\n" + payload)

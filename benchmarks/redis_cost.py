@@ -68,8 +68,12 @@ class _Asgi:
     def __init__(self, http: httpx.AsyncClient) -> None:
         self.http = http
 
-    async def send(self, method: str, path: str, body: Any = None) -> tuple[int, Any]:
-        response = await self.http.request(method, path, json=body)
+    async def send(
+        self, method: str, path: str, body: Any = None, headers: str = ""
+    ) -> tuple[int, Any]:
+        lines = (line.partition(":") for line in headers.split("\r\n") if line)
+        extra = {name: value.strip() for name, _, value in lines}
+        response = await self.http.request(method, path, json=body, headers=extra)
         return response.status_code, response.json()
 
 

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from benchmarks.redis_cost import RedisCost
-from benchmarks.results import BASELINE, SCENARIO_ORDER, Report, Row
+from benchmarks.results import BASELINE, SCENARIO_ORDER, VENDOR, Report, Row
 
 TARGET_ORDER = [BASELINE, "memory", "redis"]
+VENDOR_TARGETS = [VENDOR, "memory (before)", "memory", "redis (before)", "redis", "redis x2"]
 
 
 def _order(row: Row) -> tuple[int, int, int]:
@@ -50,6 +51,45 @@ def _load_table(rows: list[Row]) -> list[str]:
     return lines
 
 
+VENDOR_NOTE = """\
+Each mock vendor (benchmarks/vendor.py) is its own process; the gateways reach it through
+the `openai` backend. *direct* rows are clients calling the vendor itself: what the vendor
+alone serves, the base of the *ratio* column here. *poll* clients submit and poll until
+SUCCEEDED; *wait* clients submit with `Prefer: wait` and get the finished job. CPU columns:
+CPU time of the gateway's processes (all of them with `--workers N`) and of redis-server
+during the measurement, divided by the jobs it delivered."""
+
+
+def _vendor_table(rows: list[Row]) -> list[str]:
+    lines = [
+        "| scenario | target | concurrency | jobs/s | p50 ms | p99 ms | ratio to vendor alone "
+        "| gateway CPU ms/job | redis CPU ms/job | polls/job | errors |",
+        "|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|",
+    ]
+    order = {name: i for i, name in enumerate(VENDOR_TARGETS)}
+    ranked = sorted(
+        rows,
+        key=lambda r: (
+            r.scenario.rpartition(":")[0],
+            r.concurrency,
+            order.get(r.target, len(order)),
+            r.scenario,
+        ),
+    )
+    for row in ranked:
+        ratio = "1.00 (vendor)" if row.target == VENDOR else _fmt(row.ratio)
+        cpu = row.extra.get("gateway_cpu_ms")
+        redis_cpu = row.extra.get("redis_cpu_ms")
+        polls = row.extra.get("polls_per_job")
+        lines.append(
+            f"| {row.scenario} | {row.target} | {row.concurrency} | {row.rate:,.0f} | "
+            f"{_fmt(row.p50_ms)} | {_fmt(row.p99_ms)} | {ratio} | {_fmt(cpu)} | "
+            f"{_fmt(redis_cpu)} | {_fmt(polls) if row.target != VENDOR else '—'} | "
+            f"{row.errors} |"
+        )
+    return lines
+
+
 def _polls(rows: list[Row]) -> str:
     polls = [
         f"{row.target} c={row.concurrency}: {row.extra['polls_per_job']:g}"
@@ -82,8 +122,60 @@ def _meta(report: Report) -> list[str]:
     keys = (
         "date", "commit", "machine", "python", "server", "load generator", "redis",
         "concurrencies", "seconds_per_measurement", "log_level", "elapsed_s",
+        "before", "load", "peers",
     )  # fmt: skip
     return [f"- {key}: {meta[key]}" for key in keys if key in meta]
+
+
+PEERS_NOTE = """\
+Images delivered per second against the same mock vendors, clients as in the vendor path
+(one job at a time each). *LiteLLM /v1*: the LiteLLM proxy's synchronous
+`POST /v1/images/generations`; *Imagegate T /v1*: Imagegate's OpenAI surface (the call
+waits for its job); *Imagegate T jobs*: `POST /images/jobs`, then polls until SUCCEEDED.
+Start-up: from process start to the first answered request. Refusals: 429 answers per
+second from 16 clients once the key (LiteLLM: a deployment with `rpm: 1`; Imagegate: a
+tenant with `rate = "1/minute"`) is over its limit."""
+
+
+def _peer_section(report: Report) -> list[str]:
+    names = list(dict.fromkeys(row.target for row in report.peer_rows))
+    cells = {(r.scenario, r.concurrency, r.target): r for r in report.peer_rows}
+    keys = list(dict.fromkeys((r.scenario, r.concurrency) for r in report.peer_rows))
+    lines = [
+        "## Peers (same mock vendors)",
+        "",
+        f"| case | concurrency | {' | '.join(names)} |",
+        "|---|--:|" + "--:|" * len(names),
+    ]
+    for scenario, c in keys:
+        values = []
+        for name in names:
+            row = cells.get((scenario, c, name))
+            values.append("—" if row is None else f"{row.rate:,.0f}" + (
+                f" ({row.errors} failed)" if row.errors else ""))  # fmt: skip
+        lines.append(f"| {scenario} | {c} | {' | '.join(values)} |")
+    lines += [
+        "",
+        "| gateway | start-up s | RSS MiB (after the run) | refusals (429) per s |",
+        "|---|--:|--:|--:|",
+    ]
+    for name, facts in report.peer_facts.items():
+        lines.append(
+            f"| {name} | {facts['start_s']:.2f} | {facts['rss_mib']:.1f} | "
+            f"{facts['refusals_per_s']:,.0f} |"
+        )
+    return [*lines, "", PEERS_NOTE, ""]
+
+
+def _vendor_section(report: Report) -> list[str]:
+    return [
+        "## Vendor path (openai backend -> mock vendor process)",
+        "",
+        *_vendor_table(report.vendor_rows),
+        "",
+        VENDOR_NOTE,
+        "",
+    ]
 
 
 def markdown(report: Report) -> str:
@@ -99,6 +191,8 @@ def markdown(report: Report) -> str:
         "",
         _polls(report.rows),
         "",
+        *(_vendor_section(report) if report.vendor_rows else []),
+        *(_peer_section(report) if report.peer_rows else []),
         f"## Redis cost per request ({n} requests per row)",
         "",
         "Tenant `bench` has no limits (the load runs above use it); `bench-quotas` has every",

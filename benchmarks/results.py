@@ -15,6 +15,7 @@ from typing import Any
 from benchmarks.redis_cost import RedisCost
 
 BASELINE = "baseline"
+VENDOR = "vendor"  # the vendor-path rows' base: the mock vendor called directly
 E2E = "end to end (submit -> SUCCEEDED)"
 V1_CACHE_HIT = "v1 generate (cache hit)"
 V1_NEW = "v1 generate (new prompt, waited for)"
@@ -68,6 +69,11 @@ class Report:
     rows: list[Row] = field(default_factory=list)
     memory: list[MemoryRow] = field(default_factory=list)
     redis_cost: list[RedisCost] = field(default_factory=list)
+    # The vendor path (benchmarks/vendor_path.py): its ratios are over the vendor alone.
+    vendor_rows: list[Row] = field(default_factory=list)
+    # `--peers litellm` (benchmarks/peers.py): images/s per gateway, and start-up, RSS, 429/s.
+    peer_rows: list[Row] = field(default_factory=list)
+    peer_facts: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def row(self, scenario: str, target: str, concurrency: int) -> Row | None:
         for row in self.rows:
@@ -85,6 +91,14 @@ class Report:
             base = self.row(scenario, BASELINE, row.concurrency)
             if base is not None and base.rate > 0:
                 row.ratio, row.baseline_scenario = row.rate / base.rate, scenario
+        for row in self.vendor_rows:
+            if row.target == VENDOR:
+                continue
+            direct = row.scenario.rpartition(":")[0] + ": direct"
+            for base in self.vendor_rows:
+                key = (base.scenario, base.target, base.concurrency)
+                if key == (direct, VENDOR, row.concurrency) and base.rate > 0:
+                    row.ratio, row.baseline_scenario = row.rate / base.rate, direct
 
     def write_json(self, path: Path) -> None:
         path.write_text(json.dumps(dataclasses.asdict(self), indent=2) + "\n")

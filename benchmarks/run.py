@@ -24,6 +24,7 @@ from benchmarks.installs import ensure
 from benchmarks.redis_cost import measure_redis_cost
 from benchmarks.results import BASELINE, E2E, V1_CACHE_HIT, V1_NEW, MemoryRow, Report, Row
 from benchmarks.targets import Target
+from benchmarks.vendor_path import Plan, measure_vendor_path
 from benchmarks.wrk import run_wrk
 from tests.servers import RedisServer
 
@@ -63,6 +64,10 @@ class Options:
     warmup: bool = True  # a 1 s poll load before measuring (off in quick mode)
     fresh: bool = True  # restart after a backlog (off in quick mode: speed over accuracy)
     max_e2e_jobs: int = 20000
+    vendor_path: bool = True  # the openai backend against mock vendor processes
+    workers: tuple[int, ...] = (1, 2)  # `serve --workers N` values of the vendor path on redis
+    before: Path | None = None  # a checkout whose gateway the vendor path measures beside
+    peers: tuple[str, ...] = ()  # "litellm": the LiteLLM proxy against the same vendors
 
 
 @dataclass(frozen=True)
@@ -172,6 +177,19 @@ def run(options: Options, workdir: Path, meta: dict[str, object]) -> Report:
         for target in targets:
             print(f"benchmarks: {target.name}", flush=True)
             _measure_target(target, options, report)
+        if options.vendor_path:
+            plan = Plan(
+                options.concurrencies,
+                options.seconds,
+                options.max_e2e_jobs,
+                options.log_level,
+                options.workers,
+                options.before,
+                options.peers,
+            )
+            report.vendor_rows, peers = measure_vendor_path(plan, workdir, redis)
+            if peers is not None:
+                report.peer_rows, report.peer_facts = peers.rows, peers.facts
         redis_peak = memory.peak_rss_mib(redis.process.pid)
         report.memory.append(MemoryRow("redis-server (redis target's)", redis_idle, redis_peak))
         redis.flush()

@@ -25,8 +25,10 @@ class Target:
         argv: list[str],
         workdir: Path,
         redis: RedisServer | None = None,
+        env: dict[str, str] | None = None,
     ) -> None:
         self.name = name
+        self.env = env or {}
         self.argv = argv
         self.workdir = workdir
         self.redis = redis
@@ -41,10 +43,23 @@ class Target:
 
     @classmethod
     def gateway(
-        cls, name: str, config: Path, workdir: Path, log_level: str, redis: RedisServer | None
+        cls,
+        name: str,
+        config: Path,
+        workdir: Path,
+        log_level: str,
+        redis: RedisServer | None,
+        env: dict[str, str] | None = None,
+        extra: tuple[str, ...] = (),
     ) -> Target:
         argv = ["-m", "gateway.cli", "serve", "--config", str(config), "--log-level", log_level]
-        return cls(name, argv, workdir, redis)
+        return cls(name, [*argv, *extra], workdir, redis, env)
+
+    @classmethod
+    def vendor(cls, name: str, image: str, delay_ms: int, workdir: Path) -> Target:
+        """The mock OpenAI vendor (benchmarks/vendor.py) in its own process."""
+        argv = ["-m", "benchmarks.vendor", "--image", image, "--delay", str(delay_ms / 1000)]
+        return cls(name, argv, workdir)
 
     @property
     def base_url(self) -> str:
@@ -61,7 +76,7 @@ class Target:
             self.process = subprocess.Popen(
                 [sys.executable, *self.argv, "--port", str(self.port)],
                 cwd=self.workdir,
-                env=cli_env(),
+                env=cli_env(**self.env),
                 stdout=log,
                 stderr=subprocess.STDOUT,
             )

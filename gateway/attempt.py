@@ -21,7 +21,7 @@ from gateway.capacity import Capacity, CapacityFull
 from gateway.deferral import Deferred, capacity_delay
 from gateway.errors import redact
 from gateway.events.base import Changed, no_change
-from gateway.jobs import Attempt, Job
+from gateway.jobs import SKIPPED, Attempt, Job
 from gateway.metrics import Metrics
 from gateway.money.book import PriceBook
 from gateway.money.format import usd
@@ -156,7 +156,7 @@ class Attempter:
             Attempt(
                 backend=call.target.backend,
                 model=call.target.model,
-                outcome=f"unsupported_{unsupported.param}",
+                outcome=SKIPPED + unsupported.param,
                 cost=Decimal("0"),
                 duration_ms=0,
             ),

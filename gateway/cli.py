@@ -10,12 +10,13 @@ import signal
 import sys
 from datetime import UTC, datetime
 from importlib.metadata import PackageNotFoundError, version
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from gateway import __version__
 from gateway.auth import key_hash, new_key
 from gateway.config_check import check_config
 from gateway.logs import configure_logging
+from gateway.serve_many import FACTORY, child_environment, refusal
 from gateway.settings import ConfigError, LoggingSettings, Settings, load_settings
 from gateway.usage.cli import add_command as usage_command
 
@@ -62,6 +63,9 @@ def _serve(args: argparse.Namespace) -> None:
         update={k: v for k, v in {"host": args.host, "port": args.port}.items() if v is not None}
     )
     settings = _with_log_level(settings.model_copy(update={"server": server}), args.log_level)
+    problem = refusal(settings, args.workers)
+    if problem is not None:
+        sys.exit(f"imagegate: {problem}")
     # Generate first-start keys here so they are printed plainly, before the server logs.
     for tenant, key in bootstrap(settings).new_keys.items():
         print(
@@ -72,15 +76,19 @@ def _serve(args: argparse.Namespace) -> None:
             flush=True,
         )
     print(f"Imagegate listening on {settings.server.base_url}", flush=True)
-    uvicorn.run(
-        create_app(settings, reload=lambda: load_settings(args.config)),
-        host=server.host,
-        port=server.port,
-        log_config=None,  # uvicorn's lines (access log included) go through our handler
-        log_level=settings.logging.level,
-        proxy_headers=False,
-        server_header=False,
-    )
+    common: dict[str, Any] = {
+        "host": server.host,
+        "port": server.port,
+        "log_config": None,  # uvicorn's lines (access log included) go through our handler
+        "log_level": settings.logging.level,
+        "proxy_headers": False,
+        "server_header": False,
+    }
+    if args.workers > 1:
+        os.environ.update(child_environment(args.config, settings, args.workers))
+        uvicorn.run(FACTORY, factory=True, workers=args.workers, **common)
+        return
+    uvicorn.run(create_app(settings, reload=lambda: load_settings(args.config)), **common)
 
 
 def _worker(args: argparse.Namespace) -> None:
@@ -202,6 +210,12 @@ def parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", help="bind address (default from config: 127.0.0.1)")
     serve.add_argument("--port", type=int, help="port (default from config: 8080)")
     serve.add_argument("--log-level", help="overrides [logging] level")
+    serve.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="API processes sharing the port (redis:// state only; default 1)",
+    )
     serve.set_defaults(run=_serve)
 
     worker = commands.add_parser("worker", help="run workers only (shared redis:// state)")

@@ -48,6 +48,7 @@ from gateway.storage import ImageStore, UrlBuilder, open_image_store, url_builde
 from gateway.submissions import Submissions
 from gateway.usage import UsageStore, usage_from_url
 from gateway.usage.recorder import UsageRecorder
+from gateway.vendor_http import vendor_client
 from gateway.webhooks import Notifier
 from gateway.worker import WorkerPool
 
@@ -68,6 +69,7 @@ class Gateway:
     keyring: KeyRing
     backends: dict[str, Backend]
     http: httpx.AsyncClient
+    vendor_http: httpx.AsyncClient  # the one the backends were built with
     outbound: OutboundGuard  # every request to a user-supplied URL goes through it
     notifier: Notifier
     endings: Endings  # the one finish pipeline; `endings.subscribe(hook)` to hear of endings
@@ -114,12 +116,13 @@ class Gateway:
         signer = UrlSigner(boot.signing_secret, settings.storage.url_ttl)
         urls = url_builder(settings.storage, images, settings.server.base_url, signer)
         http = httpx.AsyncClient(timeout=httpx.Timeout(30.0), follow_redirects=False)
+        vendor_http = vendor_client()  # backends' calls: httpx over aiohttp (vendor_http.py)
         outbound = outbound or OutboundGuard(
             allow_networks=settings.outbound.allow_networks, timeout=settings.outbound.timeout
         )
         state = state or state_from_settings(settings)
         if backends is None:
-            backends = build_backends(settings, http, environ, outbound)
+            backends = build_backends(settings, vendor_http, environ, outbound)
         backends = dict(backends)
         rates = RateLimiter.from_url(settings.state.url)
         budgets = Budgets(state)
@@ -176,6 +179,7 @@ class Gateway:
             keyring=KeyRing(boot.key_hashes),
             backends=backends,
             http=http,
+            vendor_http=vendor_http,
             outbound=outbound,
             notifier=notifier,
             endings=endings,
@@ -236,6 +240,7 @@ class Gateway:
         for backend in self.backends.values():
             await backend.aclose()
         await self.http.aclose()
+        await self.vendor_http.aclose()
         await self.outbound.aclose()
         await self.admission.rates.aclose()
         await self.idempotency.aclose()

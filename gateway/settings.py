@@ -83,6 +83,8 @@ class ServerSettings(Section):
 class StateSettings(Section):
     url: str = "memory://"
     job_ttl: Seconds = 7 * 86400.0
+    # memory:// only: finished jobs (and cached results) kept, the oldest dropped first.
+    max_finished_jobs: int = Field(50_000, ge=1)
 
 
 class StorageSettings(Section):

@@ -62,6 +62,7 @@ class WorkerPool:
         self._stopping = asyncio.Event()
 
     async def start(self) -> None:
+        log.info("%s: %d in-process workers", self.name, self.concurrency)
         self._loops = [
             asyncio.create_task(self._loop(f"{self.name}-{i}"), name=f"worker-{i}")
             for i in range(self.concurrency)

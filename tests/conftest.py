@@ -16,6 +16,7 @@ from starlette.testclient import TestClient
 from gateway.app import create_app
 from gateway.auth import key_hash
 from gateway.settings import Settings, default_config_path, parse_settings
+from gateway.vendor_http import vendor_client
 from tests.servers import RedisServer, S3Server, redis_server, s3_server
 
 API_KEY = "ig_test_key_alpha_0123456789"
@@ -80,8 +81,9 @@ def make_client(make_settings: Callable[..., Settings]) -> Iterator[Callable[...
 
 @pytest.fixture
 async def http() -> AsyncIterator[httpx.AsyncClient]:
-    """An HTTP client for backends under test, closed after the test."""
-    async with httpx.AsyncClient() as client:
+    """The HTTP client the gateway gives its backends (httpx over aiohttp), closed after
+    the test: the backend suites run over what production runs."""
+    async with vendor_client() as client:
         yield client
 
 

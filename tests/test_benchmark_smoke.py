@@ -28,7 +28,7 @@ def test_quick_benchmark_reports_every_row(tmp_path: Path) -> None:
         env=cli_env(),
         capture_output=True,
         text=True,
-        timeout=180,
+        timeout=360,  # a safety net under load, not a speed check
     )
     assert done.returncode == 0, done.stdout + done.stderr
     report = json.loads((tmp_path / "quick.json").read_text())
@@ -55,6 +55,27 @@ def test_quick_benchmark_reports_every_row(tmp_path: Path) -> None:
             costs[scenario, "bench-quotas"]["round_trips"] > costs[scenario, "bench"]["round_trips"]
         )
 
+    # The vendor path: every case through each gateway (and `serve --workers 2`), by both
+    # kinds of client, beside the vendor alone; the CPU each job cost is reported.
+    vendor = {(row["scenario"], row["target"]): row for row in report["vendor_rows"]}
+    pictures = ("1x1 PNG", "1024x1024 PNG")
+    cases = [f"vendor {picture}, {delay} ms" for picture in pictures for delay in (0, 100)]
+    expected_vendor = {(f"{case}: direct", "vendor") for case in cases}
+    expected_vendor |= {
+        (f"{case}: {client}", target)
+        for case in cases
+        for client in ("poll", "wait")
+        for target in ("memory", "redis", "redis x2")
+    }
+    assert set(vendor) == expected_vendor
+    for (scenario, target), row in vendor.items():
+        assert row["rate"] > 0 and row["errors"] == 0, row
+        if target != "vendor":
+            assert row["ratio"] > 0 and row["extra"]["gateway_cpu_ms"] > 0, row
+            assert ("redis_cpu_ms" in row["extra"]) == target.startswith("redis"), row
+        if scenario.endswith(": wait"):
+            assert row["extra"]["polls_per_job"] == 0, row
+
     memory = {m["target"]: m for m in report["memory"]}
     assert set(memory) >= TARGETS
     for m in memory.values():
@@ -63,3 +84,4 @@ def test_quick_benchmark_reports_every_row(tmp_path: Path) -> None:
     text = (tmp_path / "quick.md").read_text()
     for scenario in {*REQUEST_SCENARIOS, *V1_SCENARIOS, *GATEWAY_ONLY, "job (worker side)"}:
         assert scenario in text
+    assert "## Vendor path" in text and "vendor 1024x1024 PNG, 100 ms: wait" in text

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import orjson
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
@@ -11,12 +12,23 @@ from gateway.api.json_body import decode_json
 from gateway.errors import ApiError
 
 
+class FastJSONResponse(JSONResponse):
+    """Starlette's JSONResponse rendered by orjson (the same compact UTF-8 bytes, several
+    times faster on a job document); what orjson refuses goes to the standard encoder."""
+
+    def render(self, content: Any) -> bytes:
+        try:
+            return orjson.dumps(content)
+        except TypeError:
+            return super().render(content)
+
+
 def ok(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> JSONResponse:
-    return JSONResponse({"ok": True, "data": data}, status_code=status, headers=headers)
+    return FastJSONResponse({"ok": True, "data": data}, status_code=status, headers=headers)
 
 
 def failure(error: ApiError) -> JSONResponse:
-    return JSONResponse(
+    return FastJSONResponse(
         {"ok": False, "error": {"code": error.code, "message": error.message}},
         status_code=error.status,
         headers=error.headers,

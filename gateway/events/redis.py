@@ -95,7 +95,8 @@ class RedisJobEvents:
                 self._listener = asyncio.create_task(self._listen(), name="job-events")
         confirmed = self._confirmed.get(channel)
         if confirmed is not None:
-            with contextlib.suppress(TimeoutError):
+            # asyncio's timeout (the builtin TimeoutError), not redis-py's of the same name.
+            with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(confirmed.wait(), CONFIRM_WAIT)
 
     async def aclose(self) -> None:

@@ -17,7 +17,11 @@ def state_from_settings(settings: Settings) -> StateStore:
     if scheme == "memory":
         from gateway.state.memory import MemoryState
 
-        return MemoryState(job_ttl=settings.state.job_ttl, cache_ttl=settings.cache.ttl)
+        return MemoryState(
+            job_ttl=settings.state.job_ttl,
+            cache_ttl=settings.cache.ttl,
+            max_finished=settings.state.max_finished_jobs,
+        )
     if scheme in ("redis", "rediss", "unix"):
         from gateway.state.redis import RedisState
 

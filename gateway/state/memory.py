@@ -2,6 +2,10 @@
 
 Each method runs to completion without awaiting in the middle, which is what makes it
 atomic on one event loop. Entries expire lazily (on access) and in a periodic sweep.
+
+Memory is bounded: at most `max_finished` finished jobs are kept (and as many cached
+results); past that the job that finished first is dropped, as if it had expired (a read
+answers 404, a cache miss costs one generation). Active jobs are never dropped.
 """
 
 from __future__ import annotations
@@ -44,12 +48,14 @@ class MemoryState:
     durable = False  # the queue lives in this process
     max_deliveries = 5  # never reached: nothing is redelivered in one process
 
-    def __init__(self, *, job_ttl: float, cache_ttl: float) -> None:
+    def __init__(self, *, job_ttl: float, cache_ttl: float, max_finished: int = 50_000) -> None:
         self.keys = Keys()
         self.job_ttl = job_ttl
         self.cache_ttl = cache_ttl
+        self.max_finished = max_finished
         self._jobs: dict[str, tuple[float, Job]] = {}
-        self._cache: dict[str, tuple[float, JobResult]] = {}
+        self._finished: dict[str, None] = {}  # ids of finished jobs, oldest ending first
+        self._cache: dict[str, tuple[float, JobResult]] = {}  # in insertion order
         self._inflight: dict[str, str] = {}  # fingerprint -> leader job id
         self._followers: dict[str, list[str]] = {}  # leader job id -> follower ids
         # tenant -> {id of a PENDING/RUNNING job: when it expires}; finish removes entries,
@@ -71,6 +77,7 @@ class MemoryState:
         expires, job = entry
         if expires < time.monotonic():
             del self._jobs[job_id]
+            self._finished.pop(job_id, None)
             return None
         return job
 
@@ -81,6 +88,17 @@ class MemoryState:
                 self._settle(job)  # in the same step that ends it, once
             job = replace(job, settled=True)
         self._jobs[job.id] = (time.monotonic() + self.job_ttl, job)
+        if job.status not in ACTIVE and job.id not in self._finished:
+            self._finished[job.id] = None
+            while len(self._finished) > self.max_finished:
+                self._drop(next(iter(self._finished)))
+
+    def _drop(self, job_id: str) -> None:
+        """Forget the oldest finished job, as if it had expired."""
+        del self._finished[job_id]
+        entry = self._jobs.pop(job_id, None)
+        if entry is not None:
+            self._unindex(entry[1])
 
     def _settle(self, job: Job) -> None:
         for key, amount in settlement(job):
@@ -188,7 +206,10 @@ class MemoryState:
         self._put(finished[0])
         self._end_execution(job)
         if result is not None:
+            self._cache.pop(job.fingerprint, None)  # re-inserted last: the newest entry
             self._cache[job.fingerprint] = (time.monotonic() + self.cache_ttl, result)
+            while len(self._cache) > self.max_finished:
+                del self._cache[next(iter(self._cache))]
         return finished
 
     async def requeue(self, job_id: str) -> None:
@@ -275,7 +296,7 @@ class MemoryState:
     async def list_jobs(self, query: ListQuery) -> Page:
         indexed = self._by_tenant.get(query.tenant, {})
         positions = sorted(
-            ((round(created.timestamp() * 1000), job_id) for job_id, created in indexed.items()),
+            ((jobs.epoch_ms(created), job_id) for job_id, created in indexed.items()),
             reverse=True,
         )
         found: list[Job] = []
@@ -469,4 +490,5 @@ class MemoryState:
             return
         self._next_sweep = now + 60
         self._jobs = {k: v for k, v in self._jobs.items() if v[0] >= now}
+        self._finished = {k: None for k in self._finished if k in self._jobs}
         self._cache = {k: v for k, v in self._cache.items() if v[0] >= now}

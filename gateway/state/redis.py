@@ -41,6 +41,7 @@ from datetime import datetime
 from functools import partial
 from typing import Any, TypeVar, cast
 
+import orjson
 from redis.asyncio import ConnectionPool, Redis
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
@@ -63,6 +64,7 @@ from gateway.jobs import (
     JobError,
     JobResult,
     Resume,
+    epoch_ms,
     record_to_json,
     utcnow,
 )
@@ -106,18 +108,20 @@ def _unavailable() -> Iterator[None]:
         raise StateUnavailable(f"redis is unavailable ({type(exc).__name__})") from exc
 
 
-def _dumps(job: Job) -> str:
+# orjson: compact like separators=(",", ":"), several times faster on every job read and
+# write (a poll is one job document decoded; a job's life writes about five).
+def _dumps(job: Job) -> bytes:
     data = job.to_json()
     data["spec"] = data.pop("spec")  # last: the scripts keep it verbatim
-    return json.dumps(data, separators=(",", ":"))
+    return orjson.dumps(data)
 
 
 def _loads(doc: bytes | str) -> Job:
-    return Job.from_json(json.loads(doc))
+    return Job.from_json(orjson.loads(doc))
 
 
-def _change(change: jobs.Change) -> str:
-    return json.dumps(change.to_json(), separators=(",", ":"))
+def _change(change: jobs.Change) -> bytes:
+    return orjson.dumps(change.to_json())
 
 
 def _ms(seconds: float) -> int:
@@ -215,7 +219,7 @@ class RedisState:
     def followers_key(self, job_id: str) -> str:
         return self.keys.followers(job_id)
 
-    def _args(self, *extra: str | int) -> list[str | int]:
+    def _args(self, *extra: str | bytes | int) -> list[str | bytes | int]:
         return [self._context, utcnow().isoformat(), _ms(self.job_ttl), *extra]
 
     # -- the Protocol ------------------------------------------------------------------
@@ -244,7 +248,7 @@ class RedisState:
             "1" if job.spec.no_cache else "0",
             "" if max_active is None else max_active,
             round(deadline * 1000),
-            round(job.created_at.timestamp() * 1000),
+            epoch_ms(job.created_at),
             _change(jobs.born_cached(utcnow())),
             self._joins,
             round(job.deadline.timestamp() * 1000) if job.deadline else "",
@@ -451,7 +455,7 @@ class RedisState:
         return entry_id.decode(), fields[b"job"].decode()
 
     async def _run(
-        self, script: AsyncScript, keys: list[str], args: list[str | int] | None = None
+        self, script: AsyncScript, keys: list[str], args: list[str | bytes | int] | None = None
     ) -> Any:
         """EVALSHA; a Redis that lost its script cache (restart, failover) gets the source
         once by EVAL, which caches it again: 2 round trips then, never 3 (load + retry)."""

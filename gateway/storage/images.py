@@ -20,7 +20,7 @@ import obstore
 from obstore.exceptions import BaseError
 from obstore.store import ObjectStore
 
-from backends.imaging import FORMATS, convert, inspect
+from backends.imaging import FORMATS, INLINE_BYTES, ImageInfo, convert, inspect
 from gateway.errors import redact
 from gateway.jobs import StoredImage
 
@@ -67,12 +67,16 @@ class PreparedImage:
 
 
 def prepare_image(data: bytes, output_format: str) -> PreparedImage:
-    """Decode fully (truncated or non-image bytes raise `NotAnImage`), convert to the
-    requested format when the vendor returned another one, and hash. CPU work: call it
-    in a thread."""
+    """Check the image whole (truncated or non-image bytes raise `NotAnImage`; nothing is
+    decoded unless it must be converted), convert it when the vendor returned another
+    format than the requested one, and hash it. CPU work: call it in a thread."""
     info = inspect(data)
     if info.format != output_format:
         data = convert(data, output_format)
+    return _prepared(data, info, output_format)
+
+
+def _prepared(data: bytes, info: ImageInfo, output_format: str) -> PreparedImage:
     _, media_type, extension = FORMATS[output_format]
     return PreparedImage(
         data, hashlib.sha256(data).hexdigest(), info.width, info.height, media_type, extension
@@ -113,6 +117,11 @@ class ImageStore:
         self._keeps_attributes = keeps_attributes
 
     async def prepare(self, data: bytes, output_format: str = "png") -> PreparedImage:
+        """`prepare_image`, in a thread unless the image is small and needs no conversion."""
+        if len(data) <= INLINE_BYTES:
+            info = inspect(data)
+            if info.format == output_format:
+                return _prepared(data, info, output_format)
         return await asyncio.to_thread(prepare_image, data, output_format)
 
     async def upload(self, image: PreparedImage) -> StoredImage:

@@ -1,0 +1,85 @@
+"""A vendor's image is checked whole from its structure, and decoded only to convert it."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+from PIL import Image, ImageFile
+
+from backends.imaging import NotAnImage, conform, inspect
+from gateway.storage import prepare_image
+from tests.fakes.script import png
+
+FORMATS = ("png", "jpeg", "webp")
+
+
+def progressive_jpeg() -> bytes:
+    buffer = io.BytesIO()
+    Image.effect_noise((320, 240), 60).convert("RGB").save(buffer, "JPEG", progressive=True)
+    return buffer.getvalue()
+
+
+@pytest.fixture
+def no_decoding(monkeypatch: pytest.MonkeyPatch) -> None:
+    def refuse(self: ImageFile.ImageFile) -> None:
+        raise AssertionError("pixels were decoded")
+
+    monkeypatch.setattr(ImageFile.ImageFile, "load", refuse)
+
+
+@pytest.mark.parametrize("output_format", FORMATS)
+def test_a_whole_image_is_read_from_its_header(output_format: str, no_decoding: None) -> None:
+    data = png(300, 200, output_format)
+    info = inspect(data)
+    assert (info.width, info.height, info.format) == (300, 200, output_format)
+    assert conform(data, 300, 200) == (data, info)
+    prepared = prepare_image(data, output_format)
+    assert (prepared.data, prepared.width, prepared.height) == (data, 300, 200)
+
+
+@pytest.mark.parametrize("output_format", FORMATS)
+def test_every_cut_short_copy_is_refused(output_format: str) -> None:
+    data = png(64, 48, output_format)
+    for length in range(0, len(data) - 1, max(1, len(data) // 97)):
+        with pytest.raises(NotAnImage):
+            inspect(data[:length])
+    with pytest.raises(NotAnImage):
+        inspect(data[:-1])
+
+
+def test_a_progressive_jpeg_cut_between_scans_is_refused() -> None:
+    data = progressive_jpeg()
+    assert inspect(data).format == "jpeg"
+    for length in range(2, len(data) - 1, max(1, len(data) // 151)):
+        with pytest.raises(NotAnImage):
+            inspect(data[:length])
+
+
+def test_a_damaged_png_chunk_fails_its_crc() -> None:
+    data = bytearray(png(64, 48))
+    data[len(data) // 2] ^= 0xFF
+    with pytest.raises(NotAnImage, match="cut short or damaged"):
+        inspect(bytes(data))
+
+
+def test_bytes_that_are_no_image_are_refused() -> None:
+    for data in (b"", b"<!DOCTYPE html><html></html>", b'{"error": "x"}', b"\x89PNG\r\n\x1a\n"):
+        with pytest.raises(NotAnImage):
+            inspect(data)
+
+
+def test_another_format_is_decoded_to_be_checked() -> None:
+    buffer = io.BytesIO()
+    Image.effect_noise((64, 48), 60).convert("P").save(buffer, "GIF")
+    data = buffer.getvalue()
+    assert inspect(data).format == "gif"
+    with pytest.raises(NotAnImage):
+        inspect(data[: len(data) // 2])
+
+
+def test_a_conversion_decodes_and_re_encodes() -> None:
+    prepared = prepare_image(png(40, 30, "webp"), "png")
+    assert prepared.data.startswith(b"\x89PNG") and prepared.media_type == "image/png"
+    assert inspect(prepared.data).format == "png"
+    assert (prepared.width, prepared.height) == (40, 30)

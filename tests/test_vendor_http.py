@@ -1,0 +1,187 @@
+"""The backends' HTTP client (httpx over aiohttp): the wire as httpx would speak it, and
+each failure mapped into httpx's tree by when it happened (sent or not)."""
+
+from __future__ import annotations
+
+import asyncio
+import gzip
+import socket
+from collections.abc import AsyncIterator, Awaitable, Callable
+
+import httpx
+import pytest
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.routing import Route
+
+from gateway.vendor_http import vendor_client
+from tests.fakes.blackhole import blackhole
+from tests.fakes.serve import running
+
+Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
+
+
+async def echo(request: Request) -> Response:
+    form = {}
+    if request.headers.get("content-type", "").startswith("multipart/form-data"):
+        async with request.form() as parsed:
+            form = {
+                name: value if isinstance(value, str) else f"file {value.filename}"
+                for name, value in parsed.items()
+            }
+    body = await request.body() if not form else b""
+    return JSONResponse(
+        {
+            "method": request.method,
+            "query": request.url.query,
+            "authorization": request.headers.get("authorization"),
+            "tags": request.headers.getlist("x-tag"),
+            "body": body.decode(errors="replace"),
+            "form": form,
+        },
+        headers={"x-answer": "yes"},
+    )
+
+
+async def gzipped(request: Request) -> Response:
+    return Response(gzip.compress(b"x" * 5000), headers={"content-encoding": "gzip"})
+
+
+async def big(request: Request) -> Response:
+    return Response(bytes(range(256)) * 8192)  # 2 MiB
+
+
+async def events(request: Request) -> Response:
+    async def stream() -> AsyncIterator[bytes]:
+        for i in range(3):
+            yield f"data: {i}\n\n".encode()
+            await asyncio.sleep(0.05)
+
+    return StreamingResponse(stream(), media_type="text/event-stream")
+
+
+APP = Starlette(
+    routes=[
+        Route("/echo", echo, methods=["GET", "POST"]),
+        Route("/gzip", gzipped),
+        Route("/big", big),
+        Route("/events", events),
+    ]
+)
+
+
+@pytest.fixture(scope="module")
+def server() -> AsyncIterator[str]:
+    with running(APP) as url:
+        yield url
+
+
+async def raw_server(handler: Handler) -> tuple[asyncio.Server, str]:
+    server = await asyncio.start_server(handler, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    return server, f"http://127.0.0.1:{port}"
+
+
+async def test_a_request_goes_out_as_httpx_built_it(server: str) -> None:
+    async with vendor_client() as http:
+        response = await http.post(
+            f"{server}/echo?a=1",
+            json={"prompt": "a lighthouse"},
+            headers=[("Authorization", "Bearer k"), ("X-Tag", "one"), ("X-Tag", "two")],
+        )
+    assert response.status_code == 200
+    assert response.headers["x-answer"] == "yes"
+    assert response.json() == {
+        "method": "POST",
+        "query": "a=1",
+        "authorization": "Bearer k",
+        "tags": ["one", "two"],
+        "body": '{"prompt":"a lighthouse"}',
+        "form": {},
+    }
+
+
+async def test_multipart_gzip_and_large_answers(server: str) -> None:
+    async with vendor_client() as http:
+        upload = {"image": ("upload", b"\x89PNG")}
+        form = await http.post(f"{server}/echo", data={"prompt": "p"}, files=upload)
+        assert form.json()["form"] == {"prompt": "p", "image": "file upload"}
+        assert (await http.get(f"{server}/gzip")).content == b"x" * 5000
+        assert (await http.get(f"{server}/big")).content == bytes(range(256)) * 8192
+
+
+async def test_a_streamed_answer_arrives_event_by_event(server: str) -> None:
+    seen: list[bytes] = []
+    async with vendor_client() as http, http.stream("GET", f"{server}/events") as response:
+        async for line in response.aiter_lines():
+            if line:
+                seen.append(line.encode())
+    assert seen == [b"data: 0", b"data: 1", b"data: 2"]
+
+
+async def test_a_refused_connect_is_a_connect_error() -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]  # bound, never listening: connects are refused
+        async with vendor_client() as http:
+            with pytest.raises(httpx.ConnectError):
+                await http.get(f"http://127.0.0.1:{port}/")
+
+
+async def test_a_connect_that_hangs_is_a_connect_timeout() -> None:
+    with blackhole() as url:
+        async with vendor_client() as http:
+            with pytest.raises(httpx.ConnectTimeout):
+                await http.get(url, timeout=httpx.Timeout(5.0, connect=0.3))
+
+
+async def test_no_answer_in_time_is_a_read_timeout() -> None:
+    async def silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            await reader.readuntil(b"\r\n\r\n")
+            await asyncio.sleep(3)
+        finally:
+            writer.close()
+
+    server, url = await raw_server(silent)
+    async with server, vendor_client() as http:
+        with pytest.raises(httpx.ReadTimeout):
+            await http.get(url, timeout=httpx.Timeout(0.3))
+
+
+async def test_a_close_before_answering_is_a_protocol_error() -> None:
+    async def hang_up(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        writer.close()
+
+    server, url = await raw_server(hang_up)
+    async with server, vendor_client() as http:
+        with pytest.raises(httpx.RemoteProtocolError):
+            await http.post(url, json={"prompt": "p"})
+
+
+async def test_an_answer_cut_short_is_a_read_error() -> None:
+    async def cut(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n" + b"x" * 10)
+        await writer.drain()
+        writer.close()
+
+    server, url = await raw_server(cut)
+    async with server, vendor_client() as http:
+        with pytest.raises(httpx.ReadError):
+            await http.get(url)
+
+
+async def test_a_malformed_answer_is_a_protocol_error() -> None:
+    async def garbage(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(b"SMTP ready\r\n\r\n")
+        await writer.drain()
+        writer.close()
+
+    server, url = await raw_server(garbage)
+    async with server, vendor_client() as http:
+        with pytest.raises(httpx.RemoteProtocolError):
+            await http.get(url)
