@@ -9,6 +9,8 @@ spent figure, its usage records and its jobs' costs all equal the sum of charged
 from __future__ import annotations
 
 import asyncio
+import json
+import subprocess
 import time
 from collections.abc import Iterator
 from decimal import Decimal
@@ -25,7 +27,7 @@ from tests.conftest import AUTH
 from tests.fakes.kit import serving
 from tests.fakes.openai_server import FakeOpenAI
 from tests.fakes.script import slow
-from tests.processes import GatewayProcess, worker
+from tests.processes import IMAGEGATE, GatewayProcess, cli_env, worker
 from tests.test_multiprocess import fire, processes, serve_two, shared_config, wait_all  # noqa: F401
 
 VENDOR_KEY = "sk-test-money-multiprocess-0123456789"
@@ -129,3 +131,14 @@ async def test_two_processes_admit_exactly_the_budget_and_a_killed_worker_change
         (record,) = (await http.get("/v1/usage", headers=AUTH)).json()["data"]
     assert (record["jobs"], record["attempts"], record["images"]) == (2, 2, 2)
     assert record["chargedUsd"] == "0.49667"
+    # The operator's view of the same records, from a process of its own.
+    listed = await asyncio.to_thread(
+        subprocess.run,
+        [*IMAGEGATE, "usage", "--config", str(api), "--tenant", "demo", "--json"],
+        capture_output=True,
+        text=True,
+        env=cli_env(),
+        timeout=60,
+    )
+    assert listed.returncode == 0, listed.stderr
+    assert json.loads(listed.stdout)["records"] == [record]
