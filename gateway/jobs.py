@@ -22,6 +22,7 @@ others still wait on keeps running for them and ends CANCELED when its execution
 from __future__ import annotations
 
 import secrets
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
@@ -173,6 +174,25 @@ class JobSpec:
 
 
 @dataclass(frozen=True)
+class WebhookState:
+    """Where a job's ending is delivered and how that is going (gateway/webhooks/).
+
+    `next_attempt_ms` (epoch ms, the store's clock) is set when the event is due: by the
+    ending change (`Change.apply`), then by the outbox; it is the outbox index."""
+
+    url: str
+    status: str = "pending"  # pending | delivered | failed
+    attempts: int = 0
+    since: int = 0  # attempts made before the current round (a redelivery starts one)
+    last_status: int | None = None
+    last_error: str | None = None
+    next_attempt_ms: int | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+@dataclass(frozen=True)
 class Job:
     id: str
     tenant: str
@@ -201,6 +221,7 @@ class Job:
     cancel: JobError | None = None
     # The execution this job leads is to stop now: no job waits on it any more.
     stop: bool = False
+    webhook: WebhookState | None = None  # its ending's delivery (the outbox event)
 
     @property
     def reserved_total(self) -> Decimal:
@@ -250,6 +271,7 @@ class Job:
             "cancel": record_to_json(self.cancel) if self.cancel else None,
             "stop": self.stop,
             "settled": self.settled,
+            "webhook": self.webhook.to_json() if self.webhook else None,
         }
 
     @classmethod
@@ -289,6 +311,7 @@ class Job:
             cancel=JobError(**data["cancel"]) if data.get("cancel") else None,
             stop=bool(data.get("stop", False)),
             settled=bool(data.get("settled", False)),
+            webhook=WebhookState(**data["webhook"]) if data.get("webhook") else None,
         )
 
 
@@ -349,7 +372,9 @@ class Change:
 
     `count_delivery` also adds one to `deliveries` (a claim), `return_delivery` takes one
     back (a deferral). Stores apply a change only to a job whose status is in `expected`,
-    atomically with whatever else the step does.
+    atomically with whatever else the step does. A change that ends a job also makes its
+    webhook event due (`records_event`): the outbox entry is written in the same step as
+    the terminal status.
     """
 
     expected: frozenset[JobStatus]
@@ -366,7 +391,14 @@ class Change:
         changed = replace(job, **self.fields)
         if self.count_delivery or self.return_delivery:
             changed = replace(changed, deliveries=job.deliveries + self._delivery_delta)
+        if self.records_event and changed.webhook is not None:
+            due = replace(changed.webhook, next_attempt_ms=int(time.time() * 1000))
+            changed = replace(changed, webhook=due)
         return changed
+
+    @property
+    def records_event(self) -> bool:
+        return self.fields.get("status") in TERMINAL
 
     @property
     def _delivery_delta(self) -> int:
@@ -379,6 +411,7 @@ class Change:
             "expected": sorted(status.value for status in self.expected),
             "set": {name: FIELD_JSON[name](value) for name, value in self.fields.items()},
             "incr": {"deliveries": self._delivery_delta} if self._delivery_delta else {},
+            "outbox": self.records_event,
         }
 
 

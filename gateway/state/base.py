@@ -19,6 +19,7 @@ from typing import Protocol
 
 from gateway.jobs import Attempt, Cancel, Hold, Job, JobError, JobResult, JobStatus, Resume
 from gateway.state.keys import Keys
+from gateway.state.outbox import WebhookOutbox
 
 
 class StateUnavailable(Exception):
@@ -107,6 +108,11 @@ class StateStore(Protocol):
     durable: bool
     # A job delivered more often than this is handed out unstarted (`delivery_exhausted`).
     max_deliveries: int
+
+    @property
+    def outbox(self) -> WebhookOutbox:
+        """Webhook events of ended jobs, still to deliver (gateway/state/outbox.py)."""
+        ...
 
     @property
     def queued(self) -> int:

@@ -42,6 +42,7 @@ from gateway.state.base import (
     SubmitExpired,
 )
 from gateway.state.keys import Keys
+from gateway.state.outbox import MemoryOutbox
 
 
 class MemoryState:
@@ -68,6 +69,7 @@ class MemoryState:
         self._deferred: list[tuple[float, str]] = []  # heap of (not-before, job id), monotonic
         self._ready = asyncio.Condition()
         self._next_sweep = time.monotonic() + 60
+        self.outbox = MemoryOutbox(self._get, self._put)
 
     # -- jobs -------------------------------------------------------------------------
     def _get(self, job_id: str) -> Job | None:
@@ -88,6 +90,7 @@ class MemoryState:
                 self._settle(job)  # in the same step that ends it, once
             job = replace(job, settled=True)
         self._jobs[job.id] = (time.monotonic() + self.job_ttl, job)
+        self.outbox.index(job)
         if job.status not in ACTIVE and job.id not in self._finished:
             self._finished[job.id] = None
             while len(self._finished) > self.max_finished:
@@ -99,6 +102,7 @@ class MemoryState:
         entry = self._jobs.pop(job_id, None)
         if entry is not None:
             self._unindex(entry[1])
+        self.outbox.due.pop(job_id, None)
 
     def _settle(self, job: Job) -> None:
         for key, amount in settlement(job):

@@ -81,6 +81,7 @@ from gateway.state.base import (
     SubmitExpired,
 )
 from gateway.state.keys import Keys
+from gateway.state.redis_outbox import RedisOutbox
 from gateway.state.redis_queue_stats import read_queue_stats
 
 log = logging.getLogger("imagegate.state")
@@ -161,6 +162,7 @@ class RedisState:
             {
                 "keys": self.keys.templates(),
                 "deadlines": self.keys.deadlines,
+                "outbox": self.keys.outbox,
                 "active": sorted(status.value for status in ACTIVE),
                 "group": GROUP,
                 "lists": ["attempts", "reserved"],
@@ -183,6 +185,7 @@ class RedisState:
         self._cancel = client.register_script(lua.CANCEL)
         self._due = client.register_script(lua.DUE)
         self._list = client.register_script(lua.LIST)
+        self.outbox = RedisOutbox(self)
 
     @classmethod
     def from_url(
@@ -218,6 +221,11 @@ class RedisState:
 
     def followers_key(self, job_id: str) -> str:
         return self.keys.followers(job_id)
+
+    async def script(self, script: AsyncScript, keys: list[str], *args: str | int) -> Any:
+        """Run a script with the common arguments (for the modules beside this one)."""
+        with _unavailable():
+            return await self._run(script, keys, self._args(*args))
 
     def _args(self, *extra: str | bytes | int) -> list[str | bytes | int]:
         return [self._context, utcnow().isoformat(), _ms(self.job_ttl), *extra]

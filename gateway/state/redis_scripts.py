@@ -47,6 +47,8 @@ local function apply(job, change)
   if not change.expected[job.status] then return false end
   for name, value in pairs(change.set) do job[name] = value end
   for name, n in pairs(change.incr) do job[name] = job[name] + n end
+  -- An ending makes the job's webhook event due in this same step (the outbox).
+  if change.outbox and type(job.webhook) == 'table' then job.webhook.next_attempt_ms = now_ms() end
   return true
 end
 
@@ -122,6 +124,14 @@ local function save(job)
   else
     redis.call('ZREM', active, job.id)
     if present(job.deadline) then redis.call('ZREM', ctx.deadlines, job.id) end
+  end
+  if type(job.webhook) == 'table' then  -- the outbox index follows the webhook's due time
+    local due = job.webhook.next_attempt_ms
+    if type(due) == 'number' then
+      redis.call('ZADD', ctx.outbox, string.format('%.0f', due), job.id)
+    else
+      redis.call('ZREM', ctx.outbox, job.id)
+    end
   end
   return doc
 end
