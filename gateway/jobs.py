@@ -123,6 +123,15 @@ class JobResult:
 
 
 @dataclass(frozen=True)
+class VendorJob:
+    """A job a vendor runs for an attempt (Replicate's prediction id, fal's request id),
+    as the backend reported it: whoever stops the attempt can cancel it by this."""
+
+    backend: str
+    handle: str
+
+
+@dataclass(frozen=True)
 class Hold:
     """Money reserved on a tenant budget counter (`key`, named by the state's key module)."""
 
@@ -221,6 +230,7 @@ class Job:
     cancel: JobError | None = None
     # The execution this job leads is to stop now: no job waits on it any more.
     stop: bool = False
+    vendor_job: VendorJob | None = None  # the latest one its attempts started
     webhook: WebhookState | None = None  # its ending's delivery (the outbox event)
 
     @property
@@ -271,6 +281,7 @@ class Job:
             "cancel": record_to_json(self.cancel) if self.cancel else None,
             "stop": self.stop,
             "settled": self.settled,
+            "vendor_job": record_to_json(self.vendor_job) if self.vendor_job else None,
             "webhook": self.webhook.to_json() if self.webhook else None,
         }
 
@@ -311,11 +322,14 @@ class Job:
             cancel=JobError(**data["cancel"]) if data.get("cancel") else None,
             stop=bool(data.get("stop", False)),
             settled=bool(data.get("settled", False)),
+            vendor_job=VendorJob(**data["vendor_job"]) if data.get("vendor_job") else None,
             webhook=WebhookState(**data["webhook"]) if data.get("webhook") else None,
         )
 
 
-def record_to_json(record: Attempt | JobResult | JobError | Hold | Resume) -> dict[str, Any]:
+def record_to_json(
+    record: Attempt | JobResult | JobError | Hold | Resume | VendorJob,
+) -> dict[str, Any]:
     """One part of a job in the job's JSON format (what `Job.to_json` writes for it)."""
     encoded = dict(record.__dict__)
     for money in ("cost", "amount", "estimated_cost"):
@@ -362,6 +376,7 @@ FIELD_JSON: dict[str, Callable[[Any], Any]] = {
     "resume": lambda record: record_to_json(record) if record else None,
     "cancel": lambda record: record_to_json(record) if record else None,
     "stop": bool,
+    "vendor_job": lambda record: record_to_json(record) if record else None,
 }
 
 
@@ -442,6 +457,11 @@ def deferred(resume: Resume) -> Change:
         {"status": JobStatus.PENDING, "resume": resume},
         return_delivery=True,
     )
+
+
+def vendor_job_started(vendor_job: VendorJob) -> Change:
+    """An active job's attempt started a vendor job (no status changes)."""
+    return Change(ACTIVE, {"vendor_job": vendor_job})
 
 
 def born_cached(now: datetime) -> Change:

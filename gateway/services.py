@@ -158,7 +158,7 @@ class Gateway:
                 ),
             ],
         )
-        cancels = Cancels(state, endings, events)
+        cancels = Cancels(state, endings, events, backends)
         runner = JobRunner(
             changed=events.publish,
             gate=cancels.gate,

@@ -561,6 +561,39 @@ def _operations() -> dict[str, Any]:
                 ],
             )
         },
+        "/admin/jobs": {
+            "get": operation(
+                "Recent jobs of every tenant, or of one, newest first, a page at a time",
+                {
+                    "200": response(
+                        "A page of jobs (each with its tenant)",
+                        envelope(
+                            obj(
+                                {
+                                    "tenant": NULLABLE_STRING,
+                                    "jobs": {
+                                        "type": "array",
+                                        "items": {"allOf": [ref("Job"), obj({"tenant": STRING})]},
+                                    },
+                                    "nextCursor": NULLABLE_STRING,
+                                }
+                            )
+                        ),
+                    )
+                },
+                merged(admin_errors, {400: ["invalid_request"]}),
+                security=ADMIN,
+                parameters=[
+                    *LISTING,
+                    {
+                        "name": "tenant",
+                        "in": "query",
+                        "required": False,
+                        "schema": {"type": "string", "minLength": 1, "maxLength": 64},
+                    },
+                ],
+            )
+        },
         "/admin/reload": {
             "post": operation(
                 "Re-read the config file; apply plans, tenants and admin keys",

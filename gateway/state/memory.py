@@ -184,6 +184,11 @@ class MemoryState:
     async def heartbeat(self, job_id: str, worker_id: str) -> None:
         return None  # nothing is ever reclaimed in one process
 
+    async def patch(self, job_id: str, change: Change) -> None:
+        job = self._get(job_id)
+        if job is not None and change.applies_to(job):
+            self._put(change.apply(job))
+
     async def add_attempt(self, job_id: str, attempt: Attempt) -> None:
         job = self._get(job_id)
         if job is not None and job.status in ACTIVE:

@@ -176,6 +176,7 @@ class RedisState:
         self._take = client.register_script(lua.TAKE)
         self._start = client.register_script(lua.START)
         self._add_attempt = client.register_script(lua.ADD_ATTEMPT)
+        self._patch = client.register_script(lua.PATCH)
         self._heartbeat = client.register_script(lua.HEARTBEAT)
         self._reserve = client.register_script(lua.RESERVE)
         self._finish = client.register_script(lua.FINISH)
@@ -337,6 +338,12 @@ class RedisState:
         args = self._args(job_id, worker_id)
         with _unavailable():
             await self._run(self._heartbeat, keys=[self.keys.job(job_id), self.stream], args=args)
+
+    async def patch(self, job_id: str, change: jobs.Change) -> None:
+        with _unavailable():
+            await self._run(
+                self._patch, keys=[self.keys.job(job_id)], args=self._args(_change(change))
+            )
 
     async def add_attempt(self, job_id: str, attempt: Attempt) -> None:
         args = self._args(json.dumps(record_to_json(attempt)))

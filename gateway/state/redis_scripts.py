@@ -387,6 +387,18 @@ return #redis.call('XCLAIM', KEYS[2], ctx.group, ARGV[5], 0, entry, 'JUSTID')
 """
 )
 
+# KEYS: job. ARGV[4]: a change that touches the job alone (compare-and-set).
+PATCH = (
+    PRELUDE
+    + """
+local doc = redis.call('GET', KEYS[1])
+if not doc then return false end
+local job = load(doc)
+if apply(job, decode_change(ARGV[4])) then save(job) end
+return false
+"""
+)
+
 # KEYS: job. ARGV[4]: the attempt (JSON), recorded only while the job is active.
 ADD_ATTEMPT = (
     PRELUDE
