@@ -137,3 +137,21 @@ def test_during_the_overlap_a_receiver_holding_either_secret_verifies(
         Webhook(holder).verify(latest.body, latest.headers)
     with pytest.raises(WebhookVerificationError):
         Webhook(new_secret()).verify(latest.body, latest.headers)
+
+
+def test_config_check_env_checks_each_tenants_webhook_secret(tmp_path: Path) -> None:
+    from gateway.config_check import check_config
+
+    config = config_dict(tmp_path, tenants={"demo": {"webhook_secret_env": "DEMO_HOOK_SECRET"}})
+    path = write_config(tmp_path / "gateway.toml", config)
+    base = {"IMAGEGATE_SIGNING_SECRET": "a-signing-secret-of-at-least-16-bytes"}
+    where = "tenants.demo.webhook_secret_env"
+
+    def problems(environ: dict[str, str]) -> list[str]:
+        report = check_config(path, environ, env=True)
+        return [p.message for p in report.problems if p.path == where]
+
+    assert problems(base) == ["$DEMO_HOOK_SECRET is not set or empty"]
+    assert "whsec_" in problems({**base, "DEMO_HOOK_SECRET": "plain-text"})[0]
+    assert problems({**base, "DEMO_HOOK_SECRET": new_secret()}) == []
+    assert check_config(path, base).problems == []  # without --env the file alone is fine
