@@ -27,7 +27,7 @@ from pydantic import TypeAdapter, ValidationError
 from backends.base import BackendClass, BackendConfig, BackendDeps, needs_key, plain_download
 from gateway.backend_setup import backend_class, backend_options
 from gateway.bootstrap import MIN_SECRET_BYTES
-from gateway.money.validation import price_problems
+from gateway.money.validation import price_problems, quality_problems
 from gateway.settings import (
     CONFIG_ENV,
     BackendSettings,
@@ -220,16 +220,18 @@ def _construct_problem(
         timeout=backend.timeout,
     )
 
-    async def build() -> None:
+    async def build() -> list[str]:
         async with httpx.AsyncClient() as http:
             built = cls(config, BackendDeps(http=http, download=plain_download(http)))
-            await built.aclose()
+            try:  # price keys naming a quality the vendor model does not take
+                return quality_problems(name, backend, lambda m: built.capabilities(m).qualities)
+            finally:
+                await built.aclose()
 
     try:
-        asyncio.run(build())
+        return [_problem(line) for line in asyncio.run(build())]
     except (ValueError, ConfigError) as exc:
         return [_problem(str(exc))]
-    return []
 
 
 def _storage_problems(settings: Settings, environ: Mapping[str, str]) -> list[Problem]:

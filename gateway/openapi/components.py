@@ -131,6 +131,21 @@ SCHEMAS: dict[str, Schema] = {
     "Model": obj(
         {"id": STRING, "object": {"const": "model"}, "created": INTEGER, "owned_by": STRING}
     ),
+    # gateway/usage/base.py `UsageRecord.to_json`
+    "UsageRecord": obj(
+        {
+            "day": {"type": "string", "format": "date", "description": "UTC day the jobs ended"},
+            "tenant": STRING,
+            "model": STRING,
+            "backend": STRING,
+            "jobs": INTEGER,
+            "attempts": INTEGER,
+            "images": INTEGER,
+            "chargedUsd": USD,
+            "savedJobs": INTEGER,
+            "savedUsd": USD,
+        }
+    ),
 }
 
 HEADERS: dict[str, Schema] = {

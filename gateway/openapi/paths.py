@@ -499,7 +499,7 @@ def _openai(settings: Settings) -> dict[str, Any]:
                                 "object": {"const": "list"},
                                 "tenant": STRING,
                                 "since": STRING,
-                                "data": {"type": "array", "items": {"type": "object"}},
+                                "data": {"type": "array", "items": ref("UsageRecord")},
                             }
                         ),
                     )
