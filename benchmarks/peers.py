@@ -130,7 +130,7 @@ def _first_answer(base_url: str, key: str, began: float) -> float:
     """Seconds from `began` to the first answered request (a server that listens before it
     can answer is not started yet)."""
 
-    async def ask() -> None:
+    async def until_answered() -> None:
         while True:
             try:
                 async with Http1(base_url, key) as http:
@@ -141,7 +141,11 @@ def _first_answer(base_url: str, key: str, began: float) -> float:
                 pass
             await asyncio.sleep(0.05)
 
-    asyncio.run(asyncio.wait_for(ask(), 180))
+    async def ask() -> None:
+        async with asyncio.timeout(180):
+            await until_answered()
+
+    asyncio.run(ask())
     return time.monotonic() - began
 
 

@@ -19,7 +19,8 @@ CHECK_TIMEOUT = 2.0  # seconds; a frozen Redis must not hold the probe
 
 async def _reachable(probe: Awaitable[None]) -> str:
     try:
-        await asyncio.wait_for(probe, CHECK_TIMEOUT)
+        async with asyncio.timeout(CHECK_TIMEOUT):
+            await probe
     except (StateUnavailable, StorageUnavailable, TimeoutError, OSError):
         return "unavailable"
     return "ok"

@@ -165,7 +165,8 @@ async def _running(subject: Subject, rig: Rig) -> tuple[asyncio.Task[object], st
     task: asyncio.Task[object] = asyncio.create_task(
         rig.backend.generate(request(subject), progress)  # type: ignore[arg-type]
     )
-    handle = await asyncio.wait_for(asyncio.shield(progress.first), 10)
+    async with asyncio.timeout(10):
+        handle = await asyncio.shield(progress.first)
     return task, handle
 
 

@@ -488,7 +488,8 @@ async def test_round_trips_per_call(redis_url: str, raw: aioredis.Redis) -> None
 
 async def within(seconds: float, call: Awaitable[Any]) -> Any:
     """Hang guard: an outage must answer, not wait on a socket."""
-    return await asyncio.wait_for(call, seconds)
+    async with asyncio.timeout(seconds):
+        return await call
 
 
 async def test_outage_raises_state_unavailable_and_recovers(tmp_path: Path) -> None:

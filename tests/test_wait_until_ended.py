@@ -33,7 +33,8 @@ async def test_a_waiter_wakes_when_the_job_ends(
         assert not waiter.done()
         ended = await state.finish(job.id, result=RESULT)
         await events.publish([each.id for each in ended])
-        done = await asyncio.wait_for(waiter, 10)
+        async with asyncio.timeout(10):
+            done = await waiter
         assert done is not None and done.status is JobStatus.SUCCEEDED
     finally:
         await events.aclose()

@@ -47,7 +47,8 @@ class Watch:
     async def changed(self, timeout: float) -> bool:
         """Wait until a change since the last call (True), or `timeout` seconds (False)."""
         try:
-            await asyncio.wait_for(self._event.wait(), timeout)
+            async with asyncio.timeout(timeout):
+                await self._event.wait()
         except TimeoutError:
             return False
         self._event.clear()

@@ -97,7 +97,8 @@ class RedisJobEvents:
         if confirmed is not None:
             # asyncio's timeout (the builtin TimeoutError), not redis-py's of the same name.
             with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(confirmed.wait(), CONFIRM_WAIT)
+                async with asyncio.timeout(CONFIRM_WAIT):
+                    await confirmed.wait()
 
     async def aclose(self) -> None:
         self._registry.close_all()

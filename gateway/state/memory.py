@@ -169,7 +169,8 @@ class MemoryState:
                 if (remaining := until - time.monotonic()) <= 0 and until == deadline:
                     return None
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._ready.wait(), max(0.0, remaining))
+                    async with asyncio.timeout(max(0.0, remaining)):
+                        await self._ready.wait()
             job_id = self._queue.popleft()
         job = self._get(job_id)
         now = utcnow()

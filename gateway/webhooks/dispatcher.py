@@ -109,7 +109,8 @@ class Dispatcher:
                 task.add_done_callback(self._done)
             if free <= 0 or len(claimed) < free:  # no slot, or nothing more due: wait
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), self.settings.poll_interval)
+                    async with asyncio.timeout(self.settings.poll_interval):
+                        await self._wake.wait()
 
     def _done(self, task: asyncio.Task[None]) -> None:
         self._deliveries.discard(task)
