@@ -26,6 +26,7 @@ from gateway.jobs import Job, JobError, JobResult, JobSpec, Resume, StoredImage
 from gateway.metrics import Metrics
 from gateway.money.book import PriceBook
 from gateway.money.format import usd
+from gateway.previews import PreviewStore
 from gateway.quotas import RateLimiter
 from gateway.retry import retrying, upload_retrying
 from gateway.settings import Settings
@@ -95,6 +96,7 @@ class JobRunner:
         changed: Changed = no_change,
         gate: Gate = always_open,
         input_url: Callable[[str], Awaitable[str]] | None = None,
+        previews: PreviewStore | None = None,
     ) -> None:
         self.settings = settings
         self.input_url = input_url  # the URL a vendor fetches a stored input from
@@ -115,6 +117,7 @@ class JobRunner:
             capacity or LocalCapacity({n: b.max_concurrency for n, b in settings.backends.items()}),
             self.prices,
             changed,
+            previews,
             gate,
         )
 
@@ -124,7 +127,7 @@ class JobRunner:
 
     async def run(self, job: Job) -> JobResult | JobError:
         """The job's result record, or the public error it failed with. (What was reserved
-        and not charged is refunded by the finish pipeline, from the job as stored.)
+        and not charged goes back in the store's step that ends the job.)
 
         Raises `Deferred` (with `resume` set) when the next attempt cannot start yet."""
         await self.attempter.changed([job.id])  # claimed: it (and its followers) now RUNNING

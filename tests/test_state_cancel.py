@@ -11,7 +11,15 @@ from decimal import Decimal
 from typing import Any
 
 from gateway import jobs
-from gateway.jobs import Attempt, JobError, JobStatus, client_cancel, deadline_exceeded, utcnow
+from gateway.jobs import (
+    Attempt,
+    JobError,
+    JobStatus,
+    VendorJob,
+    client_cancel,
+    deadline_exceeded,
+    utcnow,
+)
 from gateway.state.base import Reservation
 from tests.test_state_contract import NOTHING, RESULT, make_job, make_state, state
 
@@ -155,7 +163,7 @@ async def test_deadlines_are_due_until_their_job_ends(state: Any) -> None:
     assert await state.due(now + 7200, 10) == [soon.id]
 
 
-async def test_a_cancel_refunds_nothing_itself_but_keeps_the_reservation_on_the_job(
+async def test_a_cancel_settles_the_reservation_in_the_step_that_ends_the_job(
     state: Any,
 ) -> None:
     hold = Reservation(state.keys.budget("demo", 86400, 1), 40_000, 1_000_000, 172800)
@@ -163,8 +171,9 @@ async def test_a_cancel_refunds_nothing_itself_but_keeps_the_reservation_on_the_
     job = replace(job, reserved=(hold.hold(),))
     await state.submit(job, reservation=hold)
     outcome = await state.cancel(job.id, cancel())
-    assert outcome.ended[0].reserved_total == Decimal("0.04")  # the pipeline refunds it
-    assert await state.spent(hold.key) == 40_000
+    assert outcome.ended[0].reserved_total == Decimal("0.04")  # kept on the job, settled
+    assert await state.spent(hold.key) == 0
+    assert (await state.get_job(job.id)).settled
 
 
 async def test_requeued_stopped_job_is_handed_out_to_be_ended(state: Any) -> None:
@@ -176,3 +185,14 @@ async def test_requeued_stopped_job_is_handed_out_to_be_ended(state: Any) -> Non
     assert again is not None and again.id == job.id and again.stop
     ended = await state.finish(job.id, error=JobError("canceled", "x"))
     assert ended[0].status is JobStatus.CANCELED and ended[0].error == client_cancel()
+
+
+async def test_a_vendor_job_is_recorded_on_an_active_job_only(state: Any) -> None:
+    job = await state.submit(make_job())
+    await state.claim("w1", 1)
+    await state.patch(job.id, jobs.vendor_job_started(VendorJob("replicate", "pred-1")))
+    assert (await state.get_job(job.id)).vendor_job == VendorJob("replicate", "pred-1")
+    await state.finish(job.id, result=RESULT)
+    await state.patch(job.id, jobs.vendor_job_started(VendorJob("replicate", "pred-2")))
+    done = await state.get_job(job.id)
+    assert done.vendor_job == VendorJob("replicate", "pred-1") and done.result == RESULT

@@ -97,8 +97,19 @@ SCHEMAS: dict[str, Schema] = {
             "attempts": INTEGER,
             "attemptLog": {"type": "array", "items": ref("Attempt")},
             "backend": NULLABLE_STRING,
+            "webhook": {"oneOf": [ref("Webhook"), {"type": "null"}]},
         }
     ),
+    "Webhook": obj(
+        {
+            "status": {"enum": ["pending", "delivered", "failed"]},
+            "attempts": INTEGER,
+            "lastStatus": {"type": ["integer", "null"]},
+            "lastError": NULLABLE_STRING,
+            "nextAttemptAt": TIMESTAMP,
+        }
+    ),
+    "WebhookRedelivery": obj({"jobId": STRING, "webhook": ref("Webhook")}),
     "JobAccepted": obj(
         {"jobId": STRING, "status": {"enum": STATUSES}, "cached": {"type": "boolean"}}
     ),
@@ -118,6 +129,21 @@ SCHEMAS: dict[str, Schema] = {
     "Status": envelope(obj({"status": STRING}, required=["status"])),
     "Model": obj(
         {"id": STRING, "object": {"const": "model"}, "created": INTEGER, "owned_by": STRING}
+    ),
+    # gateway/usage/base.py `UsageRecord.to_json`
+    "UsageRecord": obj(
+        {
+            "day": {"type": "string", "format": "date", "description": "UTC day the jobs ended"},
+            "tenant": STRING,
+            "model": STRING,
+            "backend": STRING,
+            "jobs": INTEGER,
+            "attempts": INTEGER,
+            "images": INTEGER,
+            "chargedUsd": USD,
+            "savedJobs": INTEGER,
+            "savedUsd": USD,
+        }
     ),
 }
 

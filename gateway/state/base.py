@@ -5,7 +5,9 @@ store runs each method without awaiting in the middle; the Redis store uses scri
 every write that a retried command could repeat is idempotent: `submit` creates one job per
 id, and every status change is a `gateway.jobs.Change` applied compare-and-set, so a
 reclaimed or paused worker can never overwrite a finished job. Stores decide no status:
-they apply what `gateway/jobs.py` computes.
+they apply what `gateway/jobs.py` computes. Whatever step ends a job (finish, cancel, a
+deadline) also settles its budget reservations against what it was charged, once
+(`gateway/money/settle.py`), so no crash or outage between the two can lose a refund.
 """
 
 from __future__ import annotations
@@ -15,8 +17,19 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Protocol
 
-from gateway.jobs import Attempt, Cancel, Hold, Job, JobError, JobResult, JobStatus, Resume
+from gateway.jobs import (
+    Attempt,
+    Cancel,
+    Change,
+    Hold,
+    Job,
+    JobError,
+    JobResult,
+    JobStatus,
+    Resume,
+)
 from gateway.state.keys import Keys
+from gateway.state.outbox import WebhookOutbox
 
 
 class StateUnavailable(Exception):
@@ -107,6 +120,11 @@ class StateStore(Protocol):
     max_deliveries: int
 
     @property
+    def outbox(self) -> WebhookOutbox:
+        """Webhook events of ended jobs, still to deliver (gateway/state/outbox.py)."""
+        ...
+
+    @property
     def queued(self) -> int:
         """Jobs waiting in this process's own queue (0 for a queue outside the process)."""
         ...
@@ -169,6 +187,11 @@ class StateStore(Protocol):
         """
         ...
 
+    async def patch(self, job_id: str, change: Change) -> None:
+        """Apply a change that touches no other key (e.g. `jobs.vendor_job_started`),
+        compare-and-set like every other."""
+        ...
+
     async def requeue(self, job_id: str) -> None:
         """Give a RUNNING job back to the queue (shutdown, or a worker that cannot finish it)."""
         ...
@@ -221,10 +244,6 @@ class StateStore(Protocol):
     async def reserve(self, reservation: Reservation, job_id: str | None = None) -> bool:
         """Take `reservation` if it fits (a retry's budget) and record it on the job (which
         must still be active); False stores nothing."""
-        ...
-
-    async def refund(self, key: str, amount: int) -> None:
-        """Give back `amount` micro-dollars reserved but not spent."""
         ...
 
     async def spent(self, key: str) -> int:

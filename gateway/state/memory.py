@@ -30,6 +30,7 @@ from gateway.jobs import (
     Resume,
     utcnow,
 )
+from gateway.money.settle import settlement
 from gateway.state.base import (
     BudgetRefused,
     Canceled,
@@ -41,6 +42,7 @@ from gateway.state.base import (
     SubmitExpired,
 )
 from gateway.state.keys import Keys
+from gateway.state.outbox import MemoryOutbox
 
 
 class MemoryState:
@@ -67,6 +69,7 @@ class MemoryState:
         self._deferred: list[tuple[float, str]] = []  # heap of (not-before, job id), monotonic
         self._ready = asyncio.Condition()
         self._next_sweep = time.monotonic() + 60
+        self.outbox = MemoryOutbox(self._get, self._put)
 
     # -- jobs -------------------------------------------------------------------------
     def _get(self, job_id: str) -> Job | None:
@@ -81,7 +84,13 @@ class MemoryState:
         return job
 
     def _put(self, job: Job) -> None:
+        if job.status.terminal and job.reserved and not job.settled:
+            stored = self._get(job.id)
+            if stored is None or not stored.settled:
+                self._settle(job)  # in the same step that ends it, once
+            job = replace(job, settled=True)
         self._jobs[job.id] = (time.monotonic() + self.job_ttl, job)
+        self.outbox.index(job)
         if job.status not in ACTIVE and job.id not in self._finished:
             self._finished[job.id] = None
             while len(self._finished) > self.max_finished:
@@ -93,6 +102,13 @@ class MemoryState:
         entry = self._jobs.pop(job_id, None)
         if entry is not None:
             self._unindex(entry[1])
+        self.outbox.due.pop(job_id, None)
+
+    def _settle(self, job: Job) -> None:
+        for key, amount in settlement(job):
+            expires, spent = self._budgets.get(key, (0.0, 0))
+            if expires >= time.monotonic():  # a window long gone takes nothing back
+                self._budgets[key] = (expires, max(0, spent + amount))
 
     async def get_job(self, job_id: str) -> Job | None:
         return self._get(job_id)
@@ -168,6 +184,11 @@ class MemoryState:
     async def heartbeat(self, job_id: str, worker_id: str) -> None:
         return None  # nothing is ever reclaimed in one process
 
+    async def patch(self, job_id: str, change: Change) -> None:
+        job = self._get(job_id)
+        if job is not None and change.applies_to(job):
+            self._put(change.apply(job))
+
     async def add_attempt(self, job_id: str, attempt: Attempt) -> None:
         job = self._get(job_id)
         if job is not None and job.status in ACTIVE:
@@ -229,10 +250,6 @@ class MemoryState:
         if job is not None:
             self._put(replace(job, reserved=(*job.reserved, reservation.hold())))
         return True
-
-    async def refund(self, key: str, amount: int) -> None:
-        expires, spent = self._budgets.get(key, (0.0, 0))
-        self._budgets[key] = (expires, max(0, spent - amount))
 
     async def spent(self, key: str) -> int:
         expires, spent = self._budgets.get(key, (0.0, 0))

@@ -47,6 +47,8 @@ local function apply(job, change)
   if not change.expected[job.status] then return false end
   for name, value in pairs(change.set) do job[name] = value end
   for name, n in pairs(change.incr) do job[name] = job[name] + n end
+  -- An ending makes the job's webhook event due in this same step (the outbox).
+  if change.outbox and type(job.webhook) == 'table' then job.webhook.next_attempt_ms = now_ms() end
   return true
 end
 
@@ -82,8 +84,36 @@ local function dump(job)
   return body .. specs[job]
 end
 
--- Write a job for job_ttl; keep its tenant's set of active jobs exact.
+local function micros(usd) return math.floor(tonumber(usd) * 1000000 + 0.5) end
+
+-- Settle an ended job's money, once: what it reserved and was not charged goes back
+-- (newest reservation first); what its vendor's usage billed above them is added. The
+-- counters then hold exactly what the job was charged (gateway/money/settle.py).
+local function settle(job)
+  if ACTIVE[job.status] or job.settled == true or #job.reserved == 0 then return end
+  local charged, held = 0, 0
+  for _, attempt in ipairs(job.attempts) do charged = charged + micros(attempt.cost) end
+  for _, hold in ipairs(job.reserved) do held = held + micros(hold.amount) end
+  local holds = job.reserved
+  if charged > held then
+    local key = holds[#holds].key
+    if redis.call('EXISTS', key) == 1 then redis.call('INCRBY', key, charged - held) end
+  end
+  local remaining = held - charged
+  for i = #holds, 1, -1 do
+    local take = math.min(remaining, micros(holds[i].amount))
+    if take > 0 and redis.call('EXISTS', holds[i].key) == 1 then
+      redis.call('DECRBY', holds[i].key, take)
+    end
+    if take > 0 then remaining = remaining - take end
+  end
+  job.settled = true
+end
+
+-- Write a job for job_ttl; keep its tenant's set of active jobs exact; settle its money
+-- in the step that ends it.
 local function save(job)
+  settle(job)
   local doc = dump(job)
   redis.call('SET', named('job', job.id), doc, 'PX', ttl)
   redis.call('PEXPIRE', named('followers', job.id), ttl)
@@ -94,6 +124,14 @@ local function save(job)
   else
     redis.call('ZREM', active, job.id)
     if present(job.deadline) then redis.call('ZREM', ctx.deadlines, job.id) end
+  end
+  if type(job.webhook) == 'table' then  -- the outbox index follows the webhook's due time
+    local due = job.webhook.next_attempt_ms
+    if type(due) == 'number' then
+      redis.call('ZADD', ctx.outbox, string.format('%.0f', due), job.id)
+    else
+      redis.call('ZREM', ctx.outbox, job.id)
+    end
   end
   return doc
 end
@@ -346,6 +384,18 @@ HEARTBEAT = (
 local entry = redis.call('GET', named('entry', ARGV[4]))
 if not entry then return 0 end
 return #redis.call('XCLAIM', KEYS[2], ctx.group, ARGV[5], 0, entry, 'JUSTID')
+"""
+)
+
+# KEYS: job. ARGV[4]: a change that touches the job alone (compare-and-set).
+PATCH = (
+    PRELUDE
+    + """
+local doc = redis.call('GET', KEYS[1])
+if not doc then return false end
+local job = load(doc)
+if apply(job, decode_change(ARGV[4])) then save(job) end
+return false
 """
 )
 
