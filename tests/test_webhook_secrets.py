@@ -155,3 +155,14 @@ def test_config_check_env_checks_each_tenants_webhook_secret(tmp_path: Path) -> 
     assert "whsec_" in problems({**base, "DEMO_HOOK_SECRET": "plain-text"})[0]
     assert problems({**base, "DEMO_HOOK_SECRET": new_secret()}) == []
     assert check_config(path, base).problems == []  # without --env the file alone is fine
+
+
+def test_a_tenant_added_by_a_reload_gets_a_secret_at_its_first_delivery(
+    make_settings: Callable[..., Settings],
+) -> None:
+    secrets = TenantSecrets(make_settings(), {})
+    secrets.ensure()
+    secrets.settings = make_settings(tenants={"newcomer": {"plan": "free"}})  # as on SIGHUP
+    (key,) = secrets.keys("newcomer")
+    assert stat.S_IMODE(secrets_file(secrets.settings, "newcomer").stat().st_mode) == 0o600
+    assert secrets.keys("newcomer") == [key]  # kept, not made again
