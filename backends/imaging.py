@@ -100,3 +100,15 @@ def snap(value: int, step: int, minimum: int = 0) -> int:
     """`value` rounded to the nearest multiple of `step` (at least `minimum`): vendors that
     take pixels want multiples of 8, 16 or 32; `conform` fits the answer back."""
     return max(minimum, step * round(value / step))
+
+
+def white_where_transparent(mask: bytes) -> bytes:
+    """A mask as the gateway takes it (a PNG whose transparent pixels mark the edit) as
+    Stability and most Replicate models take it: greyscale, white where to paint, black
+    where to keep. CPU work: call it in a thread."""
+    with Image.open(io.BytesIO(mask)) as image:
+        alpha = image.convert("RGBA").getchannel("A")
+    converted = alpha.point(lambda value: 255 if value == 0 else 0)
+    buffer = io.BytesIO()
+    converted.save(buffer, format="PNG")
+    return buffer.getvalue()

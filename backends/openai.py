@@ -1,6 +1,7 @@
 """OpenAI Images API: `POST {base_url}/images/generations`, JSON in, JSON out, Bearer auth;
 `/images/edits` and `/images/variations` take multipart/form-data (file parts `image` or
-repeated `image[]`, `mask`) and answer the same JSON.
+repeated `image[]`, `mask`) and answer the same JSON. With partial images asked for, GPT
+image models are called with `stream: true` (backends/openai_stream.py).
 
 dall-e-2/3 answer with `url`s unless asked for `response_format: "b64_json"`, so we ask.
 gpt-image-* always answer `b64_json` and reject `response_format` (400 unknown_parameter),
@@ -25,6 +26,7 @@ from backends.base import Generation, GenerationRequest, Progress, Usage
 from backends.capabilities import ALL_FORMATS, ModelCapabilities
 from backends.errors import BackendError, BadResponse
 from backends.http_errors import json_object, transport_errors
+from backends.openai_stream import consume
 from backends.vendor import VendorBackend
 
 # Azure's content filter answers "content_filter" where OpenAI says content_policy_violation.
@@ -83,25 +85,53 @@ class OpenAIBackend(VendorBackend):
         if request.n > 1 and self.family(request.model).startswith("dall-e-3"):
             single = replace(request, n=1)
             return await self.fan_out(request.n, lambda _: self._images(single))
+        if self.streams(request):
+            return await self._streamed(request, progress)
         return await self._images(request)
+
+    def streams(self, request: GenerationRequest) -> bool:
+        """Partial images are asked for (one image at a time) and the model streams them."""
+        return (
+            request.partial_images > 0
+            and request.n == 1
+            and request.operation != "variation"
+            and self.capabilities(request.model).streaming
+        )
+
+    def _content(self, request: GenerationRequest, stream: bool = False) -> dict[str, Any]:
+        """httpx's keyword arguments for the request's body: JSON for a generation, else
+        multipart/form-data (as the SDK sends edits and variations)."""
+        extra = {"stream": True, "partial_images": request.partial_images} if stream else {}
+        if request.operation == "generate":
+            return {"json": {**self.body(request), **extra}}
+        fields = {**self.form(request), **{k: str(v).lower() for k, v in extra.items()}}
+        return {"data": fields, "files": self.files(request)}
+
+    async def _streamed(self, request: GenerationRequest, progress: Progress) -> Generation:
+        media_type = f"image/{request.output_format}"
+        with transport_errors(self.vendor):
+            async with self.http.stream(
+                "POST",
+                self.images_url(request),
+                headers=self.auth,
+                timeout=self.timeout,
+                **self._content(request, stream=True),
+            ) as response:
+                if response.status_code != 200:
+                    await response.aread()
+                    raise self._failure(response)
+                streamed = await consume(response.aiter_lines(), progress, media_type, self.clean)
+        image = await self.image(streamed.data, request)
+        return Generation([image], usage(streamed.usage, 1))
 
     async def _images(self, request: GenerationRequest) -> Generation:
         with transport_errors(self.vendor):
-            if request.operation == "generate":
-                response = await self.http.post(
-                    self.images_url(request),
-                    json=self.body(request),
-                    headers=self.auth,
-                    timeout=self.timeout,
-                )
-            else:  # edits and variations are multipart/form-data, as the SDK sends them
-                response = await self.http.post(
-                    self.images_url(request),
-                    data=self.form(request),
-                    files=self.files(request),
-                    headers=self.auth,
-                    timeout=self.timeout,
-                )
+            response = await self.http.post(
+                self.images_url(request),
+                headers=self.auth,
+                timeout=self.timeout,
+                **self._content(request),
+            )
         if response.status_code != 200:
             raise self._failure(response)
         answer = json_object(response)

@@ -10,8 +10,10 @@ HTTP errors are RFC 7807 problem details `{"title", "detail", "status"}`.
 
 Options (`[backends.NAME.options]`): `poll_interval` seconds (default 1.0), `wait` seconds
 for `Prefer: wait`, `size_input` = "aspect_ratio" (Flux and most new models, default) or
-"pixels" (models with width/height inputs). If the attempt runs out of `settings.timeout`,
-or polling fails, the prediction is canceled (it bills while it runs) and the error charged.
+"pixels" (models with width/height inputs), `image_input` / `mask_input` (edits: the
+model's input names for the image, sent as the host's URL, and the mask). If the attempt
+runs out of `settings.timeout`, or polling fails, the prediction is canceled (it bills
+while it runs) and the error charged.
 """
 
 from __future__ import annotations
@@ -39,7 +41,7 @@ from backends.errors import (
     VendorUnavailable,
 )
 from backends.http_errors import json_object, transport_errors
-from backends.imaging import nearest_ratio
+from backends.imaging import nearest_ratio, white_where_transparent
 from backends.vendor import VendorBackend
 
 TERMINAL = frozenset({"succeeded", "failed", "canceled", "aborted"})
@@ -57,6 +59,10 @@ class ReplicateOptions(BaseModel):
     wait: int | None = Field(None, ge=1, le=60)  # default: half the timeout, 1..60
     size_input: Literal["aspect_ratio", "pixels"] = "aspect_ratio"
     negative_prompt: bool | None = None  # default: every model but FLUX takes one
+    # Edits: the model's input that takes the image (a URL; e.g. "image" for flux-fill and
+    # SDXL, "input_image" for flux-kontext) and the mask (white = paint). None: no edits.
+    image_input: str | None = None
+    mask_input: str | None = None
 
 
 class ReplicateBackend(VendorBackend[ReplicateOptions]):
@@ -73,11 +79,16 @@ class ReplicateBackend(VendorBackend[ReplicateOptions]):
         if negative is None:
             negative = not model.startswith("black-forest-labs/flux")
         return ModelCapabilities(
-            sizes=None, seed=True, negative_prompt=negative, output_formats=ALL_FORMATS
+            sizes=None,
+            seed=True,
+            negative_prompt=negative,
+            input_images=1 if self.options.image_input else 0,
+            mask=bool(self.options.image_input and self.options.mask_input),
+            output_formats=ALL_FORMATS,
         )
 
     async def _generate(self, request: GenerationRequest, progress: Progress) -> Generation:
-        prediction = await self._create(request)
+        prediction = await self._create(request, await self.inputs(request))
         await progress.submitted(prediction["id"])
         try:
             prediction = await self._settle(prediction)
@@ -94,7 +105,21 @@ class ReplicateBackend(VendorBackend[ReplicateOptions]):
         """Cancel prediction `handle` (from any process: the id is all it takes)."""
         await self._cancel(handle)
 
-    def payload(self, request: GenerationRequest) -> tuple[str, dict[str, Any]]:
+    async def inputs(self, request: GenerationRequest) -> dict[str, str]:
+        """An edit's model inputs: the image by the URL the host gave (a data: URL when it
+        gave none) and the mask, converted to white-means-paint, as a data: URL."""
+        if request.operation != "edit" or not self.options.image_input:
+            return {}
+        image = request.image_urls[0] if request.image_urls else _data_url(request.images[0])
+        inputs = {self.options.image_input: image}
+        if request.mask is not None and self.options.mask_input:
+            mask = await asyncio.to_thread(white_where_transparent, request.mask)
+            inputs[self.options.mask_input] = _data_url(mask)
+        return inputs
+
+    def payload(
+        self, request: GenerationRequest, inputs: dict[str, str] | None = None
+    ) -> tuple[str, dict[str, Any]]:
         """(URL, JSON body) of the create call."""
         model, _, version = request.model.partition(":")
         owner, slash, name = model.partition("/")
@@ -117,12 +142,13 @@ class ReplicateBackend(VendorBackend[ReplicateOptions]):
             model_input["seed"] = request.seed
         if request.negative_prompt:
             model_input["negative_prompt"] = request.negative_prompt
+        model_input.update(inputs or {})
         if version:
             return f"{self.base_url}/v1/predictions", {"version": version, "input": model_input}
         return f"{self.base_url}/v1/models/{owner}/{name}/predictions", {"input": model_input}
 
-    async def _create(self, request: GenerationRequest) -> dict[str, Any]:
-        url, body = self.payload(request)
+    async def _create(self, request: GenerationRequest, inputs: dict[str, str]) -> dict[str, Any]:
+        url, body = self.payload(request, inputs)
         timeout = self.config.timeout
         wait = self.options.wait or max(1, min(60, int(timeout / 2)))
         headers = {**self.auth, "Prefer": f"wait={wait}", "Cancel-After": f"{math.ceil(timeout)}s"}
@@ -213,3 +239,10 @@ def _usage(prediction: dict[str, Any], images: int) -> Usage:
 def _origin(url: str) -> tuple[str, str, int | None]:
     parsed = httpx.URL(url)
     return parsed.scheme, parsed.host, parsed.port
+
+
+def _data_url(data: bytes) -> str:
+    media = "image/jpeg" if data.startswith(b"\xff\xd8") else "image/png"
+    if data[8:12] == b"WEBP":
+        media = "image/webp"
+    return f"data:{media};base64,{pybase64.b64encode(data).decode()}"

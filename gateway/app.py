@@ -20,6 +20,7 @@ from gateway.api import (
     files,
     health,
     job_events,
+    job_listing,
     jobs,
     metrics,
     models,
@@ -105,6 +106,7 @@ def create_app(settings: Settings, *, reload: Loader | None = None, **overrides:
     app = Starlette(
         routes=[
             *jobs.routes,
+            *job_listing.routes,
             *models.routes,
             *job_events.routes,
             *batches.routes,

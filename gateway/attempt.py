@@ -14,18 +14,20 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from backends.base import Backend, GenerationRequest, Usage
+from backends.base import NO_PROGRESS, Backend, GenerationRequest, Progress, Usage
 from backends.errors import BackendError, BadImage, BadResponse, Unsupported
 from backends.imaging import NotAnImage
 from gateway.capacity import Capacity, CapacityFull
 from gateway.deferral import Deferred, capacity_delay
 from gateway.errors import redact
 from gateway.events.base import Changed, no_change
-from gateway.jobs import Attempt, Job
+from gateway.jobs import SKIPPED, Attempt, Job
 from gateway.metrics import Metrics
 from gateway.money.book import PriceBook
 from gateway.money.format import usd
 from gateway.money.tokens import usage_to_json
+from gateway.previews import PreviewStore
+from gateway.previews.progress import JobProgress
 from gateway.quotas import RateLimiter, Refused
 from gateway.settings import Target
 from gateway.spend import JobSpend
@@ -77,9 +79,11 @@ class Attempter:
         capacity: Capacity,
         prices: PriceBook,
         changed: Changed = no_change,
+        previews: PreviewStore | None = None,
         gate: Gate = always_open,
     ) -> None:
         self.state = state
+        self.previews = previews  # where a streaming vendor's partial images go
         self.gate = gate
         self.changed = changed  # told after each recorded attempt (live status streams)
         self.images = images
@@ -156,7 +160,7 @@ class Attempter:
             Attempt(
                 backend=call.target.backend,
                 model=call.target.model,
-                outcome=f"unsupported_{unsupported.param}",
+                outcome=SKIPPED + unsupported.param,
                 cost=Decimal("0"),
                 duration_ms=0,
             ),
@@ -168,7 +172,7 @@ class Attempter:
 
     async def _generate(self, call: Call) -> tuple[list[PreparedImage], Usage]:
         request = call.request
-        generation = await call.backend.generate(request)
+        generation = await call.backend.generate(request, self._progress(call))
         images = generation.images
         if len(images) != request.n:
             raise BadResponse(f"backend returned {len(images)} images, expected {request.n}")
@@ -179,6 +183,13 @@ class Attempter:
         except NotAnImage as exc:
             raise BadImage("backend returned bytes that are not a whole image") from exc
         return prepared, generation.usage
+
+    def _progress(self, call: Call) -> Progress:
+        if self.previews is None or not call.request.partial_images:
+            return NO_PROGRESS
+        return JobProgress(
+            call.job.id, call.request.output_format, self.images, self.previews, self.changed
+        )
 
     @asynccontextmanager
     async def _turn(self, backend: str) -> AsyncIterator[None]:

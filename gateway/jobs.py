@@ -24,7 +24,7 @@ from __future__ import annotations
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from enum import StrEnum
 from typing import Any
@@ -60,6 +60,14 @@ def iso(moment: datetime | None) -> str | None:
     return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def epoch_ms(moment: datetime) -> int:
+    """Whole milliseconds since the epoch, truncated as `iso` writes them (exact: no float)."""
+    return (moment - EPOCH) // timedelta(milliseconds=1)
+
+
 def new_job_id() -> str:
     return "job_" + secrets.token_hex(12)
 
@@ -76,18 +84,27 @@ class StoredImage:
     media_type: str = "image/png"
 
 
+SKIPPED = "unsupported_"  # outcome prefix of a target passed over (`unsupported_seed`)
+
+
 @dataclass(frozen=True)
 class Attempt:
     """One call to a backend: who, how it ended, what it was expected to cost and what it
-    was charged, and the usage the vendor reported (gateway/money/tokens.usage_to_json)."""
+    was charged, and the usage the vendor reported (gateway/money/tokens.usage_to_json).
+    A target that could not honour the request is recorded too, with no call made."""
 
     backend: str
     model: str
-    outcome: str  # "ok" or a public error code
+    outcome: str  # "ok", a public error code, or SKIPPED + the parameter
     cost: Decimal  # charged
     duration_ms: int
     estimated_cost: Decimal | None = None
     usage: dict[str, Any] | None = None
+
+    @property
+    def called(self) -> bool:
+        """Whether the backend was called (a skipped target was not)."""
+        return not self.outcome.startswith(SKIPPED)
 
 
 @dataclass(frozen=True)
@@ -190,6 +207,11 @@ class Job:
     @property
     def cost(self) -> Decimal:
         return sum((a.cost for a in self.attempts), Decimal("0"))
+
+    @property
+    def calls(self) -> int:
+        """Backend calls made for the job (its attempts, skipped targets not counted)."""
+        return sum(1 for attempt in self.attempts if attempt.called)
 
     @property
     def duration_ms(self) -> int | None:

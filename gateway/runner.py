@@ -26,6 +26,7 @@ from gateway.jobs import Job, JobError, JobResult, JobSpec, Resume, StoredImage
 from gateway.metrics import Metrics
 from gateway.money.book import PriceBook
 from gateway.money.format import usd
+from gateway.previews import PreviewStore
 from gateway.quotas import RateLimiter
 from gateway.retry import retrying, upload_retrying
 from gateway.settings import Settings
@@ -95,6 +96,7 @@ class JobRunner:
         changed: Changed = no_change,
         gate: Gate = always_open,
         input_url: Callable[[str], Awaitable[str]] | None = None,
+        previews: PreviewStore | None = None,
     ) -> None:
         self.settings = settings
         self.input_url = input_url  # the URL a vendor fetches a stored input from
@@ -115,6 +117,7 @@ class JobRunner:
             capacity or LocalCapacity({n: b.max_concurrency for n, b in settings.backends.items()}),
             self.prices,
             changed,
+            previews,
             gate,
         )
 

@@ -39,6 +39,7 @@ from gateway.jobs import Job, JobSpec
 from gateway.metrics import Metrics
 from gateway.money.book import PriceBook
 from gateway.outbound import OutboundGuard
+from gateway.previews import PreviewStore, previews_from_url
 from gateway.quotas import RateLimiter
 from gateway.runner import JobRunner
 from gateway.settings import PlanSettings, Settings
@@ -83,6 +84,7 @@ class Gateway:
     idempotency: IdempotencyStore
     events: JobEvents  # job change notifications: live status streams and waiting callers
     batches: BatchStore
+    previews: PreviewStore  # partial images of streaming vendors, for /v1 streams
     capacity: Capacity  # backends' concurrency slots (per process, or global on Redis)
     cancels: Cancels  # cancel a job (client, deadline, batch): gateway/cancels.py
     deadlines: DeadlineSweep
@@ -127,6 +129,7 @@ class Gateway:
         rates = RateLimiter.from_url(settings.state.url)
         budgets = Budgets(state)
         events = events_from_url(settings.state.url)
+        previews = previews_from_url(settings.state.url)
         capacity = capacity_from_settings(settings)
         notifier = Notifier(
             outbound, boot.signing_secret, lambda job: present_job(job, urls), metrics=metrics
@@ -158,6 +161,7 @@ class Gateway:
             metrics=metrics,
             capacity=capacity,
             input_url=urls.url_for_key,
+            previews=previews,
         )
         workers = WorkerPool(
             state,
@@ -194,6 +198,7 @@ class Gateway:
             idempotency=idempotency_from_url(settings.state.url),
             events=events,
             batches=batches_from_url(settings.state.url),
+            previews=previews,
             capacity=capacity,
             cancels=cancels,
             deadlines=DeadlineSweep(state, cancels, grace=settings.workers.visibility_timeout),
@@ -247,6 +252,7 @@ class Gateway:
         await self.idempotency.aclose()
         await self.events.aclose()
         await self.batches.aclose()
+        await self.previews.aclose()
         await self.capacity.aclose()
         await self.usage.aclose()
         await self.state.aclose()

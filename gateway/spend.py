@@ -26,7 +26,7 @@ class JobSpend:
         self.tenant = job.tenant
         # Rebuilt from the job's recorded attempts at every delivery, so the cap holds
         # across a requeue, a reclaim or a restart.
-        self.ledger = CostLedger(cap, job.cost, len(job.attempts))
+        self.ledger = CostLedger(cap, job.cost, job.calls)
         self.budget = budget
         self.budgets = budgets
         # Everything reserved for the job so far (at admission, by earlier deliveries).

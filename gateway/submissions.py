@@ -10,9 +10,10 @@ here that its handlers call.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 from gateway.errors import ApiError, invalid_request, job_not_cancelable, job_not_found
 from gateway.events import wait_until_ended
@@ -20,7 +21,9 @@ from gateway.fingerprint import fingerprint
 from gateway.input_images import Inputs, prepare_inputs
 from gateway.jobs import Job, JobSpec, client_cancel, new_job_id
 from gateway.outbound import OutboundRefused
+from gateway.previews.following import PreviewImage, follow_previews
 from gateway.quotas import Refused, rate_limited
+from gateway.state.base import ListQuery, Page
 
 if TYPE_CHECKING:
     from gateway.services import Gateway
@@ -38,6 +41,7 @@ class Submitted:
         return f"/images/jobs/{self.job.id}"
 
 
+T = TypeVar("T")
 # How long a cancel waits for a RUNNING job's worker to stop it before answering 202.
 CANCEL_WAIT = 5.0
 
@@ -131,6 +135,10 @@ class Submissions:
             current = await self.wait(current, CANCEL_WAIT)
         return current
 
+    async def list_jobs(self, query: ListQuery) -> Page:
+        """A page of the tenant's own jobs, newest first (one read of its poll rate)."""
+        return await self._polled(query.tenant, lambda: self.gateway.state.list_jobs(query))
+
     async def wait(self, job: Job, timeout: float) -> Job:
         """The job once it is terminal, or as it is after `timeout` seconds.
 
@@ -144,15 +152,29 @@ class Submissions:
         ended = await wait_until_ended(gateway.state, gateway.events, job.id, timeout)
         return ended or job
 
+    def follow(self, job: Job, timeout: float) -> AsyncIterator[PreviewImage | Job]:
+        """For a stream: the partial images a streaming vendor sends for the job's
+        execution, as they are stored (in any process), then the job once it ended (or as
+        it is after `timeout` seconds)."""
+        gateway = self.gateway
+        return follow_previews(
+            gateway.state, gateway.events, gateway.previews, gateway.images, job, timeout
+        )
+
     async def _load_polled(self, tenant: str, job_id: str) -> Job | None:
-        """The job, after the tenant's poll rate; both go out together (one wait)."""
+        """The job, after the tenant's poll rate."""
+        return await self._polled(tenant, lambda: self.gateway.state.get_job(job_id))
+
+    async def _polled(self, tenant: str, read: Callable[[], Awaitable[T]]) -> T:
+        """`read()`, after one unit of the tenant's poll rate; both go out together (one
+        wait), and a refused poll answers 429 whatever the read found."""
         gateway = self.gateway
         rule = gateway.plan(tenant).poll_rate
         if not rule:
-            return await gateway.state.get_job(job_id)
+            return await read()
         polled, loaded = await asyncio.gather(
             gateway.admission.rates.acquire(rule, "poll", tenant),
-            gateway.state.get_job(job_id),
+            read(),
             return_exceptions=True,
         )
         if isinstance(polled, Refused):

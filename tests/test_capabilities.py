@@ -92,6 +92,8 @@ def test_a_fallback_that_cannot_honour_is_skipped_and_recorded(
         ("second", "unsupported_negative_prompt"),
     ]
     assert second.calls == 0 and job["cost"] in ("0", "0.00")
+    assert job["attempts"] == 1  # the skipped fallback was recorded, not called
+    assert job["error"]["message"].startswith("1 attempts failed")
 
 
 def test_check_names_edits_and_variations() -> None:

@@ -44,6 +44,8 @@ def base_url(vendor: FakeOpenAI, tmp_path_factory: pytest.TempPathFactory) -> It
     config["retry"] = {"max_attempts": 1, "initial": "10ms", "max": "10ms"}
     config["openai_api"] = {"wait_limit": "30s"}
     config["inputs"] = {"max_image_bytes": 200_000, "max_pixels": 600 * 600}
+    # Loopback is let through the outbound guard: the fakes serve the "remote" images.
+    config["outbound"] = {"allow_networks": ["127.0.0.0/8"], "timeout": "5s"}
     config["tenants"] = {"demo": {"keys": [key_hash(KEY)], "generate_key": False}}
     vendor_backend = {
         "type": "openai",
@@ -261,13 +263,47 @@ def test_bad_inputs_are_400s_naming_the_part(sdk: openai.OpenAI, base_url: str) 
     assert refused(image=[photo()] * 17).param == "image"
     too_big = refused(image=photo(700))
     assert too_big.param == "image" and "pixels" in too_big.message
-    outside = httpx.post(
-        f"{base_url}/v1/images/edits",
-        json={"prompt": "x", "images": [{"image_url": "http://127.0.0.1:9/cat.png"}]},
-        headers=AUTH,
-    )
-    assert outside.status_code == 400
-    assert outside.json()["error"]["param"] == "images[0].image_url"
+    for url, why in (
+        ("http://10.1.2.3/cat.png", "internal or reserved"),  # refused before any connection
+        ("http://user:pw@127.0.0.1:9/cat.png", "user name or password"),
+        ("http://127.0.0.1:9/cat.png", "could not be fetched"),  # nothing listens there
+        ("ftp://example.com/cat.png", "data: URL or an http(s) URL"),
+    ):
+        outside = httpx.post(
+            f"{base_url}/v1/images/edits",
+            json={"prompt": "x", "images": [{"image_url": url}]},
+            headers=AUTH,
+            timeout=30,
+        )
+        assert outside.status_code == 400, outside.text
+        error = outside.json()["error"]
+        assert error["param"] == "images[0].image_url" and why in error["message"]
     with pytest.raises(openai.BadRequestError) as unknown:
         sdk.images.edit(image=photo(), prompt="x", extra_body={"colour": "red"})
     assert unknown.value.param == "colour"
+
+
+def test_a_remote_image_url_is_fetched_through_the_outbound_guard(
+    base_url: str, vendor: FakeOpenAI
+) -> None:
+    vendor.files["remote"] = (photo(colour=(0, 120, 120)), "image/png")
+    vendor.files["page"] = (b"<html>not an image</html>", "text/html")
+    remote = f"{vendor.base_url}/files/remote"
+    answer = httpx.post(
+        f"{base_url}/v1/images/edits",
+        json={"prompt": "a remote edit", "size": "64x64", "images": [{"image_url": remote}]},
+        headers=AUTH,
+        timeout=30,
+    )
+    assert answer.status_code == 200, answer.text
+    job = httpx.get(f"{base_url}/images/jobs/{answer.headers['x-imagegate-job-id']}", headers=AUTH)
+    stored = job.json()["data"]["inputImages"][0]["url"]
+    assert httpx.get(stored).content == photo(colour=(0, 120, 120))
+    for name, why in (("page", "not a PNG, JPEG or WebP"), ("missing", "answered HTTP 404")):
+        refused = httpx.post(
+            f"{base_url}/images/jobs",
+            json={"prompt": "x", "images": [f"{vendor.base_url}/files/{name}"]},
+            headers=AUTH,
+            timeout=30,
+        )
+        assert refused.status_code == 400 and why in refused.json()["error"]["message"]

@@ -1,9 +1,11 @@
-"""Input images given by URL in a JSON body (`images: [{"image_url": ...}]`, `mask`).
+"""Input images given by URL in a JSON body (`images: [{"image_url": ...}]`, `mask`, and
+the job API's `images`).
 
-Two kinds are read: `data:` URLs (base64) and this gateway's own signed `/files/` URLs
-(read straight from object storage, signature checked as the route checks it). Any other
-URL is user-supplied and may only be fetched through the outbound guard, which this surface
-does not use yet: such a URL is refused with a 400 naming the part.
+`data:` URLs (base64) are decoded; this gateway's own signed `/files/` URLs are read
+straight from object storage (signature checked as the route checks it); any other http(s)
+URL is user-supplied and fetched only through the outbound guard (gateway/outbound/: no
+internal addresses, no redirects, a deadline, at most `inputs.max_image_bytes`). Every
+failure is a 400 naming the part.
 """
 
 from __future__ import annotations
@@ -12,7 +14,10 @@ import base64
 import binascii
 from urllib.parse import parse_qs, unquote, urlsplit
 
+import httpx
+
 from gateway.errors import invalid_request
+from gateway.outbound import OutboundRefused, ResponseTooLarge
 from gateway.services import Gateway
 from gateway.storage.images import IMAGE_KEY
 
@@ -46,15 +51,28 @@ async def read_gateway_file(gateway: Gateway, url: str, part: str) -> bytes | No
     return found.data
 
 
+async def fetch_guarded(gateway: Gateway, url: str, part: str) -> bytes:
+    """GET a user-supplied image URL through the outbound guard."""
+    limit = gateway.settings.inputs.max_image_bytes
+    try:
+        response = await gateway.outbound.request("GET", url, max_bytes=limit)
+    except OutboundRefused as exc:
+        raise invalid_request(f"{part}: the URL is refused: {exc}", part) from None
+    except ResponseTooLarge:
+        raise invalid_request(f"{part}: the image is larger than {limit} bytes", part) from None
+    except (httpx.HTTPError, TimeoutError, OSError):
+        raise invalid_request(f"{part}: the image could not be fetched", part) from None
+    if response.status_code != 200:
+        raise invalid_request(
+            f"{part}: fetching the image answered HTTP {response.status_code}", part
+        )
+    return response.content
+
+
 async def read_image_ref(gateway: Gateway, url: str, part: str) -> bytes:
     if url.startswith("data:"):
         return decode_data_url(url, part)
     if url.startswith(("https://", "http://")):
         own = await read_gateway_file(gateway, url, part)
-        if own is not None:
-            return own
-    raise invalid_request(
-        f"{part}: only data: URLs and this gateway's own /files/ URLs are accepted "
-        "(other URLs are not fetched)",
-        part,
-    )
+        return own if own is not None else await fetch_guarded(gateway, url, part)
+    raise invalid_request(f"{part}: must be a data: URL or an http(s) URL", part)

@@ -35,19 +35,20 @@ def openai_type(error: ApiError) -> str:
     return "invalid_request_error"
 
 
+def openai_error_body(error: ApiError) -> dict[str, dict[str, str | None]]:
+    """`{"error": {...}}`: the body of a failed answer, and of a stream's `error` event."""
+    return {
+        "error": {
+            "message": error.message,
+            "type": openai_type(error),
+            "param": error.param,
+            "code": OPENAI_CODES.get(error.code, error.code),
+        }
+    }
+
+
 def openai_failure(error: ApiError) -> JSONResponse:
     headers = dict(error.headers)
     if error.code in NO_CLIENT_RETRY:
         headers["x-should-retry"] = "false"
-    return JSONResponse(
-        {
-            "error": {
-                "message": error.message,
-                "type": openai_type(error),
-                "param": error.param,
-                "code": OPENAI_CODES.get(error.code, error.code),
-            }
-        },
-        status_code=error.status,
-        headers=headers,
-    )
+    return JSONResponse(openai_error_body(error), status_code=error.status, headers=headers)

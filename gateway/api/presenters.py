@@ -48,7 +48,7 @@ async def present_job(job: Job, urls: UrlBuilder) -> dict[str, Any]:
         "finishedAt": iso(job.finished_at),
         "durationMs": job.duration_ms,
         "cost": usd(job.cost),
-        "attempts": len(job.attempts),
+        "attempts": job.calls,
         "attemptLog": [
             {
                 "backend": a.backend,

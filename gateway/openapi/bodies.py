@@ -91,7 +91,8 @@ def job_body(settings: Settings) -> Schema:
                     "maxItems": 16,
                     "items": {
                         "type": "string",
-                        "description": "a data: URL, or this gateway's own /files/ URL",
+                        "description": "a data: URL, this gateway's own /files/ URL, or an "
+                        "http(s) URL fetched through the outbound guard",
                     },
                 }
             ),
@@ -222,6 +223,38 @@ def edit_form(settings: Settings) -> Schema:
             "input_fidelity": {"enum": ["high", "low"]},
             "image": IMAGE_FILE,
             "mask": IMAGE_FILE,
+        },
+        **_all_of([*_openai_sizes(settings), _stream_for_partials()]),
+    }
+
+
+IMAGE_REF: Schema = {
+    "type": "object",
+    "additionalProperties": False,
+    "properties": {
+        "image_url": {
+            "type": "string",
+            "description": "a data: URL, this gateway's own /files/ URL, or an http(s) URL "
+            "fetched through the outbound guard",
+        },
+        "file_id": {"type": "string", "description": "refused: the gateway has no Files API"},
+    },
+}
+
+
+def edit_json_body(settings: Settings) -> Schema:
+    """OpenAI's JSON form of an edit: `images: [{image_url}]` and an optional `mask`."""
+    return {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["prompt", "images"],
+        "properties": {
+            "prompt": trimmed_text(MAX_EDIT_PROMPT),
+            **_openai_options(settings),
+            **_rendering(),
+            "input_fidelity": nullable({"enum": ["high", "low"]}),
+            "images": {"type": "array", "minItems": 1, "maxItems": 16, "items": IMAGE_REF},
+            "mask": nullable(IMAGE_REF),
         },
         **_all_of([*_openai_sizes(settings), _stream_for_partials()]),
     }

@@ -8,6 +8,7 @@ from gateway.batches import MAX_ITEMS
 from gateway.openapi import bodies
 from gateway.openapi.components import (
     INTEGER,
+    NULLABLE_STRING,
     RATE_HEADERS,
     STRING,
     USD,
@@ -109,6 +110,25 @@ SINCE: Schema = {
     "schema": {"anyOf": [{"type": "string", "format": "date"}, {"const": ""}]},
 }
 JOB_ID = path_param("job_id", "A job id from POST /images/jobs.")
+
+
+def query(name: str, description: str, schema: Schema) -> Schema:
+    return {
+        "name": name,
+        "in": "query",
+        "required": False,
+        "description": description,
+        "schema": schema,
+    }
+
+
+LISTING = [
+    query("status", "One status, or several comma-separated (any case).", STRING),
+    query("createdAfter", "ISO-8601 time (no offset: UTC); exclusive.", STRING),
+    query("createdBefore", "ISO-8601 time (no offset: UTC); exclusive.", STRING),
+    query("limit", "1..100, default 20.", {"type": "integer", "minimum": 1, "maximum": 100}),
+    query("cursor", "nextCursor of the page before.", STRING),
+]
 BATCH_ID = path_param("batch_id", "A batch id from POST /images/batches.")
 
 
@@ -145,7 +165,26 @@ def _job_api(settings: Settings) -> dict[str, Any]:
                 security=TENANT,
                 parameters=[param("IdempotencyKey"), param("CancelAfter"), param("Prefer")],
                 body={"application/json": bodies.job_body(settings)},
-            )
+            ),
+            "get": operation(
+                "The caller's jobs, newest first, a page at a time",
+                {
+                    "200": response(
+                        "A page of jobs",
+                        envelope(
+                            obj(
+                                {
+                                    "jobs": {"type": "array", "items": ref("Job")},
+                                    "nextCursor": NULLABLE_STRING,
+                                }
+                            )
+                        ),
+                    )
+                },
+                merged(AUTH, POLL, STATE, {400: ["invalid_request"]}),
+                security=TENANT,
+                parameters=LISTING,
+            ),
         },
         "/images/jobs/{job_id}": {
             "get": operation(
@@ -270,7 +309,7 @@ def _job_api(settings: Settings) -> dict[str, Any]:
                         ),
                     )
                 },
-                merged(AUTH, IDEMPOTENT, STATE, {404: ["batch_not_found"]}),
+                merged(AUTH, IDEMPOTENT, POLL, STATE, {404: ["batch_not_found"]}),
                 security=TENANT,
                 parameters=[BATCH_ID, param("IdempotencyKey")],
             )
@@ -343,13 +382,16 @@ def _openai(settings: Settings) -> dict[str, Any]:
         },
         "/v1/images/edits": {
             "post": operation(
-                "OpenAI Images: edit (multipart as the SDK sends it)",
+                "OpenAI Images: edit (multipart as the SDK sends it, or JSON with image URLs)",
                 answers,
                 errors,
                 security=TENANT,
                 openai=True,
                 parameters=[param("Prefer")],
-                body={"multipart/form-data": bodies.edit_form(settings)},
+                body={
+                    "multipart/form-data": bodies.edit_form(settings),
+                    "application/json": bodies.edit_json_body(settings),
+                },
             )
         },
         "/v1/images/variations": {

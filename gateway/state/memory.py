@@ -288,7 +288,7 @@ class MemoryState:
     async def list_jobs(self, query: ListQuery) -> Page:
         indexed = self._by_tenant.get(query.tenant, {})
         positions = sorted(
-            ((round(created.timestamp() * 1000), job_id) for job_id, created in indexed.items()),
+            ((jobs.epoch_ms(created), job_id) for job_id, created in indexed.items()),
             reverse=True,
         )
         found: list[Job] = []

@@ -64,6 +64,7 @@ from gateway.jobs import (
     JobError,
     JobResult,
     Resume,
+    epoch_ms,
     record_to_json,
     utcnow,
 )
@@ -247,7 +248,7 @@ class RedisState:
             "1" if job.spec.no_cache else "0",
             "" if max_active is None else max_active,
             round(deadline * 1000),
-            round(job.created_at.timestamp() * 1000),
+            epoch_ms(job.created_at),
             _change(jobs.born_cached(utcnow())),
             self._joins,
             round(job.deadline.timestamp() * 1000) if job.deadline else "",

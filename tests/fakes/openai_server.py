@@ -1,25 +1,30 @@
 """A fake OpenAI Images API: `POST /v1/images/generations`, `/edits` and `/variations`
 (multipart, inputs checked as OpenAI checks them), and `/files/{name}` for URL results.
+GPT image models asked for `stream: true` answer `text/event-stream` as OpenAI does:
+`partial_images` `*.partial_image` events, then `*.completed` (`image_edit.*` for edits).
 
 Like the real one: Bearer auth (401 `invalid_api_key` otherwise), dall-e models answer `url`
 unless `response_format: "b64_json"`, gpt-image models always answer `b64_json` and reject
 `response_format` with 400 `unknown_parameter` and report the `usage` they bill (tokens, as
 the Images API answers them: `input_tokens`, `input_tokens_details`, `output_tokens`,
 `total_tokens`); errors are `{"error": {message, type, code,
-param}}`. Step kinds: ok, error, slow, truncated, html (a URL whose download is HTML), url.
+param}}`. Step kinds: ok, error, slow, truncated, html (a URL whose download is HTML), url,
+broken (a stream that ends with an error event).
 """
 
 from __future__ import annotations
 
 import base64
 import io
+import json
 import time
+from collections.abc import AsyncIterator
 from typing import Any
 
 from PIL import Image
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from tests.fakes.script import FakeVendor, Received, Step, pause, payload
@@ -74,6 +79,7 @@ def gpt_image_details(body: dict[str, Any], inputs: Received | None = None) -> d
 class FakeOpenAI(FakeVendor):
     def __init__(self, key: str) -> None:
         super().__init__(key)
+        self.partials_sent = 0  # partial image events streamed so far
         self.app = Starlette(
             routes=[
                 Route("/v1/images/generations", self.generations, methods=["POST"]),
@@ -140,6 +146,10 @@ class FakeOpenAI(FakeVendor):
                 },
                 400,
             )
+        if model.startswith("gpt-image") and body.get("stream") in (True, "true"):
+            prefix = "image_edit" if input_images is not None else "image_generation"
+            events = self._events(body, step, prefix, input_images)
+            return StreamingResponse(events, media_type="text/event-stream")
         answer: dict[str, Any] = {
             "created": int(time.time()),
             "data": self._items(request, body, step),
@@ -147,6 +157,36 @@ class FakeOpenAI(FakeVendor):
         if model.startswith("gpt-image"):
             answer.update(gpt_image_details(body, input_images))
         return JSONResponse(answer)
+
+    async def _events(
+        self, body: dict[str, Any], step: Step, prefix: str, inputs: Received | None
+    ) -> AsyncIterator[bytes]:
+        """As OpenAI streams: `partial_images` partial events, then the completed one (step
+        `broken`: an error event after the partials instead)."""
+        width, _, height = str(body.get("size", "1024x1024")).partition("x")
+        fmt = str(body.get("output_format", "png"))
+        details = gpt_image_details(body, inputs)
+        common = {
+            "created_at": int(time.time()),
+            "size": details["size"],
+            "quality": details["quality"],
+            "background": "opaque",
+            "output_format": details["output_format"],
+        }
+        for index in range(int(body.get("partial_images", 0))):
+            data, _ = payload(Step(), int(width) // 4, int(height) // 4, fmt)  # a rough draft
+            event = {"type": f"{prefix}.partial_image", "b64_json": base64.b64encode(data).decode(),
+                     "partial_image_index": index, **common}  # fmt: skip
+            yield sse(event)
+            self.partials_sent += 1
+        if step.kind == "broken":
+            failed = error_body("The image could not be generated.", "server_error")
+            yield sse({"type": "error", **failed}, "error")
+            return
+        data, _ = payload(step, int(width), int(height), fmt)
+        event = {"type": f"{prefix}.completed", "b64_json": base64.b64encode(data).decode(),
+                 "usage": details["usage"], **common}  # fmt: skip
+        yield sse(event)
 
     def _items(self, request: Request, body: dict[str, Any], step: Step) -> list[dict[str, str]]:
         width, _, height = str(body.get("size", "1024x1024")).partition("x")
@@ -163,6 +203,10 @@ class FakeOpenAI(FakeVendor):
         return items
 
 
+def sse(event: dict[str, Any], name: str | None = None) -> bytes:
+    return f"event: {name or event['type']}\ndata: {json.dumps(event)}\n\n".encode()
+
+
 def input_parts(received: Received) -> list[bytes]:
     """The input images, as the SDK sends them: one `image` part or repeated `image[]`."""
     return [*received.files.get("image", []), *received.files.get("image[]", [])]
@@ -171,8 +215,9 @@ def input_parts(received: Received) -> list[bytes]:
 def form_body(received: Received) -> dict[str, Any]:
     """A multipart request's text fields as the JSON body they stand for."""
     body: dict[str, Any] = dict(received.form)
-    if "n" in body:
-        body["n"] = int(body["n"])
+    for name in ("n", "partial_images"):
+        if name in body:
+            body[name] = int(body[name])
     return body
 
 

@@ -6,15 +6,22 @@ Like the real one: Bearer auth, predictions `{id, status, output, error, urls: {
 web}}`, RFC 7807 error bodies `{"title", "detail", "status"}`. A step with `polls=k` answers
 "processing" to k polls before its outcome; `polls=0` answers the outcome at once (sync mode).
 Step kinds: ok, error, slow, truncated, html (output files), failed, stuck, single.
+File inputs (`image`, `input_image`, `mask`: URLs or data: URLs) are downloaded at create
+and must be images (else 422), as Replicate does; `fetched` keeps what was read.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
+import io
 import math
 import uuid
 from dataclasses import dataclass
 from typing import Any
 
+import httpx
+from PIL import Image
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -40,6 +47,7 @@ class FakeReplicate(FakeVendor):
     def __init__(self, key: str) -> None:
         super().__init__(key)
         self.predictions: dict[str, Prediction] = {}
+        self.fetched: dict[str, list[bytes]] = {}  # file inputs it downloaded, by input name
         self.app = Starlette(
             routes=[
                 Route("/v1/models/{owner}/{name}/predictions", self.create, methods=["POST"]),
@@ -65,6 +73,9 @@ class FakeReplicate(FakeVendor):
         if step.kind == "slow":
             await pause(self, request, step.delay)
         body = received.json or {}
+        refused = await self.fetch_inputs(body.get("input", {}))
+        if refused is not None:
+            return refused
         params = request.path_params
         model = f"{params['owner']}/{params['name']}" if params else None
         pid = uuid.uuid4().hex[:26]
@@ -91,6 +102,20 @@ class FakeReplicate(FakeVendor):
         if step.polls == 0 and step.kind != "stuck":
             self._advance(request, prediction)  # done within `Prefer: wait`
         return JSONResponse(prediction.json, 201)
+
+    async def fetch_inputs(self, model_input: dict[str, Any]) -> Response | None:
+        """File inputs (`image`, `input_image`, `mask`) are URLs or data: URLs; Replicate
+        downloads them before the prediction starts and refuses one it cannot read (422)."""
+        for name in FILE_INPUTS:
+            url = model_input.get(name)
+            if url is None:
+                continue
+            data = await _read(str(url))
+            if data is None or not _is_image(data):
+                detail = f"{name}: could not read an image from the given URL"
+                return JSONResponse(problem(422, "Input validation failed", detail), 422)
+            self.fetched.setdefault(name, []).append(data)
+        return None
 
     async def get(self, request: Request) -> Response:
         found = await self._prediction(request)
@@ -146,3 +171,28 @@ def _size(model_input: dict[str, Any]) -> tuple[int, int]:
     w, _, h = str(model_input.get("aspect_ratio", "1:1")).partition(":")
     ratio = int(w) / int(h)
     return round(math.sqrt(AREA * ratio)), round(math.sqrt(AREA / ratio))
+
+
+FILE_INPUTS = ("image", "input_image", "mask")
+
+
+async def _read(url: str) -> bytes | None:
+    if url.startswith("data:"):
+        try:
+            return base64.b64decode(url.partition(",")[2], validate=True)
+        except binascii.Error:
+            return None
+    if not url.startswith("http://127.0.0.1:"):  # the fake only ever fetches from loopback
+        return None
+    async with httpx.AsyncClient(timeout=5) as client:
+        response = await client.get(url)
+    return response.content if response.status_code == 200 else None
+
+
+def _is_image(data: bytes) -> bool:
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            image.load()
+        return True
+    except (OSError, SyntaxError, ValueError):
+        return False

@@ -1,0 +1,99 @@
+"""`GET /images/jobs`: the caller's jobs, newest first, paged, filtered; clear 400s; one
+read against `poll_rate`; over memory:// and a real Redis."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from starlette.testclient import TestClient
+
+from gateway.api.job_listing import encode_cursor
+from gateway.settings import Settings
+from tests.conftest import AUTH, OTHER_AUTH
+from tests.polling import wait_for_job
+
+
+def listing(client: TestClient, headers: dict[str, str] = AUTH, **params: Any) -> Any:
+    answer = client.get("/images/jobs", params=params, headers=headers)
+    assert answer.status_code == 200, answer.text
+    return answer.json()["data"]
+
+
+def submit(client: TestClient, prompt: str) -> str:
+    answer = client.post("/images/jobs", json={"prompt": prompt}, headers=AUTH)
+    assert answer.status_code == 202, answer.text
+    job_id: str = answer.json()["data"]["jobId"]
+    return job_id
+
+
+def test_pages_newest_first_and_only_the_callers_own(
+    make_client: Callable[..., TestClient], make_settings: Callable[..., Settings], state_url: str
+) -> None:
+    client = make_client(make_settings(state={"url": state_url}, workers={"concurrency": 0}))
+    made = [submit(client, f"listed {i}") for i in range(5)]
+    first = listing(client, limit=2)
+    assert [job["id"] for job in first["jobs"]] == made[:2:-1][:2] == [made[4], made[3]]
+    assert first["jobs"][0]["status"] == "PENDING" and "prompt" in first["jobs"][0]
+    newer = submit(client, "arrives meanwhile")
+    second = listing(client, limit=2, cursor=first["nextCursor"])
+    assert [job["id"] for job in second["jobs"]] == [made[2], made[1]]
+    third = listing(client, limit=2, cursor=second["nextCursor"])
+    assert [job["id"] for job in third["jobs"]] == [made[0]] and third["nextCursor"] is None
+    assert listing(client, limit=1)["jobs"][0]["id"] == newer
+    assert listing(client, headers=OTHER_AUTH) == {"jobs": [], "nextCursor": None}
+
+
+def test_filters_by_status_and_creation_time(
+    make_client: Callable[..., TestClient], make_settings: Callable[..., Settings], state_url: str
+) -> None:
+    client = make_client(make_settings(state={"url": state_url}))
+    done = submit(client, "finished one")
+    finished = wait_for_job(client, done, AUTH)
+    assert finished["status"] == "SUCCEEDED"
+    canceled = submit(client, "canceled one")
+    client.post(f"/images/jobs/{canceled}/cancel", headers=AUTH)
+    ids = lambda data: [job["id"] for job in data["jobs"]]  # noqa: E731
+    assert ids(listing(client, status="SUCCEEDED")) == [done]
+    assert set(ids(listing(client, status="succeeded,CANCELED"))) <= {done, canceled}
+    assert ids(listing(client, createdBefore=finished["createdAt"])) == []
+    assert done in ids(listing(client, createdAfter="2000-01-01T00:00:00Z"))
+    assert ids(listing(client, createdAfter=finished["createdAt"], status="SUCCEEDED")) == []
+
+
+@pytest.mark.parametrize(
+    ("params", "named"),
+    [
+        ({"limit": "0"}, "'limit'"),
+        ({"limit": "101"}, "'limit'"),
+        ({"limit": "ten"}, "'limit'"),
+        ({"status": "DONE"}, "'status'"),
+        ({"status": "RUNNING,"}, "'status'"),
+        ({"createdAfter": "yesterday"}, "'createdAfter'"),
+        ({"createdBefore": "2026-13-01"}, "'createdBefore'"),
+        ({"cursor": "not-a-cursor"}, "'cursor'"),
+        ({"cursor": encode_cursor((1, "job_zz"))}, "'cursor'"),
+        ({"sort": "asc"}, "'sort'"),
+    ],
+)
+def test_bad_parameters_are_400s_naming_them(
+    make_client: Callable[..., TestClient], params: dict[str, str], named: str
+) -> None:
+    client = make_client()
+    answer = client.get("/images/jobs", params=params, headers=AUTH)
+    assert answer.status_code == 400, answer.text
+    error = answer.json()["error"]
+    assert error["code"] == "invalid_request" and named in error["message"], error
+
+
+def test_listing_needs_a_key_and_counts_against_the_poll_rate(
+    make_client: Callable[..., TestClient], make_settings: Callable[..., Settings]
+) -> None:
+    client = make_client(make_settings(plans={"free": {"poll_rate": "2/minute"}}))
+    assert client.get("/images/jobs").status_code == 401
+    listing(client)
+    listing(client)
+    refused = client.get("/images/jobs", headers=AUTH)
+    assert refused.status_code == 429 and refused.json()["error"]["code"] == "rate_limited"
+    assert "Retry-After" in refused.headers
