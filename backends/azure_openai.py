@@ -13,12 +13,13 @@ ResponsibleAIPolicyViolation (a refusal).
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 from urllib.parse import quote
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from backends.base import BackendConfig, BackendDeps, GenerationRequest
+from backends.base import BackendConfig, BackendDeps, GenerationRequest, ModelCapabilities
 from backends.openai import ENDPOINTS, OpenAIBackend
 
 DEFAULT_API_VERSION = "2025-04-01-preview"  # the first with gpt-image-1; dall-e-3 too
@@ -49,6 +50,18 @@ class AzureOpenAIBackend(OpenAIBackend):
 
     def family(self, model: str) -> str:
         return self.azure.deployments.get(model, model)
+
+    def capabilities(self, model: str) -> ModelCapabilities:
+        # Edits, variations and streaming are OpenAI's wire format on Azure too, but no fake
+        # here checks Azure's take on them: they stay off until one does.
+        return replace(
+            super().capabilities(model),
+            input_images=0,
+            mask=False,
+            input_fidelity=False,
+            variations=False,
+            streaming=False,
+        )
 
     def images_url(self, request: GenerationRequest) -> str:
         deployment = quote(request.model, safe="")

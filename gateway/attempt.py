@@ -14,14 +14,15 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from backends.base import NO_PROGRESS, Backend, GenerationRequest, Progress, Usage
+from backends.base import NO_PROGRESS, Backend, GeneratedImage, GenerationRequest, Progress, Usage
 from backends.errors import BackendError, BadImage, BadResponse, Unsupported
 from backends.imaging import NotAnImage
+from gateway import jobs
 from gateway.capacity import Capacity, CapacityFull
 from gateway.deferral import Deferred, capacity_delay
 from gateway.errors import redact
 from gateway.events.base import Changed, no_change
-from gateway.jobs import SKIPPED, Attempt, Job
+from gateway.jobs import SKIPPED, Attempt, Job, VendorJob
 from gateway.metrics import Metrics
 from gateway.money.book import PriceBook
 from gateway.money.format import usd
@@ -31,7 +32,7 @@ from gateway.previews.progress import JobProgress
 from gateway.quotas import RateLimiter, Refused
 from gateway.settings import Target
 from gateway.spend import JobSpend
-from gateway.state.base import StateStore
+from gateway.state.base import StateStore, StateUnavailable
 from gateway.storage import ImageStore, PreparedImage
 
 log = logging.getLogger("imagegate.runner")
@@ -66,6 +67,27 @@ class Call:
     backend: Backend
     request: GenerationRequest
     estimate: Decimal  # from the price book: the worst case one attempt may bill
+
+
+class Reported:
+    """The backend's progress, kept on the job: a vendor job it started is recorded, so a
+    process other than this worker's can cancel it (gateway/cancels.py)."""
+
+    def __init__(self, state: StateStore, call: Call, inner: Progress = NO_PROGRESS) -> None:
+        self.state = state
+        self.call = call
+        self.inner = inner  # partial images: previews (gateway/previews/progress.py)
+
+    async def submitted(self, handle: str) -> None:
+        started = jobs.vendor_job_started(VendorJob(self.call.target.backend, handle))
+        try:
+            await self.state.patch(self.call.job.id, started)
+        except StateUnavailable as exc:  # best effort: the attempt itself goes on
+            log.warning("job %s: its vendor job was not recorded (%s)", self.call.job.id, exc)
+        await self.inner.submitted(handle)
+
+    async def partial(self, index: int, image: GeneratedImage) -> None:
+        await self.inner.partial(index, image)
 
 
 class Attempter:
@@ -172,7 +194,9 @@ class Attempter:
 
     async def _generate(self, call: Call) -> tuple[list[PreparedImage], Usage]:
         request = call.request
-        generation = await call.backend.generate(request, self._progress(call))
+        generation = await call.backend.generate(
+            request, Reported(self.state, call, self._progress(call))
+        )
         images = generation.images
         if len(images) != request.n:
             raise BadResponse(f"backend returned {len(images)} images, expected {request.n}")

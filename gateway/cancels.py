@@ -10,11 +10,32 @@ its attempts were charged.
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Mapping
+
+from backends.base import Backend, Cancellable
 from gateway import jobs
 from gateway.endings import Endings
+from gateway.errors import redact
 from gateway.events import JobEvents
-from gateway.jobs import Job, JobError, utcnow
+from gateway.jobs import Job, JobError, VendorJob, utcnow
 from gateway.state.base import Canceled, StateStore
+
+log = logging.getLogger("imagegate.cancels")
+
+
+async def cancel_vendor_job(backends: Mapping[str, Backend], vendor_job: VendorJob | None) -> None:
+    """Cancel a vendor job nobody else will stop (its worker died), where the backend
+    can: best effort, a failure is logged."""
+    if vendor_job is None:
+        return
+    backend = backends.get(vendor_job.backend)
+    if not isinstance(backend, Cancellable):
+        return
+    try:
+        await backend.cancel(vendor_job.handle)
+    except Exception as exc:
+        log.warning("canceling %s's vendor job failed: %s", vendor_job.backend, redact(str(exc)))
 
 
 class Stopped(Exception):
@@ -22,14 +43,24 @@ class Stopped(Exception):
 
 
 class Cancels:
-    def __init__(self, state: StateStore, endings: Endings, events: JobEvents) -> None:
+    def __init__(
+        self,
+        state: StateStore,
+        endings: Endings,
+        events: JobEvents,
+        backends: Mapping[str, Backend] | None = None,
+    ) -> None:
         self.state = state
         self.endings = endings
         self.events = events
+        self.backends = backends or {}
 
     async def cancel(self, job_id: str, error: JobError, *, force: bool = False) -> Canceled:
         """Apply one cancel; settle and announce what it ended, wake what it changed."""
         outcome = await self.state.cancel(job_id, jobs.cancel(utcnow(), error, force=force))
+        if force:  # its worker is gone: nobody else stops what it started at the vendor
+            for forced in outcome.ended:
+                await cancel_vendor_job(self.backends, forced.vendor_job)
         await self.endings.settle(outcome.ended)
         ended = {job.id for job in outcome.ended}
         woken = [

@@ -75,6 +75,7 @@ def _serve(args: argparse.Namespace) -> None:
             "a new key.\n",
             flush=True,
         )
+    _print_new_webhook_secrets(settings)
     print(f"Imagegate listening on {settings.server.base_url}", flush=True)
     common: dict[str, Any] = {
         "host": server.host,
@@ -89,6 +90,40 @@ def _serve(args: argparse.Namespace) -> None:
         uvicorn.run(FACTORY, factory=True, workers=args.workers, **common)
         return
     uvicorn.run(create_app(settings, reload=lambda: load_settings(args.config)), **common)
+
+
+def _print_new_webhook_secrets(settings: Settings) -> None:
+    """Generate missing tenant webhook secrets now, and show each new one once."""
+    from gateway.webhooks import TenantSecrets
+
+    try:
+        made = TenantSecrets(settings, os.environ).ensure()
+    except ConfigError as exc:
+        sys.exit(f"imagegate: {exc}")
+    for tenant, secret in made.items():
+        print(
+            f"\nImagegate generated a webhook signing secret for tenant {tenant!r}. Give it to "
+            f"the tenant to verify its webhooks (Standard Webhooks):\n\n    {secret}\n\n"
+            f"It is kept under {settings.server.data_dir}/webhooks/ (mode 0600); "
+            f"`imagegate webhooks rotate --tenant {tenant}` replaces it.\n",
+            flush=True,
+        )
+
+
+def _webhooks_rotate(args: argparse.Namespace) -> None:
+    from gateway.webhooks import TenantSecrets
+
+    settings = _load(args.config)
+    try:
+        secret = TenantSecrets(settings, os.environ).rotate(args.tenant)
+    except ConfigError as exc:
+        sys.exit(f"imagegate: {exc}")
+    overlap = settings.webhooks.rotation_overlap
+    print(f"New webhook signing secret for tenant {args.tenant!r} (shown once):\n  {secret}")
+    print(
+        f"\nThe previous secret keeps signing beside it for {overlap:g} s "
+        "([webhooks] rotation_overlap): hand the new one to the tenant before then."
+    )
 
 
 def _worker(args: argparse.Namespace) -> None:
@@ -241,6 +276,16 @@ def parser() -> argparse.ArgumentParser:
     create.add_argument("--tenant", help="a key for this tenant")
     create.add_argument("--admin", action="store_true", help="a key for the admin API")
     create.set_defaults(run=_keys_create)
+
+    webhooks = commands.add_parser("webhooks", help="webhook signing secrets").add_subparsers(
+        dest="webhooks_command", required=True
+    )
+    rotate = webhooks.add_parser(
+        "rotate", help="a new secret for a tenant; the old one signs on for the overlap"
+    )
+    rotate.add_argument("--tenant", required=True, help="the tenant whose secret to replace")
+    rotate.add_argument("--config", help="TOML file (default: $IMAGEGATE_CONFIG or embedded)")
+    rotate.set_defaults(run=_webhooks_rotate)
 
     config = commands.add_parser("config", help="config tools").add_subparsers(
         dest="config_command", required=True

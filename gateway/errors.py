@@ -40,6 +40,7 @@ __all__ = [
     "job_not_found",
     "redact",
     "unauthorized",
+    "webhook_not_redeliverable",
 ]
 
 # Every code an HTTP answer of the job API can carry, with its statuses. The README's error
@@ -71,6 +72,7 @@ PUBLIC_ERRORS: dict[str, tuple[int, ...]] = {
     "timeout": (504,),
     "job_canceled": (409,),
     "job_not_cancelable": (409,),
+    "webhook_not_redeliverable": (409,),
     "model_forbidden": (403,),
 }
 
@@ -123,6 +125,10 @@ def unauthorized(message: str = "missing or unknown API key") -> ApiError:
 
 def job_not_found(job_id: str) -> ApiError:
     return ApiError(404, "job_not_found", f"no job with id {redact(job_id)[:64]!r}")
+
+
+def webhook_not_redeliverable(why: str) -> ApiError:
+    return ApiError(409, "webhook_not_redeliverable", why)
 
 
 def job_not_cancelable(job: Job) -> ApiError:

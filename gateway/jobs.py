@@ -22,6 +22,7 @@ others still wait on keeps running for them and ends CANCELED when its execution
 from __future__ import annotations
 
 import secrets
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
@@ -122,6 +123,15 @@ class JobResult:
 
 
 @dataclass(frozen=True)
+class VendorJob:
+    """A job a vendor runs for an attempt (Replicate's prediction id, fal's request id),
+    as the backend reported it: whoever stops the attempt can cancel it by this."""
+
+    backend: str
+    handle: str
+
+
+@dataclass(frozen=True)
 class Hold:
     """Money reserved on a tenant budget counter (`key`, named by the state's key module)."""
 
@@ -173,6 +183,25 @@ class JobSpec:
 
 
 @dataclass(frozen=True)
+class WebhookState:
+    """Where a job's ending is delivered and how that is going (gateway/webhooks/).
+
+    `next_attempt_ms` (epoch ms, the store's clock) is set when the event is due: by the
+    ending change (`Change.apply`), then by the outbox; it is the outbox index."""
+
+    url: str
+    status: str = "pending"  # pending | delivered | failed
+    attempts: int = 0
+    since: int = 0  # attempts made before the current round (a redelivery starts one)
+    last_status: int | None = None
+    last_error: str | None = None
+    next_attempt_ms: int | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+@dataclass(frozen=True)
 class Job:
     id: str
     tenant: str
@@ -199,6 +228,8 @@ class Job:
     cancel: JobError | None = None
     # The execution this job leads is to stop now: no job waits on it any more.
     stop: bool = False
+    vendor_job: VendorJob | None = None  # the latest one its attempts started
+    webhook: WebhookState | None = None  # its ending's delivery (the outbox event)
 
     @property
     def reserved_total(self) -> Decimal:
@@ -247,6 +278,8 @@ class Job:
             "resume": record_to_json(self.resume) if self.resume else None,
             "cancel": record_to_json(self.cancel) if self.cancel else None,
             "stop": self.stop,
+            "vendor_job": record_to_json(self.vendor_job) if self.vendor_job else None,
+            "webhook": self.webhook.to_json() if self.webhook else None,
         }
 
     @classmethod
@@ -285,10 +318,14 @@ class Job:
             resume=Resume(**data["resume"]) if data.get("resume") else None,
             cancel=JobError(**data["cancel"]) if data.get("cancel") else None,
             stop=bool(data.get("stop", False)),
+            vendor_job=VendorJob(**data["vendor_job"]) if data.get("vendor_job") else None,
+            webhook=WebhookState(**data["webhook"]) if data.get("webhook") else None,
         )
 
 
-def record_to_json(record: Attempt | JobResult | JobError | Hold | Resume) -> dict[str, Any]:
+def record_to_json(
+    record: Attempt | JobResult | JobError | Hold | Resume | VendorJob,
+) -> dict[str, Any]:
     """One part of a job in the job's JSON format (what `Job.to_json` writes for it)."""
     encoded = dict(record.__dict__)
     for money in ("cost", "amount", "estimated_cost"):
@@ -335,6 +372,7 @@ FIELD_JSON: dict[str, Callable[[Any], Any]] = {
     "resume": lambda record: record_to_json(record) if record else None,
     "cancel": lambda record: record_to_json(record) if record else None,
     "stop": bool,
+    "vendor_job": lambda record: record_to_json(record) if record else None,
 }
 
 
@@ -345,7 +383,9 @@ class Change:
 
     `count_delivery` also adds one to `deliveries` (a claim), `return_delivery` takes one
     back (a deferral). Stores apply a change only to a job whose status is in `expected`,
-    atomically with whatever else the step does.
+    atomically with whatever else the step does. A change that ends a job also makes its
+    webhook event due (`records_event`): the outbox entry is written in the same step as
+    the terminal status.
     """
 
     expected: frozenset[JobStatus]
@@ -362,7 +402,14 @@ class Change:
         changed = replace(job, **self.fields)
         if self.count_delivery or self.return_delivery:
             changed = replace(changed, deliveries=job.deliveries + self._delivery_delta)
+        if self.records_event and changed.webhook is not None:
+            due = replace(changed.webhook, next_attempt_ms=int(time.time() * 1000))
+            changed = replace(changed, webhook=due)
         return changed
+
+    @property
+    def records_event(self) -> bool:
+        return self.fields.get("status") in TERMINAL
 
     @property
     def _delivery_delta(self) -> int:
@@ -375,6 +422,7 @@ class Change:
             "expected": sorted(status.value for status in self.expected),
             "set": {name: FIELD_JSON[name](value) for name, value in self.fields.items()},
             "incr": {"deliveries": self._delivery_delta} if self._delivery_delta else {},
+            "outbox": self.records_event,
         }
 
 
@@ -405,6 +453,11 @@ def deferred(resume: Resume) -> Change:
         {"status": JobStatus.PENDING, "resume": resume},
         return_delivery=True,
     )
+
+
+def vendor_job_started(vendor_job: VendorJob) -> Change:
+    """An active job's attempt started a vendor job (no status changes)."""
+    return Change(ACTIVE, {"vendor_job": vendor_job})
 
 
 def born_cached(now: datetime) -> Change:

@@ -50,7 +50,7 @@ from gateway.submissions import Submissions
 from gateway.usage import UsageStore, usage_from_url
 from gateway.usage.recorder import UsageRecorder
 from gateway.vendor_http import vendor_client
-from gateway.webhooks import Notifier
+from gateway.webhooks import Dispatcher, TenantSecrets
 from gateway.worker import WorkerPool
 
 log = logging.getLogger("imagegate")
@@ -72,7 +72,8 @@ class Gateway:
     http: httpx.AsyncClient
     vendor_http: httpx.AsyncClient  # the one the backends were built with
     outbound: OutboundGuard  # every request to a user-supplied URL goes through it
-    notifier: Notifier
+    webhooks: Dispatcher  # delivers the outbox (started where workers run)
+    webhook_secrets: TenantSecrets
     endings: Endings  # the one finish pipeline; `endings.subscribe(hook)` to hear of endings
     workers: WorkerPool
     admission: Admission
@@ -131,8 +132,19 @@ class Gateway:
         events = events_from_url(settings.state.url)
         previews = previews_from_url(settings.state.url)
         capacity = capacity_from_settings(settings)
-        notifier = Notifier(
-            outbound, boot.signing_secret, lambda job: present_job(job, urls), metrics=metrics
+        webhook_secrets = TenantSecrets(settings, environ)
+        for tenant in webhook_secrets.ensure():
+            # The secret itself is never logged: `imagegate serve` prints it once on stdout.
+            log.warning("generated a webhook secret for tenant %r (under data_dir)", tenant)
+        webhooks = Dispatcher(
+            state,
+            outbound,
+            webhook_secrets,
+            lambda job: present_job(job, urls),
+            settings.webhooks,
+            lease=settings.webhooks.lease,
+            attempt_timeout=min(settings.outbound.timeout, settings.webhooks.lease / 2),
+            metrics=metrics,
         )
         usage = usage_from_url(settings.state.url)
         endings = Endings(
@@ -140,14 +152,14 @@ class Gateway:
             budgets,
             [
                 metrics.count_ended,
-                notifier.jobs_finished,
+                webhooks.jobs_finished,
                 partial(announce, events),
                 UsageRecorder(
                     usage, partial(_first_target, settings, PriceBook(settings.backends))
                 ),
             ],
         )
-        cancels = Cancels(state, endings, events)
+        cancels = Cancels(state, endings, events, backends)
         runner = JobRunner(
             changed=events.publish,
             gate=cancels.gate,
@@ -186,7 +198,8 @@ class Gateway:
             http=http,
             vendor_http=vendor_http,
             outbound=outbound,
-            notifier=notifier,
+            webhooks=webhooks,
+            webhook_secrets=webhook_secrets,
             endings=endings,
             workers=workers,
             admission=Admission(state, rates, budgets, metrics),
@@ -207,11 +220,14 @@ class Gateway:
         )
         await workers.start()
         gateway.deadlines.start()
+        if workers.concurrency > 0:  # where jobs are worked, their webhooks are delivered
+            webhooks.start()
         return gateway
 
     def rebind(self, settings: Settings) -> None:
         """Swap in reloaded plans, tenants and admin keys (gateway/reload.py)."""
         self.settings = settings
+        self.webhook_secrets.settings = settings
         self.workers.runner.settings = settings
         self.plans = {tenant: settings.plan_for(tenant) for tenant in settings.tenants}
         self.keyring = KeyRing(bootstrap(settings).key_hashes)
@@ -242,7 +258,7 @@ class Gateway:
     async def aclose(self) -> None:
         await self.deadlines.stop()
         await self.workers.stop()
-        await self.notifier.aclose()
+        await self.webhooks.aclose()
         for backend in self.backends.values():
             await backend.aclose()
         await self.http.aclose()

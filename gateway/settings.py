@@ -166,6 +166,18 @@ class TenantSettings(PlanSettings):
     keys: tuple[str, ...] = ()
     generate_key: bool = False
     models: tuple[str, ...] | None = None  # the aliases its keys may use (None: every one)
+    # Webhooks: the default URL of its jobs, the hosts a job's own `webhookUrl` may name
+    # (empty: any), and the variable holding its signing secret (else generated).
+    webhook_url: str | None = None
+    webhook_hosts: tuple[str, ...] = ()
+    webhook_secret_env: str | None = None
+
+    @field_validator("webhook_url")
+    @classmethod
+    def _webhook_is_http(cls, url: str | None) -> str | None:
+        if url is not None and not url.startswith(("https://", "http://")):
+            raise ValueError(f"{url!r} is not an http(s) URL")
+        return url
 
     @field_validator("keys")
     @classmethod
@@ -273,6 +285,28 @@ class OutboundSettings(Section):
         return networks
 
 
+DEFAULT_RETRY_SCHEDULE = ("0s", "5s", "5m", "30m", "2h", "5h", "10h", "10h")
+
+
+class WebhookSettings(Section):
+    """Delivery of job endings to webhooks (gateway/webhooks/)."""
+
+    # The delay before each attempt of a round; the first is the ending itself.
+    retry_schedule: tuple[Seconds, ...] = tuple(parse_duration(d) for d in DEFAULT_RETRY_SCHEDULE)
+    jitter: float = Field(0.1, ge=0.0, le=1.0)  # each delay spread by +- this fraction
+    rotation_overlap: Seconds = 86400.0  # how long a rotated-out secret still signs
+    concurrency: int = Field(8, ge=1, le=256)  # deliveries in flight per process
+    poll_interval: Seconds = 1.0  # how often a process looks for due events
+    lease: Seconds = 60.0  # a claimed event is due again after this if its deliverer dies
+
+    @field_validator("retry_schedule")
+    @classmethod
+    def _starts_now(cls, schedule: tuple[float, ...]) -> tuple[float, ...]:
+        if not schedule or schedule[0] != 0:
+            raise ValueError('must start with "0s": the first delivery is made when the job ends')
+        return schedule
+
+
 class OpenAIApiSettings(Section):
     """The OpenAI-compatible /v1 surface: how long a call waits for its job to end."""
 
@@ -298,6 +332,7 @@ class Settings(Section):
     admin: AdminSettings = AdminSettings()
     openai_api: OpenAIApiSettings = OpenAIApiSettings()
     outbound: OutboundSettings = OutboundSettings()
+    webhooks: WebhookSettings = WebhookSettings()
     inputs: InputSettings = InputSettings()
     plans: dict[str, PlanSettings] = Field(default_factory=dict)
     tenants: dict[str, TenantSettings] = Field(default_factory=dict)

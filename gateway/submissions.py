@@ -15,15 +15,21 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import TYPE_CHECKING, TypeVar
 
-from gateway.errors import ApiError, invalid_request, job_not_cancelable, job_not_found
+from gateway.errors import (
+    ApiError,
+    job_not_cancelable,
+    job_not_found,
+    webhook_not_redeliverable,
+)
 from gateway.events import wait_until_ended
 from gateway.fingerprint import fingerprint
 from gateway.input_images import Inputs, prepare_inputs
 from gateway.jobs import Job, JobSpec, client_cancel, new_job_id
-from gateway.outbound import OutboundRefused
 from gateway.previews.following import PreviewImage, follow_previews
 from gateway.quotas import Refused, rate_limited
 from gateway.state.base import ListQuery, Page
+from gateway.webhooks.schedule import redelivery
+from gateway.webhooks.target import webhook_target
 
 if TYPE_CHECKING:
     from gateway.services import Gateway
@@ -81,8 +87,7 @@ class Submissions:
         if prepared is not None:
             spec = replace(spec, images=prepared.keys, mask=prepared.mask_key)
         gateway.check_honoured(spec)
-        if spec.webhook_url:
-            await self._check_webhook(spec.webhook_url)
+        webhook = await webhook_target(gateway.settings, gateway.outbound, tenant, spec.webhook_url)
         if prepared is not None:
             await prepared.upload(gateway.images)
         scope = tenant if gateway.settings.cache.scope == "tenant" else None
@@ -92,6 +97,7 @@ class Submissions:
             spec=spec,
             fingerprint=fingerprint(spec, scope),
             deadline=deadline,
+            webhook=webhook,
         )
         stored, headers = await gateway.admission.admit(
             job, plan, gateway.first_attempt_estimate(spec)
@@ -100,14 +106,6 @@ class Submissions:
             # Born finished (from the cache): no worker will announce it, so we do.
             await gateway.endings.announce([stored])
         return Submitted(stored, headers)
-
-    async def _check_webhook(self, url: str) -> None:
-        """Refuse a callback to an internal address now (delivery checks again, at once
-        before connecting: a name may resolve differently by then)."""
-        try:
-            await self.gateway.outbound.check(url)
-        except OutboundRefused as exc:
-            raise invalid_request(f"'webhookUrl': {exc}", "webhookUrl") from None
 
     async def poll(self, tenant: str, job_id: str) -> Job:
         """The tenant's job, after its poll rate; another tenant's job is not found."""
@@ -133,6 +131,27 @@ class Submissions:
             raise job_not_cancelable(current)  # it ended on its own meanwhile
         if outcome.stopping == job_id:
             current = await self.wait(current, CANCEL_WAIT)
+        return current
+
+    async def redeliver_webhook(self, tenant: str, job_id: str) -> Job:
+        """Deliver the tenant's ended job's webhook again, now, with a fresh retry
+        schedule and the same event id. 409 for a job without a webhook or not ended yet."""
+        job = await self.gateway.state.get_job(job_id)
+        if job is None or job.tenant != tenant:
+            raise job_not_found(job_id)
+        webhook = job.webhook
+        if webhook is None:
+            raise webhook_not_redeliverable(f"job {job.id} has no webhook URL")
+        if not job.status.terminal:
+            raise webhook_not_redeliverable(
+                f"job {job.id} is {job.status.value}: its webhook is sent when it ends"
+            )
+        recorded = await self.gateway.state.outbox.record(
+            job.id, webhook.attempts, redelivery(webhook), 0.0
+        )
+        # None: an attempt started meanwhile; it delivers (or reschedules) the event.
+        current = recorded or await self.gateway.state.get_job(job_id) or job
+        self.gateway.webhooks.wake()
         return current
 
     async def list_jobs(self, query: ListQuery) -> Page:

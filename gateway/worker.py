@@ -15,7 +15,7 @@ import socket
 import time
 import uuid
 
-from gateway.cancels import Stopped
+from gateway.cancels import Stopped, cancel_vendor_job
 from gateway.deferral import Deferred
 from gateway.endings import Endings
 from gateway.errors import redact
@@ -154,7 +154,8 @@ class WorkerPool:
         if delivery_exhausted(job, limit):
             log.warning("job %s failed after %d deliveries (worker_lost)", job.id, limit)
             return await self.endings.finish(job.id, worker_lost(limit))
-        if job.stop:  # canceled while its last worker held it
+        if job.stop:  # canceled while its last worker held it; that worker is gone
+            await cancel_vendor_job(self.runner.backends, job.vendor_job)
             return await self.endings.finish(job.id, client_cancel())
         run = asyncio.create_task(self.runner.run(job))
         asked: list[bool] = []

@@ -40,10 +40,12 @@ PHONE = {"width": 390, "height": 844}
 
 @dataclass
 class Watched:
-    """A page and what went wrong on it (console errors, uncaught exceptions)."""
+    """A page, what went wrong on it (console errors, uncaught exceptions) and what it
+    fetched (the console works offline: nothing but the gateway is ever asked)."""
 
     page: Page
     problems: list[str] = field(default_factory=list)
+    requested: list[str] = field(default_factory=list)  # every URL the page asked for
 
     def _console(self, message: ConsoleMessage) -> None:
         if message.type in ("error", "warning"):
@@ -78,4 +80,5 @@ def watched_page(context: BrowserContext) -> Watched:
     watched = Watched(context.new_page())
     watched.page.on("console", watched._console)
     watched.page.on("pageerror", watched._exception)
+    watched.page.on("request", lambda request: watched.requested.append(request.url))
     return watched

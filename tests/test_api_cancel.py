@@ -14,7 +14,9 @@ from starlette.testclient import TestClient
 from backends.base import Generation, GenerationRequest, Progress, Usage
 from backends.mock import MockBackend
 from backends.procedural import render_all
+from gateway import jobs
 from gateway.budgets import Budget
+from gateway.jobs import VendorJob
 from gateway.settings import Settings
 from tests.conftest import AUTH, OTHER_AUTH
 from tests.polling import wait_for_job
@@ -123,6 +125,11 @@ def test_a_running_job_is_stopped_its_vendor_job_canceled_and_its_charge_kept(
     client = make_client(priced(make_settings, state_url), backends={"procedural": backend})
     job_id = submit(client)
     wait_until(lambda: backend.active == 1)
+    gateway = client.app.state.gateway  # type: ignore[attr-defined]
+    assert client.portal is not None
+    # The prediction is recorded on the job, so any process could cancel it.
+    stored = client.portal.call(gateway.state.get_job, job_id)
+    assert stored.vendor_job == VendorJob("procedural", "pred-1")
     answer = client.post(f"/images/jobs/{job_id}/cancel", headers=AUTH)
     assert answer.status_code == 200, answer.text
     job = answer.json()["data"]
@@ -232,3 +239,28 @@ def test_a_batch_cancel_cancels_what_has_not_ended(
     assert replay.json() == answer.json() and replay.headers["Idempotent-Replayed"] == "true"
     missing = client.post("/images/batches/batch_nope/cancel", headers=AUTH)
     assert missing.status_code == 404 and missing.json()["error"]["code"] == "batch_not_found"
+
+
+def test_a_worker_taking_over_a_stopped_job_cancels_its_vendor_job(
+    make_client: Callable[..., TestClient], make_settings: Callable[..., Settings], state_url: str
+) -> None:
+    backend = MockBackend("procedural")
+    client = make_client(
+        priced(make_settings, state_url, concurrency=0), backends={"procedural": backend}
+    )
+    job_id = submit(client)
+    gateway = client.app.state.gateway  # type: ignore[attr-defined]
+    portal = client.portal
+    assert portal is not None
+    # A worker claims it, starts a prediction, is told to stop, and dies before it does.
+    portal.call(gateway.state.claim, "doomed", 1)
+    portal.call(
+        gateway.state.patch, job_id, jobs.vendor_job_started(VendorJob("procedural", "pred-7"))
+    )
+    assert client.post(f"/images/jobs/{job_id}/cancel", headers=AUTH).status_code == 202
+    portal.call(gateway.state.requeue, job_id)  # (a reclaim, on Redis)
+    again = portal.call(gateway.state.claim, "heir", 1)
+    ended = portal.call(gateway.workers.process, again)
+    assert [job.status.value for job in ended] == ["CANCELED"]
+    assert backend.canceled == ["pred-7"] and backend.calls == 0
+    assert spent(client) == Decimal("0")

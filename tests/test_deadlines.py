@@ -15,13 +15,14 @@ import pytest
 from starlette.testclient import TestClient
 
 from backends.mock import MockBackend
+from gateway import jobs
 from gateway.budgets import Budgets
 from gateway.cancels import Cancels, Stopped
 from gateway.deadlines import DeadlineSweep, parse_cancel_after
 from gateway.endings import Endings
 from gateway.errors import ApiError
 from gateway.events.memory import MemoryJobEvents
-from gateway.jobs import JobStatus, utcnow
+from gateway.jobs import JobStatus, VendorJob, utcnow
 from gateway.settings import Settings
 from tests.conftest import AUTH
 from tests.polling import wait_for_job
@@ -112,8 +113,8 @@ def test_batch_items_take_the_batch_cancel_after_unless_they_have_their_own(
     assert client.get(f"/images/jobs/{own}", headers=AUTH).json()["data"]["status"] == "PENDING"
 
 
-def cancels_over(state: Any) -> Cancels:
-    return Cancels(state, Endings(state, Budgets(state)), MemoryJobEvents())
+def cancels_over(state: Any, **backends: Any) -> Cancels:
+    return Cancels(state, Endings(state, Budgets(state)), MemoryJobEvents(), backends)
 
 
 async def test_no_attempt_starts_after_the_deadline(state: Any) -> None:
@@ -133,8 +134,10 @@ async def test_no_attempt_starts_after_the_deadline(state: Any) -> None:
 async def test_the_sweep_ends_a_running_job_its_dead_worker_never_stopped(state: Any) -> None:
     job = replace(make_job(), deadline=utcnow() + timedelta(seconds=1))
     await state.submit(job)
-    await state.claim("w1", 1)  # and the worker dies
-    sweep = DeadlineSweep(state, cancels_over(state), grace=30)
+    await state.claim("w1", 1)  # it starts a prediction, and the worker dies
+    await state.patch(job.id, jobs.vendor_job_started(VendorJob("vendor", "pred-9")))
+    vendor = MockBackend("vendor")
+    sweep = DeadlineSweep(state, cancels_over(state, vendor=vendor), grace=30)
     assert await sweep.sweep(time.time()) == 0
     assert await sweep.sweep(time.time() + 2) == 1
     told = await state.get_job(job.id)
@@ -144,5 +147,6 @@ async def test_the_sweep_ends_a_running_job_its_dead_worker_never_stopped(state:
     ended = await state.get_job(job.id)
     assert ended.status is JobStatus.CANCELED and ended.error is not None
     assert ended.error.code == "deadline_exceeded"
+    assert vendor.canceled == ["pred-9"]  # nobody else would have stopped it
     assert await state.count_active("demo") == 0
     assert await sweep.sweep(time.time() + 100) == 0

@@ -184,6 +184,8 @@ def test_identical_edit_through_both_surfaces_is_one_vendor_call(
         model="gpt", image=source, mask=hole, prompt="a red door", response_format="b64_json"
     )
     assert opened(b64(answer)).size == (1024, 1024)
+    assert answer.usage is not None  # the vendor's tokens, its input image's included
+    assert answer.usage.input_tokens_details.image_tokens == 323
     sent = vendor.requests_to("/v1/images/edits")[before:]
     assert len(sent) == 1
     assert input_parts(sent[0]) == [source] and sent[0].files["mask"] == [hole]

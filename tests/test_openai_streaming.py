@@ -106,6 +106,7 @@ def test_partial_images_are_passed_through_from_a_vendor_that_streams(
     assert [getattr(event, "partial_image_index", None) for event in events[:2]] == [0, 1]
     assert size_of(events[0].b64_json) == (256, 256)  # the vendor's rough drafts
     assert size_of(events[2].b64_json) == (1024, 1024)
+    assert events[2].usage.output_tokens == 1056  # as the vendor's completed event said
     assert vendor.partials_sent == before + 2
     sent = vendor.requests_to("/v1/images/generations")[-1].json
     assert sent["stream"] is True and sent["partial_images"] == 2

@@ -28,6 +28,7 @@ from tests.processes import serve, write_config
 KEY = "ig_openai_surface_key_0123456789"
 LIMITED_KEY = "ig_openai_surface_limited_0123456789"
 BROKE_KEY = "ig_openai_surface_broke_0123456789"
+QUICK_KEY = "ig_openai_surface_quick_0123456789"
 VENDOR_KEY = "sk-openai-surface-vendor-0123456789"
 
 
@@ -44,14 +45,20 @@ def base_url(vendor: FakeOpenAI, tmp_path_factory: pytest.TempPathFactory) -> It
     config["server"]["data_dir"] = str(tmp / "data")
     config["retry"] = {"max_attempts": 1, "initial": "10ms", "max": "10ms"}
     config["openai_api"] = {"wait_limit": "30s"}
-    config["plans"] = {"limited": {"rate": "1/minute"}, "broke": {"budget": "0.05/day"}}
+    config["plans"] = {
+        "limited": {"rate": "1/minute"},
+        "broke": {"budget": "0.05/day"},
+        "quick": {"rate": "1/5second"},
+    }
     config["tenants"] = {
         "demo": {"keys": [key_hash(KEY)], "generate_key": False},
         "limited": {"plan": "limited", "keys": [key_hash(LIMITED_KEY)]},
         "broke": {"plan": "broke", "keys": [key_hash(BROKE_KEY)], "models": ["procedural"]},
+        "quick": {"plan": "quick", "keys": [key_hash(QUICK_KEY)]},
     }
     config["backends"] = {
         "procedural": {"type": "procedural", "prices": {"default": "0.04"}},
+        "slow": {"type": "procedural", "latency": "2s"},
         "vendor": {
             "type": "openai",
             "base_url": f"{vendor.base_url}/v1",
@@ -67,6 +74,7 @@ def base_url(vendor: FakeOpenAI, tmp_path_factory: pytest.TempPathFactory) -> It
             "openai_names": ["gpt-image-1"],
         },
         "vendor": {"targets": [{"backend": "vendor", "model": "dall-e-3"}], "sizes": ["1024x1024"]},
+        "slow": {"targets": [{"backend": "slow", "model": "procedural-v1"}], "sizes": ["64x64"]},
     }
     path = write_config(tmp / "gateway.toml", config)
     process, base = serve(path, tmp, IMAGEGATE_TEST_OPENAI_KEY=VENDOR_KEY)
@@ -147,7 +155,12 @@ def test_one_cache_for_both_surfaces(base_url: str) -> None:
 
 def test_models_list_and_retrieve(base_url: str) -> None:
     sdk = client(base_url)
-    assert {model.id for model in sdk.models.list()} == {"procedural", "gpt-image-1", "vendor"}
+    assert {model.id for model in sdk.models.list()} == {
+        "procedural",
+        "gpt-image-1",
+        "vendor",
+        "slow",
+    }
     assert sdk.models.retrieve("vendor").id == "vendor"
     with pytest.raises(openai.NotFoundError) as missing:
         sdk.models.retrieve("dall-e-9")
@@ -232,3 +245,32 @@ def test_a_key_sees_and_uses_only_its_models(base_url: str) -> None:
         headers={"Authorization": f"Bearer {BROKE_KEY}"},
     )
     assert jobs.status_code == 403 and jobs.json()["error"]["code"] == "model_forbidden"
+
+
+def test_the_sdks_own_retry_honours_retry_after(base_url: str) -> None:
+    sdk = client(base_url, QUICK_KEY, max_retries=2)
+    sdk.images.generate(prompt="first of the second", size="64x64")
+    raw = sdk.images.with_raw_response.generate(prompt="second of the second", size="64x64")
+    # The second call met the rate (429 with Retry-After): the SDK waited as told and retried.
+    assert raw.retries_taken >= 1 and raw.parse().data
+
+
+def test_a_client_that_hangs_up_while_waiting_leaves_the_job_running(base_url: str) -> None:
+    prompt = "left behind by its client"
+    with pytest.raises(httpx.ReadTimeout):
+        httpx.post(
+            f"{base_url}/v1/images/generations",
+            json={"prompt": prompt, "model": "slow", "size": "64x64"},
+            headers={"Authorization": f"Bearer {KEY}"},
+            timeout=httpx.Timeout(10, read=0.5),
+        )
+    # An identical request joins the job still running (or, once it is done, is served from
+    # its result): either way the first job went on without its client.
+    auth = {"Authorization": f"Bearer {KEY}"}
+    with httpx.Client(base_url=base_url, timeout=30) as http:
+        again = http.post(
+            "/images/jobs", json={"prompt": prompt, "model": "slow", "size": "64x64"}, headers=auth
+        )
+        assert again.status_code == 202, again.text
+        job = wait_for_job(http, again.json()["data"]["jobId"], auth)  # type: ignore[arg-type]
+    assert job["status"] == "SUCCEEDED" and (job["joined"] or job["cached"])

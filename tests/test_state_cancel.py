@@ -11,7 +11,15 @@ from decimal import Decimal
 from typing import Any
 
 from gateway import jobs
-from gateway.jobs import Attempt, JobError, JobStatus, client_cancel, deadline_exceeded, utcnow
+from gateway.jobs import (
+    Attempt,
+    JobError,
+    JobStatus,
+    VendorJob,
+    client_cancel,
+    deadline_exceeded,
+    utcnow,
+)
 from gateway.state.base import Reservation
 from tests.test_state_contract import NOTHING, RESULT, make_job, make_state, state
 
@@ -176,3 +184,14 @@ async def test_requeued_stopped_job_is_handed_out_to_be_ended(state: Any) -> Non
     assert again is not None and again.id == job.id and again.stop
     ended = await state.finish(job.id, error=JobError("canceled", "x"))
     assert ended[0].status is JobStatus.CANCELED and ended[0].error == client_cancel()
+
+
+async def test_a_vendor_job_is_recorded_on_an_active_job_only(state: Any) -> None:
+    job = await state.submit(make_job())
+    await state.claim("w1", 1)
+    await state.patch(job.id, jobs.vendor_job_started(VendorJob("replicate", "pred-1")))
+    assert (await state.get_job(job.id)).vendor_job == VendorJob("replicate", "pred-1")
+    await state.finish(job.id, result=RESULT)
+    await state.patch(job.id, jobs.vendor_job_started(VendorJob("replicate", "pred-2")))
+    done = await state.get_job(job.id)
+    assert done.vendor_job == VendorJob("replicate", "pred-1") and done.result == RESULT

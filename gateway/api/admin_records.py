@@ -1,5 +1,6 @@
 """The admin API's record listings: `GET /admin/usage?since=&tenant=` (the usage records of
-every tenant, or one) and, where the job listing exists, `GET /admin/jobs`.
+every tenant, or one's) and `GET /admin/jobs?tenant=&status=&cursor=` (recent jobs of every
+tenant, or one's, newest first; failures carry their error codes).
 
 Query parameters are checked like a body: an unknown one, or a malformed value, is a 400
 naming it.
@@ -10,12 +11,16 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from decimal import Decimal
 
+from starlette.datastructures import QueryParams
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from gateway.admin_jobs import list_all
 from gateway.api.admin import admin_gateway
 from gateway.api.envelope import ok
+from gateway.api.job_listing import PARAMS as LISTING_PARAMS
+from gateway.api.job_listing import encode_cursor, parse_listing
 from gateway.errors import invalid_request
 from gateway.money.format import usd
 from gateway.usage.base import UsageRecord
@@ -75,4 +80,29 @@ async def usage(request: Request) -> JSONResponse:
     )
 
 
-routes = [Route("/admin/usage", usage, methods=["GET"])]
+async def jobs(request: Request) -> JSONResponse:
+    gateway = admin_gateway(request)
+    params = request.query_params
+    checked_params(params, {*LISTING_PARAMS, "tenant"})
+    tenant = tenant_param(params)
+    # The tenant listing's own checks (status, limit, cursor, createdAfter/Before).
+    query = parse_listing(
+        tenant or "", QueryParams([(k, v) for k, v in params.multi_items() if k != "tenant"])
+    )
+    if tenant is not None:
+        page = await gateway.state.list_jobs(query)
+    else:
+        page = await list_all(gateway.state, list(gateway.settings.tenants), query)
+    return ok(
+        {
+            "tenant": tenant,
+            "jobs": [{**await gateway.present(job), "tenant": job.tenant} for job in page.jobs],
+            "nextCursor": encode_cursor(page.next) if page.next is not None else None,
+        }
+    )
+
+
+routes = [
+    Route("/admin/usage", usage, methods=["GET"]),
+    Route("/admin/jobs", jobs, methods=["GET"]),
+]

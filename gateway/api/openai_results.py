@@ -50,10 +50,33 @@ def created(job: Job) -> int:
 
 def answer(job: Job, generation: Generation, images: list[dict[str, str]]) -> dict[str, Any]:
     spec = generation.spec
-    return {
+    body: dict[str, Any] = {
         "created": created(job),
         "data": images,
         "size": spec.size,
         "quality": spec.quality or "auto",
         "output_format": spec.output_format,
+    }
+    reported = token_usage(job)
+    if reported is not None:
+        body["usage"] = reported
+    return body
+
+
+def token_usage(job: Job) -> dict[str, Any] | None:
+    """OpenAI's `usage` from the tokens the succeeding attempt's vendor reported (GPT image
+    models); None when it reported none (other vendors, a cached or joined job)."""
+    ok = [attempt for attempt in job.attempts if attempt.outcome == "ok" and attempt.usage]
+    reported = ok[-1].usage if ok else None
+    if not reported or "outputTokens" not in reported:
+        return None
+    text = int(reported.get("inputTextTokens", 0))
+    image = int(reported.get("inputImageTokens", 0))
+    total_in = int(reported.get("inputTokens", text + image))
+    output = int(reported["outputTokens"])
+    return {
+        "input_tokens": total_in,
+        "input_tokens_details": {"text_tokens": text, "image_tokens": image},
+        "output_tokens": output,
+        "total_tokens": total_in + output,
     }

@@ -17,7 +17,7 @@ from typing import Any
 
 from gateway.api.openai_errors import openai_error_body
 from gateway.api.openai_request import Generation
-from gateway.api.openai_results import created, result_images, unfinished
+from gateway.api.openai_results import created, result_images, token_usage, unfinished
 from gateway.jobs import Job, JobStatus
 from gateway.previews.following import PreviewImage
 from gateway.services import Gateway
@@ -41,13 +41,15 @@ def _common(generation: Generation, at: int) -> dict[str, Any]:
 async def completed_events(
     job: Job, generation: Generation, images: list[dict[str, str]]
 ) -> AsyncIterator[bytes]:
-    """One `*.completed` event per image of the finished job."""
+    """One `*.completed` event per image of the finished job (with the vendor's `usage`)."""
+    reported = token_usage(job)
     for item in images:
         yield _sse(
             {
                 "type": f"{generation.event_prefix}.completed",
                 "b64_json": item["b64_json"],
                 **_common(generation, created(job)),
+                **({"usage": reported} if reported else {}),
             }
         )
 

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
-from gateway.jobs import Job, iso
+from gateway.jobs import Job, WebhookState, iso
 from gateway.money.format import usd
 from gateway.storage import UrlBuilder
 
@@ -62,6 +63,21 @@ async def present_job(job: Job, urls: UrlBuilder) -> dict[str, Any]:
             for a in job.attempts
         ],
         "backend": result.backend if result else None,
+        "webhook": present_webhook(job.webhook),
+    }
+
+
+def present_webhook(webhook: WebhookState | None) -> dict[str, Any] | None:
+    """How the job's ending is being delivered (null: the job has no webhook)."""
+    if webhook is None:
+        return None
+    due = webhook.next_attempt_ms
+    return {
+        "status": webhook.status,
+        "attempts": webhook.attempts,
+        "lastStatus": webhook.last_status,
+        "lastError": webhook.last_error,
+        "nextAttemptAt": iso(datetime.fromtimestamp(due / 1000, UTC)) if due is not None else None,
     }
 
 

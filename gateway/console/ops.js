@@ -10,9 +10,22 @@ import { keyForm } from "./keyform.js";
 
 const REFRESH_MS = 5000;
 const USAGE_DAYS = 7;
+const RECENT_FAILURES = 10;
+
+function failedJobsTable(jobs) {
+  return table("Recent failed jobs", ["Finished", "Tenant", "Model", "Code", "Message"],
+    jobs.map((job) => [
+      clock(job.finishedAt), job.tenant, job.model, h("code", {}, job.error ? job.error.code : "—"),
+      job.error ? job.error.message : "",
+    ]), "No failed jobs.");
+}
 
 function usageSince() {
   return new Date(Date.now() - (USAGE_DAYS - 1) * 86400e3).toISOString().slice(0, 10);
+}
+
+function count(n, noun) {
+  return `${n} ${noun}${n === 1 ? "" : "s"}`;
 }
 
 function usageSection(usage) {
@@ -24,8 +37,9 @@ function usageSection(usage) {
   return h("section", { "aria-labelledby": "ops-usage" },
     h("h3", { id: "ops-usage" }, `Usage since ${usage.since} (all processes)`),
     h("p", { "data-testid": "usage-totals" },
-      `${totals.jobs} jobs, ${totals.images} images, ${usd(totals.chargedUsd)} charged, `
-      + `${usd(totals.savedUsd)} saved by ${totals.savedJobs} cached or joined jobs`),
+      `${count(totals.jobs, "job")}, ${count(totals.images, "image")}, `
+      + `${usd(totals.chargedUsd)} charged, ${usd(totals.savedUsd)} saved by `
+      + `${count(totals.savedJobs, "cached or joined job")}`),
     table("Usage records", ["Day", "Tenant", "Model", "Backend", "Jobs", "Images", "Charged",
       "Saved"], rows, "No usage yet."));
 }
@@ -129,11 +143,13 @@ export function ops(root) {
     let backends;
     let history;
     let usage;
+    let failed;
     try {
-      [overview, tenants, backends, history, usage] = await Promise.all([
+      [overview, tenants, backends, history, usage, failed] = await Promise.all([
         call("/admin/overview", { key }), call("/admin/tenants", { key }),
         call("/admin/backends", { key }), call("/admin/history", { key }),
         call(`/admin/usage?since=${usageSince()}`, { key }),
+        call(`/admin/jobs?status=FAILED&limit=${RECENT_FAILURES}`, { key }),
       ]);
     } catch (error) {
       alert.hidden = false;
@@ -147,12 +163,12 @@ export function ops(root) {
     }
     alert.hidden = true;
     controls.hidden = false;
-    render(overview, tenants.tenants, backends.backends, history, usage);
+    render(overview, tenants.tenants, backends.backends, history, usage, failed.jobs);
     updated.textContent = `Updated ${new Date().toLocaleTimeString()}`;
     schedule();
   }
 
-  function render(overview, tenants, backends, history, usage) {
+  function render(overview, tenants, backends, history, usage, failedJobs) {
     const submitted = Object.values(overview.jobsSubmitted).reduce((a, b) => a + b, 0);
     const refusals = Object.values(overview.refusalsByReason).reduce((a, b) => a + b, 0);
     fill(body,
@@ -163,7 +179,7 @@ export function ops(root) {
           tile("Workers busy", `${overview.workers.busy} of ${overview.workers.total}`,
             "workers"),
           tile("Cache hit ratio", percent(overview.cacheHitRatio), "cache-hit-ratio",
-            `${submitted} jobs submitted`),
+            `${count(submitted, "job")} submitted`),
           tile("Money saved", usd(overview.savedUsd), "saved-usd", "by the cache and joins"),
           tile("Charged", usd(overview.chargedUsd), "charged-usd", "since this process started"),
           tile("Refusals", String(refusals), "refusals"))),
@@ -171,12 +187,16 @@ export function ops(root) {
         h("h3", { id: "ops-tenants" }, "Tenants"), tenantsTable(tenants)),
       h("section", { "aria-labelledby": "ops-failures", class: "split" },
         h("h3", { id: "ops-failures" }, "Failures and refusals"),
+        h("p", { class: "hint wide" }, "Counts since this process started; the list below "
+          + "holds the latest failed jobs of every process."),
         table("Failed jobs by code", ["Code", "Jobs"],
           counts(overview.failuresByCode).map(([code, n]) => [h("code", {}, code), String(n)]),
           "No failed jobs."),
         table("Refusals by reason", ["Reason", "Requests"],
           counts(overview.refusalsByReason).map(([code, n]) => [h("code", {}, code), String(n)]),
-          "No refusals.")),
+          "No refusals."),
+        h("div", { class: "wide" }, h("h4", {}, "Recent failed jobs (all processes)"),
+          failedJobsTable(failedJobs))),
       h("section", { "aria-labelledby": "ops-vendors" },
         h("h3", { id: "ops-vendors" }, "Vendors"), backendsTable(backends)),
       h("section", { "aria-labelledby": "ops-charts" },

@@ -97,8 +97,19 @@ SCHEMAS: dict[str, Schema] = {
             "attempts": INTEGER,
             "attemptLog": {"type": "array", "items": ref("Attempt")},
             "backend": NULLABLE_STRING,
+            "webhook": {"oneOf": [ref("Webhook"), {"type": "null"}]},
         }
     ),
+    "Webhook": obj(
+        {
+            "status": {"enum": ["pending", "delivered", "failed"]},
+            "attempts": INTEGER,
+            "lastStatus": {"type": ["integer", "null"]},
+            "lastError": NULLABLE_STRING,
+            "nextAttemptAt": TIMESTAMP,
+        }
+    ),
+    "WebhookRedelivery": obj({"jobId": STRING, "webhook": ref("Webhook")}),
     "JobAccepted": obj(
         {"jobId": STRING, "status": {"enum": STATUSES}, "cached": {"type": "boolean"}}
     ),

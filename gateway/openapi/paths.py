@@ -209,6 +209,15 @@ def _job_api(settings: Settings) -> dict[str, Any]:
                 parameters=[JOB_ID, param("IdempotencyKey")],
             )
         },
+        "/images/jobs/{job_id}/webhook": {
+            "post": operation(
+                "Deliver an ended job's webhook again (same webhook-id, a fresh retry schedule)",
+                {"202": response("Redelivery scheduled", envelope(ref("WebhookRedelivery")))},
+                merged(AUTH, STATE, {404: ["job_not_found"], 409: ["webhook_not_redeliverable"]}),
+                security=TENANT,
+                parameters=[JOB_ID],
+            )
+        },
         "/images/jobs/{job_id}/events": {
             "get": operation(
                 "The job's live status as Server-Sent Events (status, attempt, job, error)",
@@ -543,6 +552,39 @@ def _operations() -> dict[str, Any]:
                 security=ADMIN,
                 parameters=[
                     SINCE,
+                    {
+                        "name": "tenant",
+                        "in": "query",
+                        "required": False,
+                        "schema": {"type": "string", "minLength": 1, "maxLength": 64},
+                    },
+                ],
+            )
+        },
+        "/admin/jobs": {
+            "get": operation(
+                "Recent jobs of every tenant, or of one, newest first, a page at a time",
+                {
+                    "200": response(
+                        "A page of jobs (each with its tenant)",
+                        envelope(
+                            obj(
+                                {
+                                    "tenant": NULLABLE_STRING,
+                                    "jobs": {
+                                        "type": "array",
+                                        "items": {"allOf": [ref("Job"), obj({"tenant": STRING})]},
+                                    },
+                                    "nextCursor": NULLABLE_STRING,
+                                }
+                            )
+                        ),
+                    )
+                },
+                merged(admin_errors, {400: ["invalid_request"]}),
+                security=ADMIN,
+                parameters=[
+                    *LISTING,
                     {
                         "name": "tenant",
                         "in": "query",

@@ -15,8 +15,19 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Protocol
 
-from gateway.jobs import Attempt, Cancel, Hold, Job, JobError, JobResult, JobStatus, Resume
+from gateway.jobs import (
+    Attempt,
+    Cancel,
+    Change,
+    Hold,
+    Job,
+    JobError,
+    JobResult,
+    JobStatus,
+    Resume,
+)
 from gateway.state.keys import Keys
+from gateway.state.outbox import WebhookOutbox
 
 
 class StateUnavailable(Exception):
@@ -107,6 +118,11 @@ class StateStore(Protocol):
     max_deliveries: int
 
     @property
+    def outbox(self) -> WebhookOutbox:
+        """Webhook events of ended jobs, still to deliver (gateway/state/outbox.py)."""
+        ...
+
+    @property
     def queued(self) -> int:
         """Jobs waiting in this process's own queue (0 for a queue outside the process)."""
         ...
@@ -167,6 +183,11 @@ class StateStore(Protocol):
         Caches a success under the fingerprint, ends the in-flight execution, acknowledges
         the delivery. Returns the jobs it finished (none when the job was already terminal).
         """
+        ...
+
+    async def patch(self, job_id: str, change: Change) -> None:
+        """Apply a change that touches no other key (e.g. `jobs.vendor_job_started`),
+        compare-and-set like every other."""
         ...
 
     async def requeue(self, job_id: str) -> None:

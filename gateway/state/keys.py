@@ -19,11 +19,13 @@ Keys (prefix `ig`; `{...}` is a Redis Cluster hash tag), and how long they live:
                                  slots scored by expiry (ms), pruned at each take
     ig:deadlines                 ZSET of active job ids scored by their deadline (ms):
                                  the deadline sweep's work; entries leave as jobs end
+    ig:outbox                    ZSET of ended job ids whose webhook event is due, scored
+                                 by when (ms): kept equal to each job's `webhook` by `save`
 
 Scripts receive every key they can name up front through KEYS. Keys that only Redis can
 name (the followers of a leader it just read, their tenants' sets) are built inside Lua
 from `templates()`, still from this module; so is the one fixed key every job write may
-touch (`deadlines`), handed to every script in its context. Each name is
+touch (`deadlines`, `outbox`), handed to every script in its context. Each name is
 `head + tag(id) + tail`, so moving to Redis Cluster means changing `tag` (e.g. to a
 queue shard carried in the job id) here.
 """
@@ -69,6 +71,10 @@ class Keys:
     @property
     def queue(self) -> str:
         return f"{self.prefix}:queue"
+
+    @property
+    def outbox(self) -> str:
+        return f"{self.prefix}:outbox"
 
     @property
     def deferred(self) -> str:

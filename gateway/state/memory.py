@@ -41,6 +41,7 @@ from gateway.state.base import (
     SubmitExpired,
 )
 from gateway.state.keys import Keys
+from gateway.state.outbox import MemoryOutbox
 
 
 class MemoryState:
@@ -67,6 +68,7 @@ class MemoryState:
         self._deferred: list[tuple[float, str]] = []  # heap of (not-before, job id), monotonic
         self._ready = asyncio.Condition()
         self._next_sweep = time.monotonic() + 60
+        self.outbox = MemoryOutbox(self._get, self._put)
 
     # -- jobs -------------------------------------------------------------------------
     def _get(self, job_id: str) -> Job | None:
@@ -82,6 +84,7 @@ class MemoryState:
 
     def _put(self, job: Job) -> None:
         self._jobs[job.id] = (time.monotonic() + self.job_ttl, job)
+        self.outbox.index(job)
         if job.status not in ACTIVE and job.id not in self._finished:
             self._finished[job.id] = None
             while len(self._finished) > self.max_finished:
@@ -93,6 +96,7 @@ class MemoryState:
         entry = self._jobs.pop(job_id, None)
         if entry is not None:
             self._unindex(entry[1])
+        self.outbox.due.pop(job_id, None)
 
     async def get_job(self, job_id: str) -> Job | None:
         return self._get(job_id)
@@ -167,6 +171,11 @@ class MemoryState:
 
     async def heartbeat(self, job_id: str, worker_id: str) -> None:
         return None  # nothing is ever reclaimed in one process
+
+    async def patch(self, job_id: str, change: Change) -> None:
+        job = self._get(job_id)
+        if job is not None and change.applies_to(job):
+            self._put(change.apply(job))
 
     async def add_attempt(self, job_id: str, attempt: Attempt) -> None:
         job = self._get(job_id)

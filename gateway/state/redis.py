@@ -81,6 +81,7 @@ from gateway.state.base import (
     SubmitExpired,
 )
 from gateway.state.keys import Keys
+from gateway.state.redis_outbox import RedisOutbox
 from gateway.state.redis_queue_stats import read_queue_stats
 
 log = logging.getLogger("imagegate.state")
@@ -161,6 +162,7 @@ class RedisState:
             {
                 "keys": self.keys.templates(),
                 "deadlines": self.keys.deadlines,
+                "outbox": self.keys.outbox,
                 "active": sorted(status.value for status in ACTIVE),
                 "group": GROUP,
                 "lists": ["attempts", "reserved"],
@@ -174,6 +176,7 @@ class RedisState:
         self._take = client.register_script(lua.TAKE)
         self._start = client.register_script(lua.START)
         self._add_attempt = client.register_script(lua.ADD_ATTEMPT)
+        self._patch = client.register_script(lua.PATCH)
         self._heartbeat = client.register_script(lua.HEARTBEAT)
         self._reserve = client.register_script(lua.RESERVE)
         self._finish = client.register_script(lua.FINISH)
@@ -183,6 +186,7 @@ class RedisState:
         self._cancel = client.register_script(lua.CANCEL)
         self._due = client.register_script(lua.DUE)
         self._list = client.register_script(lua.LIST)
+        self.outbox = RedisOutbox(self)
 
     @classmethod
     def from_url(
@@ -218,6 +222,11 @@ class RedisState:
 
     def followers_key(self, job_id: str) -> str:
         return self.keys.followers(job_id)
+
+    async def script(self, script: AsyncScript, keys: list[str], *args: str | int) -> Any:
+        """Run a script with the common arguments (for the modules beside this one)."""
+        with _unavailable():
+            return await self._run(script, keys, self._args(*args))
 
     def _args(self, *extra: str | bytes | int) -> list[str | bytes | int]:
         return [self._context, utcnow().isoformat(), _ms(self.job_ttl), *extra]
@@ -333,6 +342,12 @@ class RedisState:
         args = self._args(job_id, worker_id)
         with _unavailable():
             await self._run(self._heartbeat, keys=[self.keys.job(job_id), self.stream], args=args)
+
+    async def patch(self, job_id: str, change: jobs.Change) -> None:
+        with _unavailable():
+            await self._run(
+                self._patch, keys=[self.keys.job(job_id)], args=self._args(_change(change))
+            )
 
     async def add_attempt(self, job_id: str, attempt: Attempt) -> None:
         args = self._args(json.dumps(record_to_json(attempt)))

@@ -47,6 +47,8 @@ local function apply(job, change)
   if not change.expected[job.status] then return false end
   for name, value in pairs(change.set) do job[name] = value end
   for name, n in pairs(change.incr) do job[name] = job[name] + n end
+  -- An ending makes the job's webhook event due in this same step (the outbox).
+  if change.outbox and type(job.webhook) == 'table' then job.webhook.next_attempt_ms = now_ms() end
   return true
 end
 
@@ -94,6 +96,14 @@ local function save(job)
   else
     redis.call('ZREM', active, job.id)
     if present(job.deadline) then redis.call('ZREM', ctx.deadlines, job.id) end
+  end
+  if type(job.webhook) == 'table' then  -- the outbox index follows the webhook's due time
+    local due = job.webhook.next_attempt_ms
+    if type(due) == 'number' then
+      redis.call('ZADD', ctx.outbox, string.format('%.0f', due), job.id)
+    else
+      redis.call('ZREM', ctx.outbox, job.id)
+    end
   end
   return doc
 end
@@ -346,6 +356,18 @@ HEARTBEAT = (
 local entry = redis.call('GET', named('entry', ARGV[4]))
 if not entry then return 0 end
 return #redis.call('XCLAIM', KEYS[2], ctx.group, ARGV[5], 0, entry, 'JUSTID')
+"""
+)
+
+# KEYS: job. ARGV[4]: a change that touches the job alone (compare-and-set).
+PATCH = (
+    PRELUDE
+    + """
+local doc = redis.call('GET', KEYS[1])
+if not doc then return false end
+local job = load(doc)
+if apply(job, decode_change(ARGV[4])) then save(job) end
+return false
 """
 )
 
