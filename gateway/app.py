@@ -20,7 +20,6 @@ from gateway.api import (
     files,
     health,
     job_events,
-    job_listing,
     job_webhooks,
     jobs,
     metrics,
@@ -107,7 +106,6 @@ def create_app(settings: Settings, *, reload: Loader | None = None, **overrides:
     app = Starlette(
         routes=[
             *jobs.routes,
-            *job_listing.routes,
             *models.routes,
             *job_events.routes,
             *job_webhooks.routes,

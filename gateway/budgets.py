@@ -1,11 +1,12 @@
 """Tenant spend budgets ("5.00/day"): reserve before spending, settle to what was charged.
 
 A reservation is an atomic "add if it fits" on the tenant's counter for the current
-window (fixed windows aligned to the epoch, so "day" is a UTC day); a refund takes back
-what was reserved but not charged. Amounts are integer micro-dollars so that Redis adds
+window (fixed windows aligned to the epoch, so "day" is a UTC day); when the job ends, the
+store settles its reservations to what it was charged in the same step
+(gateway/money/settle.py). Amounts are integer micro-dollars so that Redis adds
 them exactly. The counters live in the state store, whose submit takes the first
 attempt's reservation in the same atomic step that queues the job, and every reservation
-is recorded on the job, so the refund at its end needs nothing but the job. (The `limits` library
+is recorded on the job, so settling it needs nothing but the job. (The `limits` library
 counts hits; it cannot give money back, so budgets are not built on it.)
 """
 
@@ -15,7 +16,6 @@ import time
 from dataclasses import dataclass
 from decimal import Decimal
 
-from gateway.jobs import Job
 from gateway.money.format import from_micros, to_micros
 from gateway.state.base import Reservation, StateStore
 from gateway.units import parse_budget
@@ -63,23 +63,6 @@ class Budgets:
         if amount <= 0:
             return True
         return await self.state.reserve(self.reservation(tenant, budget, amount), job_id)
-
-    async def refund_unspent(self, job: Job) -> Decimal:
-        """Settle `job`: give back what it reserved and was not charged, newest reservation
-        first; or, when the vendor's usage billed more than was reserved, add the excess
-        (already spent, so unconditionally). Afterwards the counters hold exactly what the
-        job was charged. Called once per job, by whoever wrote its ending."""
-        if job.cost > job.reserved_total and job.reserved:
-            await self.state.refund(job.reserved[-1].key, -to_micros(job.cost - job.reserved_total))
-            return Decimal("0")
-        remaining = max(Decimal("0"), job.reserved_total - job.cost)
-        refund = remaining
-        for hold in reversed(job.reserved):
-            take = min(remaining, hold.amount)
-            if take > 0:
-                await self.state.refund(hold.key, to_micros(take))
-                remaining -= take
-        return refund
 
     async def spent(self, tenant: str, budget: Budget) -> Decimal:
         return from_micros(await self.state.spent(self.key(tenant, budget, budget.window())))

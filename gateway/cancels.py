@@ -1,7 +1,8 @@
 """Cancel a job: by its client, at its deadline, or as part of a batch.
 
-The store applies `jobs.cancel` atomically (gateway/state/base.py `cancel`); what it ended
-goes through the one finish pipeline (refund, then webhook, live events, usage), and a
+The store applies `jobs.cancel` atomically (gateway/state/base.py `cancel`, which settles
+the money of what it ended in the same step); what it ended goes through the one finish
+pipeline (webhook, live events, usage), and a
 RUNNING job it could not end at once is woken: its worker watches the job and, once the
 store has set `stop`, abandons the attempt (the backend's own cancel runs: Replicate's
 `POST /v1/predictions/{id}/cancel`, fal's, ComfyUI's) and ends it CANCELED, charged what

@@ -4,9 +4,10 @@ start-up, which refuse to start on the same list.
 Each problem names its config path. The file's own problems are always checked: every field
 of every section (an entry that does not validate does not hide the others), references
 between sections, prices, backend types and options, the storage URL. With `env` the
-environment the gateway would run in is checked too: each backend's key variable and the
-URL-signing secret. Warnings do not stop anything: a tenant nobody can log in as, and shared
-(`redis://`) state whose processes would each make their own signing secret.
+environment the gateway would run in is checked too: each backend's key variable, the
+URL-signing secret and each tenant's `webhook_secret_env`. Warnings do not stop anything: a
+tenant nobody can log in as, and shared (`redis://`) state whose processes would each make
+their own signing secret.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from pydantic import TypeAdapter, ValidationError
 from backends.base import BackendClass, BackendConfig, BackendDeps, needs_key, plain_download
 from gateway.backend_setup import backend_class, backend_options
 from gateway.bootstrap import MIN_SECRET_BYTES
-from gateway.money.validation import price_problems
+from gateway.money.validation import price_problems, quality_problems
 from gateway.settings import (
     CONFIG_ENV,
     BackendSettings,
@@ -37,6 +38,7 @@ from gateway.settings import (
     default_config_path,
 )
 from gateway.storage.s3 import resolve_s3
+from gateway.webhooks.check import webhook_secret_problems
 
 
 @dataclass(frozen=True)
@@ -110,6 +112,8 @@ def check_config(
     report.problems += _storage_problems(settings, environ)
     report.problems += _warnings(settings)
     report.problems += _secret_problems(settings, environ, env, secret_required)
+    if env:
+        report.problems += [Problem(*found) for found in webhook_secret_problems(settings, environ)]
     if not report.errors:
         try:  # the whole model once more: every validator, including any added later
             report.settings = Settings.model_validate(data)
@@ -216,16 +220,18 @@ def _construct_problem(
         timeout=backend.timeout,
     )
 
-    async def build() -> None:
+    async def build() -> list[str]:
         async with httpx.AsyncClient() as http:
             built = cls(config, BackendDeps(http=http, download=plain_download(http)))
-            await built.aclose()
+            try:  # price keys naming a quality the vendor model does not take
+                return quality_problems(name, backend, lambda m: built.capabilities(m).qualities)
+            finally:
+                await built.aclose()
 
     try:
-        asyncio.run(build())
+        return [_problem(line) for line in asyncio.run(build())]
     except (ValueError, ConfigError) as exc:
         return [_problem(str(exc))]
-    return []
 
 
 def _storage_problems(settings: Settings, environ: Mapping[str, str]) -> list[Problem]:

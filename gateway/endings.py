@@ -1,9 +1,10 @@
 """The one finish pipeline: every ending of a job (success, failure, `worker_lost`, cancel,
-deadline) is written by the store's compare-and-set, then refunded, then announced.
+deadline) is written by the store's compare-and-set, which settles the job's budget
+reservations in the same atomic step, then announced.
 
 Only the caller whose change the store applied gets the ended jobs back, so each job is
-refunded and announced once, whoever ended it (a worker, another process's cancel, a
-reclaim). Announcing runs the hooks in order (webhooks, live events, usage records); a
+announced once, whoever ended it (a worker, another process's cancel, a reclaim).
+Announcing runs the hooks in order (metrics, webhooks, live events, usage records); a
 failing hook is logged and never stops the others.
 """
 
@@ -12,10 +13,9 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable, Iterable
 
-from gateway.budgets import Budgets
 from gateway.errors import redact
 from gateway.jobs import Job, JobError, JobResult
-from gateway.state.base import StateStore, StateUnavailable
+from gateway.state.base import StateStore
 
 log = logging.getLogger("imagegate.endings")
 
@@ -23,13 +23,12 @@ OnEnded = Callable[[list[Job]], Awaitable[None]]
 
 
 class Endings:
-    def __init__(self, state: StateStore, budgets: Budgets, hooks: Iterable[OnEnded] = ()) -> None:
+    def __init__(self, state: StateStore, hooks: Iterable[OnEnded] = ()) -> None:
         self.state = state
-        self.budgets = budgets
         self.hooks: list[OnEnded] = list(hooks)
 
     def subscribe(self, hook: OnEnded) -> None:
-        """Call `hook` with every batch of jobs that ended (after their refunds)."""
+        """Call `hook` with every batch of jobs that ended."""
         self.hooks.append(hook)
 
     async def finish(self, job_id: str, outcome: JobResult | JobError) -> list[Job]:
@@ -42,15 +41,8 @@ class Endings:
         return ended
 
     async def settle(self, ended: list[Job]) -> None:
-        """What follows an ending written by this caller: refund what each job reserved
-        and was not charged, then announce."""
-        for job in ended:
-            if not job.reserved:
-                continue
-            try:
-                await self.budgets.refund_unspent(job)
-            except StateUnavailable as exc:  # the money stays reserved: fails safe
-                log.warning("refund for job %s not made: %s", job.id, exc)
+        """What follows an ending written by this caller (the store has already settled
+        the jobs' money): announce them."""
         await self.announce(ended)
 
     async def announce(self, ended: list[Job]) -> None:

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import io
-import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -65,19 +64,18 @@ def check_image(data: bytes, part: str, limits: InputSettings) -> InputImage:
     if found is None:
         raise invalid_request(f"{part}: not a PNG, JPEG or WebP image (by its first bytes)", part)
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(io.BytesIO(data)) as image:
-                width, height = image.size
-                if width * height > limits.max_pixels:
-                    raise invalid_request(
-                        f"{part}: {width}x{height} is more than {limits.max_pixels} pixels", part
-                    )
-                image.load()
-                alpha = "A" in image.getbands() or "transparency" in image.info
+        # Opening reads only the header: the pixel cap is checked before anything decodes.
+        with Image.open(io.BytesIO(data)) as image:
+            width, height = image.size
+            if width * height > limits.max_pixels:
+                raise invalid_request(
+                    f"{part}: {width}x{height} is more than {limits.max_pixels} pixels", part
+                )
+            image.load()
+            alpha = "A" in image.getbands() or "transparency" in image.info
     except ApiError:
         raise
-    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError, Warning) as exc:
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
         raise invalid_request(
             f"{part}: the {found.upper()} image cannot be decoded ({type(exc).__name__})", part
         ) from None

@@ -220,6 +220,8 @@ class Job:
     # Every reservation taken on the tenant's budget for this job, oldest first; what is
     # reserved and not charged (`cost`) goes back once, when the job ends.
     reserved: tuple[Hold, ...] = ()
+    # The store settled `reserved` against `cost` in the step that ended the job.
+    settled: bool = False
     # No attempt starts after this moment; an unfinished job ends CANCELED at it.
     deadline: datetime | None = None
     resume: Resume | None = None  # set when the job was deferred (gateway/deferral.py)
@@ -278,6 +280,7 @@ class Job:
             "resume": record_to_json(self.resume) if self.resume else None,
             "cancel": record_to_json(self.cancel) if self.cancel else None,
             "stop": self.stop,
+            "settled": self.settled,
             "vendor_job": record_to_json(self.vendor_job) if self.vendor_job else None,
             "webhook": self.webhook.to_json() if self.webhook else None,
         }
@@ -318,6 +321,7 @@ class Job:
             resume=Resume(**data["resume"]) if data.get("resume") else None,
             cancel=JobError(**data["cancel"]) if data.get("cancel") else None,
             stop=bool(data.get("stop", False)),
+            settled=bool(data.get("settled", False)),
             vendor_job=VendorJob(**data["vendor_job"]) if data.get("vendor_job") else None,
             webhook=WebhookState(**data["webhook"]) if data.get("webhook") else None,
         )

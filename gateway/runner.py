@@ -127,7 +127,7 @@ class JobRunner:
 
     async def run(self, job: Job) -> JobResult | JobError:
         """The job's result record, or the public error it failed with. (What was reserved
-        and not charged is refunded by the finish pipeline, from the job as stored.)
+        and not charged goes back in the store's step that ends the job.)
 
         Raises `Deferred` (with `resume` set) when the next attempt cannot start yet."""
         await self.attempter.changed([job.id])  # claimed: it (and its followers) now RUNNING

@@ -149,7 +149,6 @@ class Gateway:
         usage = usage_from_url(settings.state.url)
         endings = Endings(
             state,
-            budgets,
             [
                 metrics.count_ended,
                 webhooks.jobs_finished,

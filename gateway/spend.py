@@ -3,8 +3,8 @@
 Before every attempt the job must be able to pay for it twice over: the attempt's estimate
 must fit under the job's cap (the `CostLedger`, also a tenacity stop condition) and in the
 tenant's budget window (a reservation, reusing what is reserved and not yet spent). Every
-reservation is recorded on the job in the store; the refund of what was not charged happens
-once, in the finish pipeline (`gateway/endings.py`), from the job as stored.
+reservation is recorded on the job in the store; what was not charged goes back once, in
+the store's step that ends the job (`gateway/money/settle.py`).
 """
 
 from __future__ import annotations

@@ -67,6 +67,7 @@ def chromium(profile: Path) -> Iterator[BrowserContext]:
             headless=True,
             args=CHROMIUM_ARGS,
             viewport=LAPTOP,
+            timeout=120_000,  # starting Chromium on a busy machine can take a while
         )
         context.set_default_timeout(TIMEOUT_MS)
         expect.set_options(timeout=TIMEOUT_MS)

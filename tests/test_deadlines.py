@@ -16,7 +16,6 @@ from starlette.testclient import TestClient
 
 from backends.mock import MockBackend
 from gateway import jobs
-from gateway.budgets import Budgets
 from gateway.cancels import Cancels, Stopped
 from gateway.deadlines import DeadlineSweep, parse_cancel_after
 from gateway.endings import Endings
@@ -114,7 +113,7 @@ def test_batch_items_take_the_batch_cancel_after_unless_they_have_their_own(
 
 
 def cancels_over(state: Any, **backends: Any) -> Cancels:
-    return Cancels(state, Endings(state, Budgets(state)), MemoryJobEvents(), backends)
+    return Cancels(state, Endings(state), MemoryJobEvents(), backends)
 
 
 async def test_no_attempt_starts_after_the_deadline(state: Any) -> None:

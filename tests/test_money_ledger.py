@@ -61,14 +61,14 @@ async def test_a_redelivered_job_starts_from_its_recorded_attempts(store: Any) -
     stored = await state.get_job(job_id)
     assert stored.reserved_total == Decimal("0.08") and stored.cost == Decimal("0.08")
 
-    await Endings(state, budgets).finish(job_id, RESULT)
+    await Endings(state).finish(job_id, RESULT)
     assert await budgets.spent("demo", BUDGET) == Decimal("0.08")
 
 
 async def test_every_ending_settles_to_what_was_charged(store: Any) -> None:
     state = store
     budgets = Budgets(state)
-    endings = Endings(state, budgets)
+    endings = Endings(state)
     # Failed with nothing charged: all of it goes back.
     job_id = await admitted(state, budgets, Decimal("0.04"))
     await state.claim("w1", 1)

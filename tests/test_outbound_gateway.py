@@ -23,6 +23,7 @@ from tests.fakes.kit import decoded, serving
 from tests.fakes.network import PUBLIC, RecordingTransport, StubResolver
 from tests.fakes.openai_server import FakeOpenAI
 from tests.fakes.script import Step
+from tests.webhook_kit import settled
 
 KEY = "sk-test-openai-0123456789abcdef"
 ENV = "IMAGEGATE_TEST_OPENAI_KEY"
@@ -196,3 +197,28 @@ async def test_result_downloads_are_capped(
     )
     refused = await generate_with(settings, OutboundGuard(), fake)
     assert isinstance(refused, BadResponse) and "too large" in refused.message
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "error"),
+    [
+        (200, b"x" * (64 * 1024 + 1), "the answer was larger than 65536 bytes"),
+        (302, b"", "the receiver answered 302"),
+    ],
+)
+def test_webhook_answers_are_capped_and_redirects_are_not_followed(
+    status: int,
+    body: bytes,
+    error: str,
+    make_client: Callable[..., TestClient],
+    make_settings: Callable[..., Settings],
+) -> None:
+    resolver = StubResolver({"hooks.example": [[PUBLIC]]})
+    transport = RecordingTransport(status, body, {"Location": "http://127.0.0.1:6379/"})
+    settings = make_settings(webhooks={"retry_schedule": ["0s"]})
+    client = make_client(settings, outbound=OutboundGuard(resolver=resolver, transport=transport))
+    body_json = {"prompt": f"answer {status}", "webhookUrl": "https://hooks.example/in"}
+    job_id = client.post("/images/jobs", json=body_json, headers=AUTH).json()["data"]["jobId"]
+    webhook = settled(client, job_id)["webhook"]
+    assert webhook["status"] == "failed" and webhook["lastError"] == error
+    assert [request.url.host for request in transport.sent] == [PUBLIC]  # one, not followed

@@ -163,7 +163,7 @@ async def test_deadlines_are_due_until_their_job_ends(state: Any) -> None:
     assert await state.due(now + 7200, 10) == [soon.id]
 
 
-async def test_a_cancel_refunds_nothing_itself_but_keeps_the_reservation_on_the_job(
+async def test_a_cancel_settles_the_reservation_in_the_step_that_ends_the_job(
     state: Any,
 ) -> None:
     hold = Reservation(state.keys.budget("demo", 86400, 1), 40_000, 1_000_000, 172800)
@@ -171,8 +171,9 @@ async def test_a_cancel_refunds_nothing_itself_but_keeps_the_reservation_on_the_
     job = replace(job, reserved=(hold.hold(),))
     await state.submit(job, reservation=hold)
     outcome = await state.cancel(job.id, cancel())
-    assert outcome.ended[0].reserved_total == Decimal("0.04")  # the pipeline refunds it
-    assert await state.spent(hold.key) == 40_000
+    assert outcome.ended[0].reserved_total == Decimal("0.04")  # kept on the job, settled
+    assert await state.spent(hold.key) == 0
+    assert (await state.get_job(job.id)).settled
 
 
 async def test_requeued_stopped_job_is_handed_out_to_be_ended(state: Any) -> None:

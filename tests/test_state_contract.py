@@ -396,7 +396,7 @@ async def test_a_job_delivered_too_often_ends_through_the_finish_pipeline(
     async def hook(ended: list[Job]) -> None:
         announced.append([job.id for job in ended])
 
-    endings = Endings(state, budgets, [hook])
+    endings = Endings(state, [hook])
     budget = Budget(Decimal("1.00"), 86400)
     reservation = budgets.reservation("demo", budget, Decimal("0.25"))
     try:

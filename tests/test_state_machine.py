@@ -4,8 +4,8 @@ Rules: submit (identical prompts join, some bypass the cache, some carry a deadl
 already past), claim (with a tiny visibility timeout on Redis, so a claim also reclaims
 what another "worker" holds: a dead worker's delivery), attempt (reserve, then record a
 charged or free call), requeue, cancel, finish, a worker honouring `stop`, and the
-deadline sweep. Every ending goes through the real finish pipeline (`Endings`: refund,
-then hooks), as in the gateway.
+deadline sweep. Every ending goes through the real finish pipeline (the store's step,
+which settles the money, then `Endings`' hooks), as in the gateway.
 
 Invariants after every step:
 - at most one terminal write per job, and a terminal job never changes again;
@@ -84,7 +84,7 @@ class StateMachine(RuleBasedStateMachine):
         self.loop = asyncio.new_event_loop()
         self.state: StateStore = self.run(self._open())
         self.budgets = Budgets(self.state)
-        self.endings = Endings(self.state, self.budgets, [self._ended])
+        self.endings = Endings(self.state, [self._ended])
         self.cancels = Cancels(self.state, self.endings, MemoryJobEvents())
         self.sweeper = DeadlineSweep(self.state, self.cancels, grace=0)
         self.known: set[str] = set()

@@ -41,6 +41,10 @@ async def test_failures_cancels_cached_and_followers_each_record_one(state: Any)
     await state.submit(failed)
     await state.claim("w1", 1)
     await state.finish(failed.id, error=JobError("backend_unavailable", "down"))
+    lost = hooked("kills its workers")  # what the finish pipeline writes for worker_lost
+    await state.submit(lost)
+    await state.claim("w1", 1)
+    await state.finish(lost.id, error=jobs.worker_lost(state.max_deliveries))
     canceled = hooked("canceled")
     await state.submit(canceled)
     await state.cancel(canceled.id, jobs.cancel(datetime.now(UTC), jobs.client_cancel()))
@@ -54,6 +58,7 @@ async def test_failures_cancels_cached_and_followers_each_record_one(state: Any)
     claimed = {job.id: job.status for job in await state.outbox.claim(10, 30)}
     assert claimed == {
         failed.id: JobStatus.FAILED,
+        lost.id: JobStatus.FAILED,
         canceled.id: JobStatus.CANCELED,
         leader.id: JobStatus.SUCCEEDED,
         follower.id: JobStatus.SUCCEEDED,

@@ -137,3 +137,32 @@ def test_during_the_overlap_a_receiver_holding_either_secret_verifies(
         Webhook(holder).verify(latest.body, latest.headers)
     with pytest.raises(WebhookVerificationError):
         Webhook(new_secret()).verify(latest.body, latest.headers)
+
+
+def test_config_check_env_checks_each_tenants_webhook_secret(tmp_path: Path) -> None:
+    from gateway.config_check import check_config
+
+    config = config_dict(tmp_path, tenants={"demo": {"webhook_secret_env": "DEMO_HOOK_SECRET"}})
+    path = write_config(tmp_path / "gateway.toml", config)
+    base = {"IMAGEGATE_SIGNING_SECRET": "a-signing-secret-of-at-least-16-bytes"}
+    where = "tenants.demo.webhook_secret_env"
+
+    def problems(environ: dict[str, str]) -> list[str]:
+        report = check_config(path, environ, env=True)
+        return [p.message for p in report.problems if p.path == where]
+
+    assert problems(base) == ["$DEMO_HOOK_SECRET is not set or empty"]
+    assert "whsec_" in problems({**base, "DEMO_HOOK_SECRET": "plain-text"})[0]
+    assert problems({**base, "DEMO_HOOK_SECRET": new_secret()}) == []
+    assert check_config(path, base).problems == []  # without --env the file alone is fine
+
+
+def test_a_tenant_added_by_a_reload_gets_a_secret_at_its_first_delivery(
+    make_settings: Callable[..., Settings],
+) -> None:
+    secrets = TenantSecrets(make_settings(), {})
+    secrets.ensure()
+    secrets.settings = make_settings(tenants={"newcomer": {"plan": "free"}})  # as on SIGHUP
+    (key,) = secrets.keys("newcomer")
+    assert stat.S_IMODE(secrets_file(secrets.settings, "newcomer").stat().st_mode) == 0o600
+    assert secrets.keys("newcomer") == [key]  # kept, not made again

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
+import re
 from collections import Counter
 from collections.abc import Mapping
 from datetime import datetime
@@ -26,6 +25,7 @@ from gateway.services import Gateway
 from gateway.settings import Settings
 
 DEFAULT_PAGE = 50
+_NUMBER = re.compile(r"[0-9]{1,9}")  # what a cursor or limit can be (docs: CURSOR)
 BODY_FACTOR = 16  # a batch body may be this many times `server.max_body_bytes`
 
 
@@ -129,24 +129,25 @@ def _counts(batch: Batch, jobs: dict[str, Job]) -> dict[str, int]:
 
 
 def _cursor(index: int) -> str:
-    return base64.urlsafe_b64encode(f"i:{index}".encode()).decode().rstrip("=")
+    return str(index)
+
+
+def _index(text: str) -> int | None:
+    """ASCII digits only: `"²".isdigit()` is true but `int("²")` raises."""
+    return int(text) if _NUMBER.fullmatch(text) else None
 
 
 def _page(request: Request) -> tuple[int, int]:
-    raw_limit = request.query_params.get("limit", str(DEFAULT_PAGE))
-    if not raw_limit.isdigit() or not 1 <= int(raw_limit) <= MAX_ITEMS:
+    limit = _index(request.query_params.get("limit", str(DEFAULT_PAGE)))
+    if limit is None or not 1 <= limit <= MAX_ITEMS:
         raise invalid_request(f"'limit' must be an integer from 1 to {MAX_ITEMS}")
     cursor = request.query_params.get("cursor")
     if cursor is None:
-        return 0, int(raw_limit)
-    try:
-        decoded = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-    except (binascii.Error, UnicodeDecodeError):
-        decoded = ""
-    kind, _, number = decoded.partition(":")
-    if kind != "i" or not number.isdigit():
+        return 0, limit
+    start = _index(cursor)
+    if start is None:
         raise invalid_request("'cursor' is not a cursor this gateway issued")
-    return int(number), int(raw_limit)
+    return start, limit
 
 
 async def cancel(request: Request) -> JSONResponse:

@@ -16,6 +16,7 @@ import contextlib
 import hashlib
 import json
 import logging
+import re
 from collections.abc import Awaitable, Callable
 
 from starlette.requests import Request
@@ -38,27 +39,37 @@ MAX_KEY = 255
 REPLAYED_HEADERS_DROPPED = frozenset({"content-length", "date", "server"})
 
 
+# Printable ASCII, 1..255 characters, bare or as an RFC 8941 string ("..."); the OpenAPI
+# document states the same pattern.
+KEY_PATTERN = r'"([ -~]{1,255})"|(?!"[ -~]*"$)([ -~]{1,255})'  # `""` is an empty key
+_KEY = re.compile(KEY_PATTERN)
+
+
 def parse_key(raw: str) -> str:
     """The key, as an RFC 8941 string (`"abc"`) or bare; printable ASCII, 1..255 chars."""
-    key = raw.strip()
-    if len(key) >= 2 and key[0] == key[-1] == '"':
-        key = key[1:-1]
-    if not 1 <= len(key) <= MAX_KEY or not all(" " <= c <= "~" for c in key):
+    found = _KEY.fullmatch(raw)
+    if found is None:
         raise invalid_request(
             f"'Idempotency-Key' must be 1 to {MAX_KEY} printable ASCII characters"
         )
-    return key
+    return found.group(1) or found.group(2)
+
+
+# Request headers that change what a request creates (a job's deadline), so a retry with
+# another value is another request.
+MEANINGFUL_HEADERS = ("cancel-after",)
 
 
 def request_fingerprint(request: Request, body: bytes) -> str:
-    """Method, path, query and body; a JSON body in canonical form (key order and spacing
-    do not make two requests different)."""
+    """Method, path, query, the meaningful headers and body; a JSON body in canonical form
+    (key order and spacing do not make two requests different)."""
     try:
         canonical = json.dumps(json.loads(body), sort_keys=True, separators=(",", ":")).encode()
-    except (UnicodeDecodeError, json.JSONDecodeError):
+    except (ValueError, RecursionError):  # not JSON, or JSON the handler refuses (400)
         canonical = body
     digest = hashlib.sha256()
-    for part in (request.method, request.url.path, request.url.query):
+    headers = [request.headers.get(name, "") for name in MEANINGFUL_HEADERS]
+    for part in (request.method, request.url.path, request.url.query, *headers):
         digest.update(part.encode() + b"\0")
     digest.update(canonical)
     return digest.hexdigest()

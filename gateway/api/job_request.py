@@ -8,6 +8,7 @@ from typing import Annotated, Literal
 
 from pydantic import (
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     StrictBool,
@@ -17,6 +18,7 @@ from pydantic import (
     field_validator,
 )
 
+from gateway.api.json_body import integral
 from gateway.deadlines import MAX_DEADLINE, deadline_at, parse_cancel_after
 from gateway.errors import ApiError, invalid_request
 from gateway.jobs import JobSpec
@@ -25,6 +27,7 @@ from gateway.settings import Settings
 MAX_PROMPT = 4000
 MAX_METADATA_ENTRIES = 16
 ShortStr = Annotated[StrictStr, Field(max_length=512)]
+JsonInt = Annotated[StrictInt, BeforeValidator(integral)]
 
 
 class JobRequest(BaseModel):
@@ -33,8 +36,8 @@ class JobRequest(BaseModel):
     prompt: StrictStr
     model: StrictStr | None = None
     size: StrictStr | None = None
-    n: StrictInt = Field(1, ge=1, le=4)
-    seed: StrictInt | None = Field(None, ge=0, le=2**63 - 1)
+    n: JsonInt = Field(1, ge=1, le=4)
+    seed: JsonInt | None = Field(None, ge=0, le=2**63 - 1)
     negative_prompt: StrictStr | None = Field(None, alias="negativePrompt", max_length=MAX_PROMPT)
     quality: StrictStr | None = Field(None, max_length=32)
     output_format: Literal["png", "webp", "jpeg"] = Field("png", alias="outputFormat")
@@ -134,11 +137,12 @@ def parse_deadline(body: object, headers: Mapping[str, str]) -> datetime | None:
     """The job's deadline: `deadline` (seconds) in a body `parse_job_request` accepted, or
     the `Cancel-After` header; 400 when both are given."""
     seconds = body.get("deadline") if isinstance(body, dict) else None
-    header = headers.get("cancel-after")
+    header = headers.get("cancel-after") or None  # an empty header is no header
     if seconds is not None and header is not None:
         raise invalid_request("give 'deadline' in the body or a Cancel-After header, not both")
     if header is not None:
-        return deadline_at(parse_cancel_after(header), "Cancel-After")
+        # No job lives longer than MAX_DEADLINE: a longer Cancel-After is that long.
+        return deadline_at(min(parse_cancel_after(header), MAX_DEADLINE), "Cancel-After")
     if seconds is not None:
         return deadline_at(float(seconds), "deadline")
     return None

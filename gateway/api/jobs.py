@@ -4,12 +4,13 @@
 from __future__ import annotations
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from gateway.api.envelope import ok, read_json_bytes
 from gateway.api.idempotent import idempotent
 from gateway.api.image_refs import read_image_ref
+from gateway.api.job_listing import list_jobs
 from gateway.api.job_request import input_refs, parse_deadline, parse_job_request
 from gateway.api.json_body import decode_json
 from gateway.api.prefer import preferences
@@ -97,8 +98,18 @@ async def cancel_job(request: Request) -> JSONResponse:
     return ok(await gateway.present(job), status=200 if job.status.terminal else 202)
 
 
+_submit = idempotent(submit_job, body_limit)
+
+
+async def jobs_collection(request: Request) -> Response:
+    """`/images/jobs`: GET lists the tenant's jobs, POST submits one."""
+    if request.method == "POST":
+        return await _submit(request)
+    return await list_jobs(request)
+
+
 routes = [
-    Route("/images/jobs", idempotent(submit_job, body_limit), methods=["POST"]),
+    Route("/images/jobs", jobs_collection, methods=["GET", "POST"]),
     Route("/images/jobs/{job_id}", get_job, methods=["GET"]),
     Route("/images/jobs/{job_id}/cancel", idempotent(cancel_job), methods=["POST"]),
 ]

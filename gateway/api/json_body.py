@@ -64,3 +64,11 @@ def _check_text(text: str, where: str) -> None:
         raise ApiError(
             400, "invalid_request", f"{where!r}: holds a lone UTF-16 surrogate (invalid Unicode)"
         ) from None
+
+
+def integral(value: Any) -> Any:
+    """A JSON number with no fraction is an integer (JSON Schema says `2.0` is one): it
+    reaches a strict int field as that int; any other value is left for the field to judge."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value

@@ -14,9 +14,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictStr, ValidationError
 
-from gateway.api.job_request import MAX_PROMPT, describe
+from gateway.api.job_request import MAX_PROMPT, JsonInt, describe
 from gateway.errors import ApiError, invalid_request
 from gateway.jobs import JobSpec
 from gateway.settings import Settings
@@ -32,7 +32,7 @@ class Options(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     model: StrictStr | None = None
-    n: StrictInt | None = Field(None, ge=1, le=10)
+    n: JsonInt | None = Field(None, ge=1, le=10)
     size: StrictStr | None = None
     response_format: Literal["url", "b64_json"] | None = None
     user: StrictStr | None = Field(None, max_length=256)
@@ -43,11 +43,11 @@ class Rendering(Options):
 
     quality: Literal["auto", "low", "medium", "high", "standard", "hd"] | None = None
     output_format: Literal["png", "jpeg", "webp"] | None = None
-    output_compression: StrictInt | None = Field(None, ge=0, le=100)
+    output_compression: JsonInt | None = Field(None, ge=0, le=100)
     background: Literal["transparent", "opaque", "auto"] | None = None
     moderation: Literal["low", "auto"] | None = None
     stream: StrictBool | None = None
-    partial_images: StrictInt | None = Field(None, ge=0, le=3)
+    partial_images: JsonInt | None = Field(None, ge=0, le=3)
 
 
 class GenerationBody(Rendering):

@@ -136,8 +136,12 @@ export function ops(root) {
   }
   auto.addEventListener("change", schedule);
 
+  let generation = 0; // a slow answer must not paint over a newer one
+
   async function refresh() {
     if (!key) return;
+    generation += 1;
+    const mine = generation;
     let overview;
     let tenants;
     let backends;
@@ -152,6 +156,7 @@ export function ops(root) {
         call(`/admin/jobs?status=FAILED&limit=${RECENT_FAILURES}`, { key }),
       ]);
     } catch (error) {
+      if (mine !== generation) return;
       alert.hidden = false;
       alert.textContent = error.status === 403
         ? "This is a tenant key: the ops view needs an admin key (imagegate keys create --admin)."
@@ -161,6 +166,7 @@ export function ops(root) {
       stop();
       return;
     }
+    if (mine !== generation) return;
     alert.hidden = true;
     controls.hidden = false;
     render(overview, tenants.tenants, backends.backends, history, usage, failed.jobs);
@@ -211,6 +217,7 @@ export function ops(root) {
 
   function forget() {
     key = "";
+    generation += 1;
     stop();
     fill(body);
     controls.hidden = true;

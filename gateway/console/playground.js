@@ -164,15 +164,22 @@ export function playground(root) {
     }
   });
 
+  let recentReads = 0; // a slow answer must not paint over a newer one
+
   async function showRecent() {
     if (!key) return;
+    recentReads += 1;
+    const mine = recentReads;
     let jobs;
     try {
       jobs = await recentJobs(key);
     } catch (error) {
-      fill(recentList, h("p", { class: "error" }, `${error.code}: ${error.message}`));
+      if (mine === recentReads) {
+        fill(recentList, h("p", { class: "error" }, `${error.code}: ${error.message}`));
+      }
       return;
     }
+    if (mine !== recentReads || !key) return;
     const rows = jobs.map((job) => [
       clock(job.createdAt),
       h("span", { class: `pill status-${job.status}` }, job.status),

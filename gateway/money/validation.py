@@ -5,12 +5,15 @@ price, and no price key is a typo.
   price, the size, or a `default`), unless the backend is free: `free = true`, or the
   `procedural` type without prices.
 - A key of `prices` or `token_prices` names a vendor model some route sends to that
-  backend (or is `default`); a size key is one that such a route's alias allows.
+  backend (or is `default`); a size key is one that such a route's alias allows; a quality
+  key is one the vendor model takes (`quality_problems`, with the built backend).
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Callable
+from decimal import Decimal
 from typing import TYPE_CHECKING
 
 from gateway.money.prices import DEFAULT, model_keys, size_keys, unit_price
@@ -93,4 +96,30 @@ def _typos(
                     f'{where}.prices."{model}": size {size} is allowed by no model alias '
                     f"routed here (sizes: {', '.join(sorted(allowed)) or 'none'})"
                 )
+    return problems
+
+
+def quality_problems(
+    name: str, backend: BackendSettings, qualities: Callable[[str], frozenset[str] | None]
+) -> list[str]:
+    """Quality keys of `prices` that the vendor model does not take (a typo such as "hihg"
+    would otherwise make `high` jobs fall back to another price). `qualities(model)` is
+    what the built backend declares; None (any quality passes) checks nothing."""
+    problems: list[str] = []
+    for model, entry in backend.prices.items():
+        if model == DEFAULT or isinstance(entry, Decimal):
+            continue
+        allowed = qualities(model)
+        if allowed is None:
+            continue
+        for size, by_size in entry.items():
+            if isinstance(by_size, Decimal):
+                continue
+            for quality in by_size:
+                if quality != DEFAULT and quality not in allowed:
+                    problems.append(
+                        f'backends.{name}.prices."{model}".{size}: quality {quality!r} is not '
+                        f"one model {model!r} takes (qualities: "
+                        f"{', '.join(sorted(allowed)) or 'none'})"
+                    )
     return problems

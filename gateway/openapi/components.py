@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from gateway.api.idempotent import KEY_PATTERN
 from gateway.api.openai_errors import OPENAI_CODES
 from gateway.jobs import JobStatus
 
@@ -130,6 +131,21 @@ SCHEMAS: dict[str, Schema] = {
     "Model": obj(
         {"id": STRING, "object": {"const": "model"}, "created": INTEGER, "owned_by": STRING}
     ),
+    # gateway/usage/base.py `UsageRecord.to_json`
+    "UsageRecord": obj(
+        {
+            "day": {"type": "string", "format": "date", "description": "UTC day the jobs ended"},
+            "tenant": STRING,
+            "model": STRING,
+            "backend": STRING,
+            "jobs": INTEGER,
+            "attempts": INTEGER,
+            "images": INTEGER,
+            "chargedUsd": USD,
+            "savedJobs": INTEGER,
+            "savedUsd": USD,
+        }
+    ),
 }
 
 HEADERS: dict[str, Schema] = {
@@ -153,15 +169,18 @@ PARAMETERS: dict[str, Schema] = {
         "required": False,
         "description": "Makes a retry safe: the same key and request replay the first answer "
         "(1..255 printable ASCII characters, or the RFC 8941 string form).",
-        "schema": {"type": "string", "pattern": r'^[ -~]{1,255}$|^"[ -~]{1,255}"$'},
+        "schema": {"type": "string", "pattern": f"^(?:{KEY_PATTERN})$"},
     },
     "CancelAfter": {
         "name": "Cancel-After",
         "in": "header",
         "required": False,
-        "description": "The job's deadline as a duration (`30s`, `5m`, `1h30m`); not with "
-        "`deadline` in the body.",
-        "schema": {"type": "string", "pattern": r"^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$"},
+        "description": "The job's deadline as a duration (`30s`, `5m`, `1h30m`; beyond 7 days "
+        "it is 7 days; empty: none); not with `deadline` in the body.",
+        "schema": {
+            "type": "string",
+            "pattern": r"^$|^(?=[^1-9]*[1-9])([0-9]+(\.[0-9]+)?(ms|s|m|h))+$",
+        },
     },
     "Prefer": {
         "name": "Prefer",

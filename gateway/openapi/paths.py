@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
+from gateway.api.job_listing import CURSOR_PATTERN
 from gateway.batches import MAX_ITEMS
 from gateway.openapi import bodies
 from gateway.openapi.components import (
     INTEGER,
     NULLABLE_STRING,
     RATE_HEADERS,
+    STATUSES,
     STRING,
     USD,
     Schema,
@@ -88,6 +90,19 @@ def operation(
     return found
 
 
+def sse_event(kinds: list[str]) -> Schema:
+    """One Server-Sent Event as schemathesis reads a stream: its type and JSON data."""
+    return {
+        "type": "object",
+        "required": ["event", "data"],
+        "properties": {
+            "event": {"enum": kinds},
+            "data": {"type": "string", "contentMediaType": "application/json"},
+            "id": STRING,
+        },
+    }
+
+
 def path_param(name: str, description: str) -> Schema:
     return {
         "name": name,
@@ -122,12 +137,36 @@ def query(name: str, description: str, schema: Schema) -> Schema:
     }
 
 
+def _any_case(word: str) -> str:
+    return "".join(f"[{c.upper()}{c.lower()}]" for c in word)
+
+
+_STATUS = "(?:" + "|".join(_any_case(status) for status in STATUSES) + ")"
+# An ISO-8601 time: with an offset (RFC 3339), or without one (taken as UTC).
+MOMENT: Schema = {
+    "anyOf": [
+        {"type": "string", "format": "date-time"},
+        {
+            "type": "string",
+            "pattern": r"^(?!0000)[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])"
+            r"T([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9]$",
+        },
+    ]
+}
 LISTING = [
-    query("status", "One status, or several comma-separated (any case).", STRING),
-    query("createdAfter", "ISO-8601 time (no offset: UTC); exclusive.", STRING),
-    query("createdBefore", "ISO-8601 time (no offset: UTC); exclusive.", STRING),
+    query(
+        "status",
+        "One status, or several comma-separated (any case).",
+        {"type": "string", "pattern": rf"^\s*{_STATUS}\s*(,\s*{_STATUS}\s*)*$"},
+    ),
+    query("createdAfter", "ISO-8601 time (no offset: UTC); exclusive.", MOMENT),
+    query("createdBefore", "ISO-8601 time (no offset: UTC); exclusive.", MOMENT),
     query("limit", "1..100, default 20.", {"type": "integer", "minimum": 1, "maximum": 100}),
-    query("cursor", "nextCursor of the page before.", STRING),
+    query(
+        "cursor",
+        "nextCursor of the page before.",
+        {"type": "string", "pattern": f"^{CURSOR_PATTERN}$"},
+    ),
 ]
 BATCH_ID = path_param("batch_id", "A batch id from POST /images/batches.")
 
@@ -225,7 +264,11 @@ def _job_api(settings: Settings) -> dict[str, Any]:
                     "200": {
                         "description": "An event stream",
                         "headers": {},
-                        "content": {"text/event-stream": {"schema": STRING}},
+                        "content": {
+                            "text/event-stream": {
+                                "schema": sse_event(["status", "attempt", "job", "error"])
+                            }
+                        },
                     }
                 },
                 merged(AUTH, POLL, STATE, {404: ["job_not_found"]}),
@@ -297,7 +340,7 @@ def _job_api(settings: Settings) -> dict[str, Any]:
                         "in": "query",
                         "required": False,
                         "description": "nextCursor of the page before",
-                        "schema": STRING,
+                        "schema": {"type": "string", "pattern": "^[0-9]{1,9}$"},
                     },
                 ],
             )
@@ -370,7 +413,9 @@ def _openai(settings: Settings) -> dict[str, Any]:
             "headers": {"X-Imagegate-Job-Id": {"schema": STRING}},
             "content": {
                 "application/json": {"schema": images},
-                "text/event-stream": {"schema": STRING},
+                "text/event-stream": {
+                    "schema": sse_event(["image_generation.completed", "image_edit.completed"])
+                },
             },
         },
         "202": response("Prefer: respond-async: the job, not waited for", ref("Job"), "Location"),
@@ -437,7 +482,7 @@ def _openai(settings: Settings) -> dict[str, Any]:
             "get": operation(
                 "One model",
                 {"200": response("The model", ref("Model"))},
-                merged(AUTH, {404: ["model_not_found"]}),
+                merged(AUTH, {404: ["model_not_found", "not_found"]}),
                 security=TENANT,
                 openai=True,
                 parameters=[model],
@@ -454,7 +499,7 @@ def _openai(settings: Settings) -> dict[str, Any]:
                                 "object": {"const": "list"},
                                 "tenant": STRING,
                                 "since": STRING,
-                                "data": {"type": "array", "items": {"type": "object"}},
+                                "data": {"type": "array", "items": ref("UsageRecord")},
                             }
                         ),
                     )

@@ -5,7 +5,9 @@ store runs each method without awaiting in the middle; the Redis store uses scri
 every write that a retried command could repeat is idempotent: `submit` creates one job per
 id, and every status change is a `gateway.jobs.Change` applied compare-and-set, so a
 reclaimed or paused worker can never overwrite a finished job. Stores decide no status:
-they apply what `gateway/jobs.py` computes.
+they apply what `gateway/jobs.py` computes. Whatever step ends a job (finish, cancel, a
+deadline) also settles its budget reservations against what it was charged, once
+(`gateway/money/settle.py`), so no crash or outage between the two can lose a refund.
 """
 
 from __future__ import annotations
@@ -242,10 +244,6 @@ class StateStore(Protocol):
     async def reserve(self, reservation: Reservation, job_id: str | None = None) -> bool:
         """Take `reservation` if it fits (a retry's budget) and record it on the job (which
         must still be active); False stores nothing."""
-        ...
-
-    async def refund(self, key: str, amount: int) -> None:
-        """Give back `amount` micro-dollars reserved but not spent."""
         ...
 
     async def spent(self, key: str) -> int:

@@ -30,6 +30,7 @@ from gateway.jobs import (
     Resume,
     utcnow,
 )
+from gateway.money.settle import settlement
 from gateway.state.base import (
     BudgetRefused,
     Canceled,
@@ -83,6 +84,11 @@ class MemoryState:
         return job
 
     def _put(self, job: Job) -> None:
+        if job.status.terminal and job.reserved and not job.settled:
+            stored = self._get(job.id)
+            if stored is None or not stored.settled:
+                self._settle(job)  # in the same step that ends it, once
+            job = replace(job, settled=True)
         self._jobs[job.id] = (time.monotonic() + self.job_ttl, job)
         self.outbox.index(job)
         if job.status not in ACTIVE and job.id not in self._finished:
@@ -97,6 +103,12 @@ class MemoryState:
         if entry is not None:
             self._unindex(entry[1])
         self.outbox.due.pop(job_id, None)
+
+    def _settle(self, job: Job) -> None:
+        for key, amount in settlement(job):
+            expires, spent = self._budgets.get(key, (0.0, 0))
+            if expires >= time.monotonic():  # a window long gone takes nothing back
+                self._budgets[key] = (expires, max(0, spent + amount))
 
     async def get_job(self, job_id: str) -> Job | None:
         return self._get(job_id)
@@ -238,10 +250,6 @@ class MemoryState:
         if job is not None:
             self._put(replace(job, reserved=(*job.reserved, reservation.hold())))
         return True
-
-    async def refund(self, key: str, amount: int) -> None:
-        expires, spent = self._budgets.get(key, (0.0, 0))
-        self._budgets[key] = (expires, max(0, spent - amount))
 
     async def spent(self, key: str) -> int:
         expires, spent = self._budgets.get(key, (0.0, 0))

@@ -284,10 +284,6 @@ class RedisState:
         with _unavailable():
             return bool(await self._run(self._reserve, keys=names, args=args))
 
-    async def refund(self, key: str, amount: int) -> None:
-        with _unavailable():
-            await self.client.decrby(key, amount)
-
     async def spent(self, key: str) -> int:
         with _unavailable():
             return int(await self.client.get(key) or 0)

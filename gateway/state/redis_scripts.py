@@ -84,8 +84,36 @@ local function dump(job)
   return body .. specs[job]
 end
 
--- Write a job for job_ttl; keep its tenant's set of active jobs exact.
+local function micros(usd) return math.floor(tonumber(usd) * 1000000 + 0.5) end
+
+-- Settle an ended job's money, once: what it reserved and was not charged goes back
+-- (newest reservation first); what its vendor's usage billed above them is added. The
+-- counters then hold exactly what the job was charged (gateway/money/settle.py).
+local function settle(job)
+  if ACTIVE[job.status] or job.settled == true or #job.reserved == 0 then return end
+  local charged, held = 0, 0
+  for _, attempt in ipairs(job.attempts) do charged = charged + micros(attempt.cost) end
+  for _, hold in ipairs(job.reserved) do held = held + micros(hold.amount) end
+  local holds = job.reserved
+  if charged > held then
+    local key = holds[#holds].key
+    if redis.call('EXISTS', key) == 1 then redis.call('INCRBY', key, charged - held) end
+  end
+  local remaining = held - charged
+  for i = #holds, 1, -1 do
+    local take = math.min(remaining, micros(holds[i].amount))
+    if take > 0 and redis.call('EXISTS', holds[i].key) == 1 then
+      redis.call('DECRBY', holds[i].key, take)
+    end
+    if take > 0 then remaining = remaining - take end
+  end
+  job.settled = true
+end
+
+-- Write a job for job_ttl; keep its tenant's set of active jobs exact; settle its money
+-- in the step that ends it.
 local function save(job)
+  settle(job)
   local doc = dump(job)
   redis.call('SET', named('job', job.id), doc, 'PX', ttl)
   redis.call('PEXPIRE', named('followers', job.id), ttl)

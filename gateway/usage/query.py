@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, date, datetime, timedelta
 
 DEFAULT_DAYS = 30  # without `since`: today and the 30 UTC days before it
+_DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 
 
 def today() -> date:
@@ -16,7 +18,7 @@ def parse_since(text: str | None, now: date | None = None) -> date:
     if text is None or text == "":
         return (now or today()) - timedelta(days=DEFAULT_DAYS)
     try:
-        if len(text) != 10:
+        if not _DAY.fullmatch(text):
             raise ValueError
         return date.fromisoformat(text)
     except ValueError:

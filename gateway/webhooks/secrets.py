@@ -12,6 +12,7 @@ change, so running processes pick up a rotation. No secret is ever logged.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import time
 from collections.abc import Callable, Mapping
@@ -20,6 +21,8 @@ from typing import Any
 
 from gateway.settings import ConfigError, Settings
 from gateway.webhooks.signing import new_secret, secret_key
+
+log = logging.getLogger("imagegate.webhooks")
 
 
 class SecretsFile:
@@ -89,8 +92,11 @@ class TenantSecrets:
             raise LookupError(f"tenant {tenant!r} is not configured")
         if config.webhook_secret_env:
             return self._from_env(tenant, config.webhook_secret_env)
+        file = self._file(tenant)
+        if not file.path.exists() and file.create() is not None:  # added by a reload
+            log.warning("generated a webhook secret for tenant %r (under data_dir)", tenant)
         now = self.clock()
-        entries = self._file(tenant).entries()
+        entries = file.entries()
         return [secret_key(e["secret"]) for e in entries if e["until"] is None or e["until"] > now]
 
     def rotate(self, tenant: str) -> str:
