@@ -26,6 +26,7 @@ from benchmarks.installs import ensure
 from benchmarks.peers import environment_note
 from benchmarks.report import markdown
 from benchmarks.run import Options, run
+from benchmarks.vendor_path import CASES, QUICK_CASES
 
 RESULTS = Path(__file__).resolve().with_name("results")
 ROOT = RESULTS.parent.parent
@@ -99,6 +100,7 @@ def main(argv: list[str] | None = None) -> Path:
         fresh=not args.quick,
         before=args.before,
         peers=tuple(args.peers),
+        vendor_cases=QUICK_CASES if args.quick else CASES,
     )
     name = "quick" if args.quick else "latest"
     args.out.mkdir(parents=True, exist_ok=True)

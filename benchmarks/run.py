@@ -24,7 +24,7 @@ from benchmarks.installs import ensure
 from benchmarks.redis_cost import measure_redis_cost
 from benchmarks.results import BASELINE, E2E, V1_CACHE_HIT, V1_NEW, MemoryRow, Report, Row
 from benchmarks.targets import Target
-from benchmarks.vendor_path import Plan, measure_vendor_path
+from benchmarks.vendor_path import CASES, Plan, measure_vendor_path
 from benchmarks.wrk import run_wrk
 from tests.servers import RedisServer
 
@@ -68,6 +68,7 @@ class Options:
     workers: tuple[int, ...] = (1, 2)  # `serve --workers N` values of the vendor path on redis
     before: Path | None = None  # a checkout whose gateway the vendor path measures beside
     peers: tuple[str, ...] = ()  # "litellm": the LiteLLM proxy against the same vendors
+    vendor_cases: tuple[tuple[str, int], ...] = CASES  # (image, vendor delay ms) measured
 
 
 @dataclass(frozen=True)
@@ -186,6 +187,7 @@ def run(options: Options, workdir: Path, meta: dict[str, object]) -> Report:
                 options.workers,
                 options.before,
                 options.peers,
+                options.vendor_cases,
             )
             report.vendor_rows, peers = measure_vendor_path(plan, workdir, redis)
             if peers is not None:

@@ -40,6 +40,7 @@ from benchmarks.vendor import PATH as VENDOR_PATH
 from tests.servers import RedisServer
 
 CASES = (("1x1", 0), ("1x1", 100), ("1024", 0), ("1024", 100))
+QUICK_CASES = (("1x1", 0), ("1024", 100))  # `--quick`: one small and one real image
 CLIENTS = ("poll", "wait")
 
 
@@ -57,6 +58,7 @@ class Plan:
     workers: tuple[int, ...] = (1,)  # `serve --workers N` values measured on redis
     before: Path | None = None  # another checkout, measured beside this one ("(before)")
     peers: tuple[str, ...] = ()  # other gateways measured against the same vendors
+    cases: tuple[tuple[str, int], ...] = CASES  # (image, vendor delay in ms)
 
 
 def _gateway_job(alias: str, image: str, client: str, tag: str) -> OneJob:
@@ -100,11 +102,11 @@ def _measure_gateway(
 ) -> list[Row]:
     rows: list[Row] = []
     # Warm-up, not measured: every process of the target has started and connected.
-    warm = _gateway_job(vendor_alias(*CASES[0]), CASES[0][0], "wait", "warm-up")
+    warm = _gateway_job(vendor_alias(*plan.cases[0]), plan.cases[0][0], "wait", "warm-up")
     asyncio.run(drive(target.base_url, BENCH_KEY, max(plan.concurrencies), 1.0, 10_000, warm))
     redis_pid = redis.process.pid if redis is not None and redis.process else None
     gateway_cpu, redis_cpu = _cpu_reader(target.pid), _cpu_reader(redis_pid)
-    for image, delay in CASES:
+    for image, delay in plan.cases:
         alias = vendor_alias(image, delay)
         for client in CLIENTS:
             for c in plan.concurrencies:
@@ -128,7 +130,7 @@ def _measure_gateway(
 
 def _measure_direct(vendors: dict[str, Target], plan: Plan) -> list[Row]:
     rows: list[Row] = []
-    for image, delay in CASES:
+    for image, delay in plan.cases:
         vendor = vendors[vendor_alias(image, delay)]
         for c in plan.concurrencies:
             result = asyncio.run(
@@ -171,7 +173,7 @@ def measure_vendor_path(
     (`plan.peers`), against the same vendors."""
     vendors = {
         vendor_alias(image, delay): Target.vendor(f"vendor-{image}-{delay}", image, delay, workdir)
-        for image, delay in CASES
+        for image, delay in plan.cases
     }
     rows: list[Row] = []
     try:
@@ -195,7 +197,9 @@ def measure_vendor_path(
             gateways = [target for target, _ in gateway_targets(workdir, redis, urls, plan)]
             gateways = [g for g in gateways if g.name in ("memory", "redis")]
             redis.flush()
-            peers = measure_peers(CASES, urls, gateways, plan.concurrencies, plan.seconds, workdir)
+            peers = measure_peers(
+                plan.cases, urls, gateways, plan.concurrencies, plan.seconds, workdir
+            )
     finally:
         for vendor in vendors.values():
             vendor.stop()

@@ -106,19 +106,27 @@ class RedisCapacity:
             taken = await self._take(keys=[key], args=[cap, lease_ms, token])
         if not taken:
             raise CapacityFull(backend)
-        renewing = asyncio.create_task(self._keep(backend, key, token, lease_ms))
+        done = asyncio.Event()
+        renewing = asyncio.create_task(self._keep(backend, key, token, lease_ms, done))
         try:
             yield
         finally:
-            renewing.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
+            # Told to stop, not cancelled: a cancel landing in a Redis call can come back
+            # as a timeout error, which the loop would take for a failed renewal.
+            done.set()
+            with contextlib.suppress(Exception):  # a renewal's failure was logged
                 await renewing
             await self._release(backend, key, token)
 
-    async def _keep(self, backend: str, key: str, token: str, lease_ms: int) -> None:
+    async def _keep(
+        self, backend: str, key: str, token: str, lease_ms: int, done: asyncio.Event
+    ) -> None:
         """Renew the lease while the call runs (a third of the lease apart)."""
         while True:
-            await asyncio.sleep(lease_ms / 3000)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(done.wait(), lease_ms / 3000)
+            if done.is_set():
+                return
             try:
                 renewed = await self._renew(keys=[key], args=[lease_ms, token])
             except RedisError as exc:

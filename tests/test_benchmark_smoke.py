@@ -58,8 +58,7 @@ def test_quick_benchmark_reports_every_row(tmp_path: Path) -> None:
     # The vendor path: every case through each gateway (and `serve --workers 2`), by both
     # kinds of client, beside the vendor alone; the CPU each job cost is reported.
     vendor = {(row["scenario"], row["target"]): row for row in report["vendor_rows"]}
-    pictures = ("1x1 PNG", "1024x1024 PNG")
-    cases = [f"vendor {picture}, {delay} ms" for picture in pictures for delay in (0, 100)]
+    cases = ["vendor 1x1 PNG, 0 ms", "vendor 1024x1024 PNG, 100 ms"]  # --quick's two
     expected_vendor = {(f"{case}: direct", "vendor") for case in cases}
     expected_vendor |= {
         (f"{case}: {client}", target)

@@ -101,11 +101,11 @@ async def test_a_dead_holders_slot_comes_back_after_its_lease(
 
 
 async def test_a_live_holders_lease_is_renewed(make_capacity: Callable[..., Any]) -> None:
-    holder, other = make_capacity(cap=1, lease=1.5), make_capacity(cap=1, lease=1.5)
+    holder, other = make_capacity(cap=1, lease=2.0), make_capacity(cap=1, lease=2.0)
     checks = 0
     async with holder.slot("gpu"):
         # Hold for two leases and more: without renewal the slot would expire meanwhile.
-        until = time.monotonic() + 4.0
+        until = time.monotonic() + 5.0
         while time.monotonic() < until:
             assert await full(other)
             checks += 1

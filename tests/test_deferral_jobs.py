@@ -123,7 +123,7 @@ def test_a_retry_deferred_by_the_rate_resumes_with_its_tries(
     settings = make_settings(
         state={"url": state_url},
         retry={"max_attempts": 2},
-        **two_model_config(rate="1/2second"),
+        **two_model_config(rate="1/3second"),
     )
     # The retry after the 503 finds the window used by the first try: deferred, not waited.
     gpu = MockBackend("gpu", script=[VendorUnavailable("503 from the vendor")])
@@ -144,7 +144,7 @@ def test_a_deferred_fallback_resumes_at_the_fallback(
         state={"url": state_url},
         backends={
             "first": {"type": "procedural"},
-            "second": {"type": "procedural", "rate": "1/3second"},
+            "second": {"type": "procedural", "rate": "1/6second"},
         },
         models={
             "second": {"sizes": [SIZE], "targets": [{"backend": "second", "model": "m"}]},

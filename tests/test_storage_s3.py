@@ -112,9 +112,16 @@ def test_a_poll_after_expiry_gets_a_fresh_url(
     job = run_job(client, {"prompt": "short-lived", "size": "256x256"})
     time.sleep(2.1)  # X-Amz-Date has whole seconds: 2.1 s is past any 1 s grant
     assert httpx.get(job["imageUrl"]).status_code == 403
-    fresh = wait_for_job(client, job["id"], AUTH)["imageUrl"]
-    assert fresh != job["imageUrl"]
-    assert httpx.get(fresh).status_code == 200
+    # A fresh URL lives one second (less after X-Amz-Date's rounding): on a loaded machine
+    # the GET may come later, so each try polls again for a new one.
+    statuses = []
+    for _ in range(5):
+        fresh = wait_for_job(client, job["id"], AUTH)["imageUrl"]
+        assert fresh != job["imageUrl"]
+        statuses.append(httpx.get(fresh).status_code)
+        if statuses[-1] == 200:
+            break
+    assert statuses[-1] == 200, statuses
 
 
 def test_cdn_mode_urls_are_public_and_the_object_is_cacheable(
