@@ -124,7 +124,8 @@ class RedisCapacity:
         """Renew the lease while the call runs (a third of the lease apart)."""
         while True:
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(done.wait(), lease_ms / 3000)
+                async with asyncio.timeout(lease_ms / 3000):
+                    await done.wait()
             if done.is_set():
                 return
             try:
