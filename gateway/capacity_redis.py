@@ -22,13 +22,12 @@ from collections.abc import AsyncIterator, Iterator, Mapping
 from contextlib import asynccontextmanager, contextmanager
 
 from redis.asyncio import Redis
-from redis.asyncio.retry import Retry
-from redis.backoff import ExponentialBackoff
 from redis.exceptions import RedisError
 
 from gateway.capacity import CapacityFull
 from gateway.state.base import StateUnavailable
 from gateway.state.keys import Keys
+from gateway.state.redis_client import connect
 
 log = logging.getLogger("imagegate.capacity")
 
@@ -89,8 +88,7 @@ class RedisCapacity:
     def from_url(
         cls, url: str, caps: Mapping[str, int], leases: Mapping[str, float]
     ) -> RedisCapacity:
-        retry = Retry(ExponentialBackoff(cap=0.2, base=0.05), retries=1)
-        client = Redis.from_url(url, socket_timeout=1.0, socket_connect_timeout=1.0, retry=retry)
+        client = connect(url)
         return cls(client, caps, leases)
 
     @asynccontextmanager

@@ -20,11 +20,10 @@ from limits.aio.storage import MemoryStorage, RedisStorage, Storage
 from limits.aio.strategies import MovingWindowRateLimiter
 from limits.errors import StorageError
 from redis.asyncio import ConnectionPool
-from redis.asyncio.retry import Retry
-from redis.backoff import ExponentialBackoff
 
 from gateway.errors import ApiError
 from gateway.state.base import StateUnavailable
+from gateway.state.redis_client import quick_retry
 
 REDIS_TIMEOUT = 1.0
 MAX_CONNECTIONS = 2048
@@ -95,9 +94,7 @@ class RateLimiter:
             max_connections=MAX_CONNECTIONS,  # redis-py's default 100 failed under bursts
             socket_timeout=REDIS_TIMEOUT,
             socket_connect_timeout=REDIS_TIMEOUT,
-            # One quick retry on a fresh connection: after a Redis restart the pooled ones
-            # are dead, and the first command on each would otherwise fail.
-            retry=Retry(ExponentialBackoff(cap=0.2, base=0.05), retries=1),
+            retry=quick_retry(),
         )
         storage = RedisStorage(
             "async+" + state_url,

@@ -14,30 +14,20 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Iterable, Iterator
+from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
 from typing import Any
 
 from redis.asyncio import Redis
-from redis.asyncio.retry import Retry
-from redis.backoff import ExponentialBackoff
 from redis.exceptions import ConnectionError, TimeoutError
 
 from gateway.events.base import Registry, Watch
-from gateway.state.base import StateUnavailable
+from gateway.state.redis_client import connect, unavailable
 
 log = logging.getLogger("imagegate.events")
 
 CONFIRM_WAIT = 2.0  # past this a watch goes on unconfirmed: its timeout re-reads cover it
 BACKOFF_MAX = 5.0
-
-
-@contextlib.contextmanager
-def _unavailable() -> Iterator[None]:
-    try:
-        yield
-    except (ConnectionError, TimeoutError) as exc:
-        raise StateUnavailable(f"redis is unavailable ({type(exc).__name__})") from exc
 
 
 class RedisJobEvents:
@@ -51,8 +41,7 @@ class RedisJobEvents:
 
     @classmethod
     def from_url(cls, url: str) -> RedisJobEvents:
-        retry = Retry(ExponentialBackoff(cap=0.2, base=0.05), retries=1)
-        return cls(Redis.from_url(url, socket_timeout=1.0, socket_connect_timeout=1.0, retry=retry))
+        return cls(connect(url))
 
     def channel(self, job_id: str) -> str:
         return f"{self.prefix}:events:{{{job_id}}}"
@@ -89,7 +78,7 @@ class RedisJobEvents:
         channel = self.channel(job_id)
         if self._registry.add(job_id, watch):
             self._confirmed[channel] = asyncio.Event()
-            with _unavailable():
+            with unavailable():
                 await self._pubsub.subscribe(channel)
             if self._listener is None or self._listener.done():
                 self._listener = asyncio.create_task(self._listen(), name="job-events")

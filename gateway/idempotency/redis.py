@@ -10,17 +10,12 @@ keyed by the exact pending record, so only the lease's owner changes it.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 from redis.asyncio import Redis
-from redis.asyncio.retry import Retry
-from redis.backoff import ExponentialBackoff
-from redis.exceptions import ConnectionError, ReadOnlyError, TimeoutError
 
 from gateway.idempotency.base import Answer, Claim, Lease, completed_doc, judge, pending_doc
-from gateway.state.base import StateUnavailable
+from gateway.state.redis_client import connect, unavailable
 
 # KEYS[1] the record; ARGV[1] the lease's pending record, ARGV[2] the new value or ms.
 RENEW = """
@@ -44,14 +39,6 @@ return 0
 """
 
 
-@contextmanager
-def _unavailable() -> Iterator[None]:
-    try:
-        yield
-    except (ConnectionError, TimeoutError, ReadOnlyError) as exc:
-        raise StateUnavailable(f"redis is unavailable ({type(exc).__name__})") from exc
-
-
 def _ms(seconds: float) -> int:
     return max(1, round(seconds * 1000))
 
@@ -67,8 +54,7 @@ class RedisIdempotency:
     @classmethod
     def from_url(cls, url: str) -> RedisIdempotency:
         """Commands time out after 1 s and are retried once, like the state's client."""
-        retry = Retry(ExponentialBackoff(cap=0.2, base=0.05), retries=1)
-        return cls(Redis.from_url(url, socket_timeout=1.0, socket_connect_timeout=1.0, retry=retry))
+        return cls(connect(url))
 
     def record_key(self, scope: str, key: str) -> str:
         digest = hashlib.sha256(key.encode()).hexdigest()
@@ -76,7 +62,7 @@ class RedisIdempotency:
 
     async def begin(self, scope: str, key: str, fingerprint: str, *, lease: float) -> Claim:
         doc = pending_doc(fingerprint)
-        with _unavailable():
+        with unavailable():
             existing: Any = await self.client.set(
                 self.record_key(scope, key), doc, nx=True, px=_ms(lease), get=True
             )
@@ -85,18 +71,18 @@ class RedisIdempotency:
         return judge(existing.decode(), fingerprint)
 
     async def renew(self, scope: str, key: str, lease: Lease, seconds: float) -> None:
-        with _unavailable():
+        with unavailable():
             await self._renew(keys=[self.record_key(scope, key)], args=[lease.doc, _ms(seconds)])
 
     async def complete(
         self, scope: str, key: str, lease: Lease, fingerprint: str, answer: Answer, ttl: float
     ) -> None:
         args: list[str | int] = [lease.doc, completed_doc(fingerprint, answer), _ms(ttl)]
-        with _unavailable():
+        with unavailable():
             await self._complete(keys=[self.record_key(scope, key)], args=args)
 
     async def release(self, scope: str, key: str, lease: Lease) -> None:
-        with _unavailable():
+        with unavailable():
             await self._release(keys=[self.record_key(scope, key)], args=[lease.doc])
 
     async def aclose(self) -> None:

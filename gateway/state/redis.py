@@ -34,8 +34,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Awaitable, Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from datetime import datetime
 from functools import partial
@@ -43,16 +42,10 @@ from typing import Any, TypeVar, cast
 
 import orjson
 from redis.asyncio import ConnectionPool, Redis
-from redis.asyncio.retry import Retry
-from redis.backoff import ExponentialBackoff
 from redis.commands.core import AsyncScript
 from redis.exceptions import (
-    ConnectionError,
-    MasterDownError,
     NoScriptError,
-    ReadOnlyError,
     ResponseError,
-    TimeoutError,
 )
 
 from gateway import jobs
@@ -77,10 +70,10 @@ from gateway.state.base import (
     Page,
     QueueStats,
     Reservation,
-    StateUnavailable,
     SubmitExpired,
 )
 from gateway.state.keys import Keys
+from gateway.state.redis_client import quick_retry, unavailable
 from gateway.state.redis_outbox import RedisOutbox
 from gateway.state.redis_queue_stats import read_queue_stats
 
@@ -96,17 +89,6 @@ GROUP = "workers"
 # A submit not run by Redis within this many seconds of being sent refuses itself: by then
 # its command timed out (1 s), so the client is being told 503.
 SUBMIT_DEADLINE = 1.0
-
-
-@contextmanager
-def _unavailable() -> Iterator[None]:
-    """Connection-level failures become `StateUnavailable` (without the URL or password)."""
-    try:
-        yield
-    # ConnectionError includes BusyLoadingError (still loading) and AuthenticationError;
-    # ReadOnly and MasterDown are the answers of a replica during a failover.
-    except (ConnectionError, TimeoutError, ReadOnlyError, MasterDownError) as exc:
-        raise StateUnavailable(f"redis is unavailable ({type(exc).__name__})") from exc
 
 
 # orjson: compact like separators=(",", ":"), several times faster on every job read and
@@ -198,7 +180,7 @@ class RedisState:
         allows `MAX_CONNECTIONS`, far past redis-py's default 100 that bursts exceeded."""
 
         def connect(socket_timeout: float) -> Redis:
-            retry = Retry(ExponentialBackoff(cap=0.2, base=0.05), retries=1)
+            retry = quick_retry()
             pool = ConnectionPool.from_url(
                 url,
                 max_connections=MAX_CONNECTIONS,
@@ -225,7 +207,7 @@ class RedisState:
 
     async def script(self, script: AsyncScript, keys: list[str], *args: str | int) -> Any:
         """Run a script with the common arguments (for the modules beside this one)."""
-        with _unavailable():
+        with unavailable():
             return await self._run(script, keys, self._args(*args))
 
     def _args(self, *extra: str | bytes | int) -> list[str | bytes | int]:
@@ -263,7 +245,7 @@ class RedisState:
             round(job.deadline.timestamp() * 1000) if job.deadline else "",
             *((reservation.amount, reservation.limit, reservation.ttl) if reservation else ()),
         )
-        with _unavailable():
+        with unavailable():
             reply = await self._run(self._submit, keys=names, args=args)
         if isinstance(reply, list):  # ['refused', why]
             if reply[1] == b"budget":
@@ -281,21 +263,21 @@ class RedisState:
             json.dumps(record_to_json(reservation.hold())),
         )
         names = [reservation.key, *((self.keys.job(job_id),) if job_id else ())]
-        with _unavailable():
+        with unavailable():
             return bool(await self._run(self._reserve, keys=names, args=args))
 
     async def spent(self, key: str) -> int:
-        with _unavailable():
+        with unavailable():
             return int(await self.client.get(key) or 0)
 
     async def get_job(self, job_id: str) -> Job | None:
-        with _unavailable():
+        with unavailable():
             doc = await self.client.get(self.job_key(job_id))
         return None if doc is None else _loads(doc)
 
     async def claim(self, worker_id: str, timeout: float) -> Job | None:
         deadline = time.monotonic() + timeout
-        with _unavailable():
+        with unavailable():
             while True:
                 reply = await self._grouped(partial(self._take_one, worker_id))
                 if reply and reply[0] == b"job":
@@ -336,18 +318,18 @@ class RedisState:
 
     async def heartbeat(self, job_id: str, worker_id: str) -> None:
         args = self._args(job_id, worker_id)
-        with _unavailable():
+        with unavailable():
             await self._run(self._heartbeat, keys=[self.keys.job(job_id), self.stream], args=args)
 
     async def patch(self, job_id: str, change: jobs.Change) -> None:
-        with _unavailable():
+        with unavailable():
             await self._run(
                 self._patch, keys=[self.keys.job(job_id)], args=self._args(_change(change))
             )
 
     async def add_attempt(self, job_id: str, attempt: Attempt) -> None:
         args = self._args(json.dumps(record_to_json(attempt)))
-        with _unavailable():
+        with unavailable():
             await self._run(self._add_attempt, keys=[self.keys.job(job_id)], args=args)
 
     async def finish(
@@ -365,7 +347,7 @@ class RedisState:
             _ms(self.cache_ttl),
             _change(jobs.cancel_ending(now)),
         )
-        with _unavailable():
+        with unavailable():
             docs = await self._run(
                 self._finish, keys=[self.keys.job(job_id), self.stream], args=args
             )
@@ -373,18 +355,18 @@ class RedisState:
 
     async def requeue(self, job_id: str) -> None:
         args = self._args(_change(jobs.requeued()))
-        with _unavailable():
+        with unavailable():
             await self._run(self._requeue, keys=[self.keys.job(job_id), self.stream], args=args)
 
     async def defer(self, job_id: str, delay: float, resume: Resume) -> None:
         args = self._args(_change(jobs.deferred(resume)), _change(jobs.requeued()), _ms(delay))
         names = [self.keys.job(job_id), self.stream, self.keys.deferred]
-        with _unavailable():
+        with unavailable():
             await self._run(self._defer, keys=names, args=args)
 
     async def cancel(self, job_id: str, change: Cancel) -> Canceled:
         args = self._args(json.dumps(change.to_json(), separators=(",", ":")))
-        with _unavailable():
+        with unavailable():
             reply = await self._run(
                 self._cancel, keys=[self.keys.job(job_id), self.stream], args=args
             )
@@ -395,12 +377,12 @@ class RedisState:
 
     async def due(self, now: float, limit: int) -> list[str]:
         args = self._args(round(now * 1000), limit)
-        with _unavailable():
+        with unavailable():
             ids = await self._run(self._due, keys=[self.keys.deadlines], args=args)
         return [job_id.decode() for job_id in ids]
 
     async def postpone(self, job_id: str, until: float) -> None:
-        with _unavailable():
+        with unavailable():
             await self.client.zadd(self.keys.deadlines, {job_id: round(until * 1000)}, xx=True)
 
     async def list_jobs(self, query: ListQuery) -> Page:
@@ -414,7 +396,7 @@ class RedisState:
         bottom = "-inf" if query.after_ms is None else f"({query.after_ms}"
         statuses = json.dumps(sorted(status.value for status in query.statuses))
         args = self._args(top, tie, bottom, query.limit, query.scan, statuses)
-        with _unavailable():
+        with unavailable():
             docs, last = await self._run(
                 self._list, keys=[self.keys.index(query.tenant)], args=args
             )
@@ -422,7 +404,7 @@ class RedisState:
         return Page([_loads(doc) for doc in docs], following)
 
     async def count_active(self, tenant: str) -> int:
-        with _unavailable():
+        with unavailable():
             return int(await self._run(self._count_active, keys=[self.keys.active(tenant)]))
 
     async def referenced_keys(self) -> set[str]:
@@ -432,7 +414,7 @@ class RedisState:
         `StateUnavailable`, never a partial set (gc would read that as "unreferenced").
         """
         keys: set[str] = set()
-        with _unavailable():
+        with unavailable():
             for pattern in self.keys.patterns():
                 batch: list[Any] = []
                 async for name in self.client.scan_iter(match=pattern, count=500):
@@ -445,12 +427,12 @@ class RedisState:
         return keys
 
     async def queue_stats(self) -> QueueStats:
-        with _unavailable():
+        with unavailable():
             stats = await read_queue_stats(self.client, self.stream, GROUP)
             return replace(stats, deferred=int(await self.client.zcard(self.keys.deferred)))
 
     async def ping(self) -> None:
-        with _unavailable():
+        with unavailable():
             await self.client.ping()
 
     async def aclose(self) -> None:

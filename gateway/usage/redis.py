@@ -13,27 +13,14 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import date
 
 from redis.asyncio import Redis
-from redis.asyncio.retry import Retry
-from redis.backoff import ExponentialBackoff
-from redis.exceptions import ConnectionError, ReadOnlyError, TimeoutError
 
-from gateway.state.base import StateUnavailable
+from gateway.state.redis_client import connect, unavailable
 from gateway.usage.base import UsageDelta, UsageKey, UsageRecord, ordered
 
 RETENTION_DAYS = 400
-
-
-@contextmanager
-def _unavailable() -> Iterator[None]:
-    try:
-        yield
-    except (ConnectionError, TimeoutError, ReadOnlyError) as exc:
-        raise StateUnavailable(f"redis is unavailable ({type(exc).__name__})") from exc
 
 
 class RedisUsage:
@@ -44,8 +31,7 @@ class RedisUsage:
     @classmethod
     def from_url(cls, url: str) -> RedisUsage:
         """Commands time out after 1 s and are retried once, like the state's client."""
-        retry = Retry(ExponentialBackoff(cap=0.2, base=0.05), retries=1)
-        return cls(Redis.from_url(url, socket_timeout=1.0, socket_connect_timeout=1.0, retry=retry))
+        return cls(connect(url))
 
     @property
     def tenants_key(self) -> str:
@@ -74,11 +60,11 @@ class RedisUsage:
             pipe.zremrangebyscore(days, "-inf", f"({key.day.toordinal() - RETENTION_DAYS}")
             pipe.expire(days, ttl)
             pipe.sadd(self.tenants_key, key.tenant)
-        with _unavailable():
+        with unavailable():
             await pipe.execute()
 
     async def records(self, tenant: str | None, since: date) -> list[UsageRecord]:
-        with _unavailable():
+        with unavailable():
             if tenant is None:
                 members: set[bytes] = await self.client.smembers(self.tenants_key)  # type: ignore[assignment, misc]
                 tenants = sorted(member.decode() for member in members)
