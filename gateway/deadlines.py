@@ -17,7 +17,6 @@ A deadline ends its own job only: an execution other jobs still wait on goes on 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import re
 import time
@@ -27,6 +26,7 @@ from gateway.cancels import Cancels
 from gateway.errors import invalid_request
 from gateway.jobs import JobStatus, deadline_exceeded, utcnow
 from gateway.state.base import StateStore, StateUnavailable
+from gateway.tasks import cancel_and_wait
 
 log = logging.getLogger("imagegate.deadlines")
 
@@ -70,10 +70,7 @@ class DeadlineSweep:
         self._task = asyncio.create_task(self._loop(), name="deadline-sweep")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await cancel_and_wait(self._task)
 
     async def sweep(self, now: float | None = None) -> int:
         """Cancel what is due now; how many jobs it looked at."""

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from gateway.money.format import usd
 from gateway.readings import budget_readings
 from gateway.state.base import StateUnavailable
+from gateway.tasks import cancel_and_wait
 
 if TYPE_CHECKING:
     from gateway.services import Gateway
@@ -80,6 +81,4 @@ class OpsHistory:
         try:
             yield self
         finally:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            await cancel_and_wait(task)

@@ -25,6 +25,7 @@ from gateway.logs import job_context
 from gateway.metrics import Metrics
 from gateway.runner import JobRunner
 from gateway.state.base import StateStore, StateUnavailable
+from gateway.tasks import cancel_and_wait
 
 log = logging.getLogger("imagegate.worker")
 
@@ -86,9 +87,7 @@ class WorkerPool:
         running = list(self._running.values())
         if running:
             await asyncio.wait(running, timeout=max(0.0, deadline - time.monotonic()))
-        for task in self._loops:
-            task.cancel()
-        await asyncio.gather(*self._loops, return_exceptions=True)
+        await cancel_and_wait(*self._loops)
         abandoned = self.state.queued
         if abandoned and not self.durable:
             log.error(
@@ -133,7 +132,7 @@ class WorkerPool:
                 log.warning("state unavailable while finishing job %s: %s", job.id, exc)
                 await asyncio.sleep(backoff)
             finally:
-                beats.cancel()
+                await cancel_and_wait(beats)
                 self._running.pop(job.id, None)
 
     async def _heartbeats(self, job_id: str, worker_id: str) -> None:

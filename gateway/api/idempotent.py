@@ -28,6 +28,7 @@ from gateway.errors import ApiError, invalid_request
 from gateway.idempotency import Answer, IdempotencyStore, InProgress, Lease, Mismatch, Replay
 from gateway.services import Gateway
 from gateway.settings import Settings
+from gateway.tasks import cancel_and_wait
 
 log = logging.getLogger("imagegate.idempotency")
 
@@ -156,7 +157,7 @@ class Held:
             await asyncio.shield(self._settle(500, None))
             raise
         finally:
-            renewing.cancel()
+            await cancel_and_wait(renewing)
         await self._settle(response.status_code, _recorded(response))
         return response
 

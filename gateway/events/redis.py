@@ -23,6 +23,7 @@ from redis.exceptions import ConnectionError, TimeoutError
 
 from gateway.events.base import Registry, Watch
 from gateway.state.redis_client import connect, unavailable
+from gateway.tasks import cancel_and_wait
 
 log = logging.getLogger("imagegate.events")
 
@@ -38,6 +39,7 @@ class RedisJobEvents:
         self._registry = Registry()
         self._confirmed: dict[str, asyncio.Event] = {}
         self._listener: asyncio.Task[None] | None = None
+        self._closing = False  # checked by the listener: a cancel alone can be swallowed
 
     @classmethod
     def from_url(cls, url: str) -> RedisJobEvents:
@@ -91,17 +93,15 @@ class RedisJobEvents:
 
     async def aclose(self) -> None:
         self._registry.close_all()
-        if self._listener is not None:
-            self._listener.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._listener
+        self._closing = True
+        await cancel_and_wait(self._listener)
         with contextlib.suppress(ConnectionError, TimeoutError):
             await self._pubsub.aclose()
         await self.client.aclose()
 
     async def _listen(self) -> None:
         backoff = 0.1
-        while True:
+        while not self._closing:
             try:
                 message = await self._pubsub.get_message(timeout=1.0)
                 backoff = 0.1

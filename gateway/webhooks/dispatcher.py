@@ -25,6 +25,7 @@ from gateway.metrics import Metrics
 from gateway.outbound import OutboundGuard, OutboundRefused, ResponseTooLarge
 from gateway.settings import ConfigError, WebhookSettings
 from gateway.state.base import StateStore, StateUnavailable
+from gateway.tasks import cancel_and_wait
 from gateway.webhooks.events import event_body, event_id
 from gateway.webhooks.schedule import Outcome, after_attempt, refused
 from gateway.webhooks.secrets import TenantSecrets
@@ -65,6 +66,7 @@ class Dispatcher:
         self._wake = asyncio.Event()
         self._loop: asyncio.Task[None] | None = None
         self._deliveries: set[asyncio.Task[None]] = set()
+        self._closing = False  # checked by the loop: a cancel alone can be swallowed
 
     def start(self) -> None:
         self._loop = asyncio.create_task(self._run(), name="webhook-dispatcher")
@@ -82,17 +84,14 @@ class Dispatcher:
     async def aclose(self, grace: float = 5.0) -> None:
         """Stop claiming; give deliveries in flight `grace` seconds. One cut short keeps
         its lease and is delivered again once the lease runs out."""
-        if self._loop is not None:
-            self._loop.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._loop
+        self._closing = True
+        await cancel_and_wait(self._loop)
         if self._deliveries:
             await asyncio.wait(set(self._deliveries), timeout=grace)
-        for task in set(self._deliveries):
-            task.cancel()
+        await cancel_and_wait(*self._deliveries)
 
     async def _run(self) -> None:
-        while True:
+        while not self._closing:
             self._wake.clear()  # before the claim: a wake during it is not lost
             claimed: list[Job] = []
             free = self.settings.concurrency - len(self._deliveries)
