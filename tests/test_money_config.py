@@ -122,33 +122,6 @@ def test_config_check_names_the_typoed_model(tmp_path: Path) -> None:
     assert "model 'procedural-v1' has no price for size 512x512" in result.stderr
 
 
-def test_config_check_names_a_quality_the_vendor_model_does_not_take(tmp_path: Path) -> None:
-    """A typo'd quality ("hihg") would make `high` jobs fall back to the table's highest
-    listed price (medium's); the built backend's declared qualities catch it."""
-    table = {size: dict(prices) for size, prices in GPT_IMAGE.items()}
-    table["1536x1024"]["hihg"] = table["1536x1024"].pop("high")
-    data = config_dict(tmp_path)
-    data["models"] = {
-        "gpt-image": {
-            "default": True,
-            "targets": [{"backend": "openai", "model": "gpt-image-1"}],
-            "sizes": list(GPT_IMAGE),
-        }
-    }
-    data["backends"] = {
-        "openai": {"type": "openai", "api_key_env": "NOT_NEEDED", "prices": {"gpt-image-1": table}}
-    }
-    result = run_cli("config", "check", str(write_config(tmp_path / "quality.toml", data)))
-    assert result.returncode != 0
-    assert (
-        "backends.openai.prices.\"gpt-image-1\".1536x1024: quality 'hihg' is not one model "
-        "'gpt-image-1' takes (qualities: auto, high, low, medium)"
-    ) in result.stderr + result.stdout
-    table["1536x1024"]["high"] = table["1536x1024"].pop("hihg")
-    fixed = run_cli("config", "check", str(write_config(tmp_path / "fixed.toml", data)))
-    assert fixed.returncode == 0, fixed.stderr
-
-
 def vendor_file(tmp_path: Path, name: str, **backend: Any) -> Path:
     data = config_dict(tmp_path)
     data["models"] = {
@@ -160,6 +133,23 @@ def vendor_file(tmp_path: Path, name: str, **backend: Any) -> Path:
     }
     data["backends"] = {"openai": {"type": "openai", "api_key_env": "NOT_SET", **backend}}
     return write_config(tmp_path / name, data)
+
+
+def test_config_check_names_a_quality_the_vendor_model_does_not_take(tmp_path: Path) -> None:
+    """A typo'd quality ("hihg") would make `high` jobs fall back to the table's highest
+    listed price (medium's); the built backend's declared qualities catch it."""
+    table = {size: dict(prices) for size, prices in GPT_IMAGE.items()}
+    table["1536x1024"]["hihg"] = table["1536x1024"].pop("high")
+    prices = {"gpt-image-1": table}
+    result = run_cli("config", "check", str(vendor_file(tmp_path, "quality.toml", prices=prices)))
+    assert result.returncode != 0
+    assert (
+        "backends.openai.prices.\"gpt-image-1\".1536x1024: quality 'hihg' is not one model "
+        "'gpt-image-1' takes (qualities: auto, high, low, medium)"
+    ) in result.stderr + result.stdout
+    table["1536x1024"]["high"] = table["1536x1024"].pop("hihg")
+    fixed = run_cli("config", "check", str(vendor_file(tmp_path, "fixed.toml", prices=prices)))
+    assert fixed.returncode == 0, fixed.stderr
 
 
 @pytest.mark.parametrize("command", ["serve", "worker"])

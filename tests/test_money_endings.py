@@ -14,6 +14,8 @@ from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
+import pytest
+
 from gateway import jobs
 from gateway.budgets import Budget, Budgets
 from gateway.deadlines import DeadlineSweep
@@ -53,16 +55,28 @@ async def charge(state: Any, spend: JobSpend, cost: str) -> None:
     )
 
 
-async def charged_total(state: Any, *job_ids: str) -> Decimal:
+async def assert_settled_to(state: Any, budgets: Budgets, amount: str, *job_ids: str) -> None:
+    """The tenant's counter holds `amount`, exactly what the jobs' attempts were charged."""
     found = [await state.get_job(job_id) for job_id in job_ids]
-    return sum((job.cost for job in found), Decimal("0"))
+    assert all(job.status.terminal for job in found)
+    assert sum((job.cost for job in found), Decimal("0")) == Decimal(amount)
+    assert await budgets.spent("demo", BUDGET) == Decimal(amount)
+
+
+@pytest.fixture
+def store(make_state: MakeState) -> Any:  # noqa: F811
+    return make_state()
+
+
+@pytest.fixture
+def budgets(store: Any) -> Budgets:
+    return Budgets(store)
 
 
 async def test_a_joined_follower_canceling_holds_nothing_and_the_leader_pays_its_own(
-    make_state: MakeState,  # noqa: F811
+    store: Any, budgets: Budgets
 ) -> None:
-    state = make_state()
-    budgets = Budgets(state)
+    state = store
     leader = await submitted(state, budgets)
     follower = await submitted(state, budgets)
     assert follower.leader_id == leader.id and follower.reserved == ()
@@ -75,15 +89,13 @@ async def test_a_joined_follower_canceling_holds_nothing_and_the_leader_pays_its
     await charge(state, JobSpend(claimed, CAP, BUDGET, budgets), "0.248335")
     ended = await Endings(state).finish(leader.id, RESULT)
     assert [job.id for job in ended] == [leader.id]
-    assert await budgets.spent("demo", BUDGET) == Decimal("0.248335")
-    assert await charged_total(state, leader.id, follower.id) == Decimal("0.248335")
+    await assert_settled_to(state, budgets, "0.248335", leader.id, follower.id)
 
 
 async def test_a_queued_leader_canceled_hands_over_and_the_heir_reserves_its_own(
-    make_state: MakeState,  # noqa: F811
+    store: Any, budgets: Budgets
 ) -> None:
-    state = make_state()
-    budgets = Budgets(state)
+    state = store
     leader = await submitted(state, budgets)
     follower = await submitted(state, budgets)
     outcome = await state.cancel(leader.id, jobs.cancel(utcnow(), client_cancel()))
@@ -95,16 +107,14 @@ async def test_a_queued_leader_canceled_hands_over_and_the_heir_reserves_its_own
     await charge(state, spend, "0.20")  # its first attempt reserves, on the heir
     assert (await state.get_job(heir.id)).reserved_total == ESTIMATE
     await Endings(state).finish(heir.id, RESULT)
-    assert await budgets.spent("demo", BUDGET) == Decimal("0.20")
-    assert await charged_total(state, leader.id, heir.id) == Decimal("0.20")
+    await assert_settled_to(state, budgets, "0.20", leader.id, heir.id)
     assert (await state.get_job(heir.id)).settled
 
 
 async def test_a_running_leader_canceled_runs_on_for_its_follower_and_pays_once(
-    make_state: MakeState,  # noqa: F811
+    store: Any, budgets: Budgets
 ) -> None:
-    state = make_state()
-    budgets = Budgets(state)
+    state = store
     leader = await submitted(state, budgets)
     claimed = await state.claim("w1", 1)
     follower = await submitted(state, budgets)
@@ -114,15 +124,13 @@ async def test_a_running_leader_canceled_runs_on_for_its_follower_and_pays_once(
     await charge(state, JobSpend(claimed, CAP, BUDGET, budgets), "0.30")  # 0.05 over
     ended = {job.id: job.status for job in await Endings(state).finish(leader.id, RESULT)}
     assert ended == {leader.id: JobStatus.CANCELED, follower.id: JobStatus.SUCCEEDED}
-    assert await budgets.spent("demo", BUDGET) == Decimal("0.30")
-    assert await charged_total(state, leader.id, follower.id) == Decimal("0.30")
+    await assert_settled_to(state, budgets, "0.30", leader.id, follower.id)
 
 
 async def test_deadlines_settle_a_queued_job_and_one_its_dead_worker_never_stopped(
-    make_state: MakeState,  # noqa: F811
+    store: Any, budgets: Budgets
 ) -> None:
-    state = make_state()
-    budgets = Budgets(state)
+    state = store
     soon = utcnow() + timedelta(seconds=1)
     running = await submitted(state, budgets, deadline=soon)
     claimed = await state.claim("w1", 1)
@@ -139,8 +147,7 @@ async def test_deadlines_settle_a_queued_job_and_one_its_dead_worker_never_stopp
         ended = await state.get_job(job_id)
         assert ended.status is JobStatus.CANCELED and ended.settled
         assert ended.error is not None and ended.error.code == "deadline_exceeded"
-    assert await budgets.spent("demo", BUDGET) == Decimal("0.10")
-    assert await charged_total(state, running.id, queued.id) == Decimal("0.10")
+    await assert_settled_to(state, budgets, "0.10", running.id, queued.id)
 
 
 async def test_a_reclaimed_delivery_starts_from_the_dead_workers_charges(redis_url: str) -> None:
@@ -165,8 +172,7 @@ async def test_a_reclaimed_delivery_starts_from_the_dead_workers_charges(redis_u
         await charge(alive, again, "0.19")
         assert len(await Endings(alive).finish(job.id, RESULT)) == 1
         assert await crashed.finish(job.id, result=RESULT) == []  # the dead one wakes late
-        assert await budgets.spent("demo", BUDGET) == Decimal("0.44")
-        assert await charged_total(alive, job.id) == Decimal("0.44")
+        await assert_settled_to(alive, budgets, "0.44", job.id)
     finally:
         await crashed.aclose()
         await alive.aclose()

@@ -157,7 +157,7 @@ def test_the_admin_api_webhook_bodies_and_stored_jobs_use_it_too(
         documents.append(answer.json())
     (demo,) = [t for t in documents[1]["data"]["tenants"] if t["name"] == "demo"]
     assert demo["budget"]["limit"] == "5.00" and demo["budget"]["spent"] == "0.0025"
-    assert demo["limits"]["maxCostPerJob"] == "1.00"
+    assert demo["limits"]["maxCostPerJob"] == "1.00" and demo["limits"]["budget"] == "5.00/day"
     gateway: Any = client.app.state.gateway  # type: ignore[attr-defined]
     assert client.portal is not None
     stored = client.portal.call(gateway.state.get_job, job_id)
