@@ -118,6 +118,7 @@ async def _open(
             {
                 "state": gateway.state,
                 "limits": gateway.admission.rates.storage,
+                "usage": gateway.usage,
             }
         )
     )
