@@ -100,7 +100,7 @@ def ordered(records: Iterable[UsageRecord]) -> list[UsageRecord]:
 
 class UsageStore(Protocol):
     async def add(self, deltas: list[UsageDelta]) -> None:
-        """Add every delta, all together (atomic on Redis: one MULTI)."""
+        """Add every delta, all together (atomic on Redis: one script call)."""
         ...
 
     async def records(self, tenant: str | None, since: date) -> list[UsageRecord]:
