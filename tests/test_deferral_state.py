@@ -12,19 +12,20 @@ from gateway.jobs import JobError, JobStatus, Resume
 from gateway.state.base import StateStore
 from gateway.state.memory import MemoryState
 from gateway.state.redis import RedisState
+from tests.conftest import SHARED
 from tests.test_state_contract import RESULT, make_job
 
 LONG = 60.0  # a not-before far beyond any claim in these tests
 SHORT = 0.3
 
 
-@pytest.fixture(params=["memory", "redis"])
+@pytest.fixture(params=["memory", "redis", "redis+cluster"])
 async def state(request: pytest.FixtureRequest) -> AsyncIterator[Any]:
     store: StateStore
     if request.param == "memory":
         store = MemoryState(job_ttl=60, cache_ttl=60)
     else:
-        url = request.getfixturevalue("redis_url")
+        url = request.getfixturevalue(SHARED[request.param])
         store = RedisState.from_url(url, job_ttl=60, cache_ttl=60, visibility_timeout=30)
     yield store
     await store.aclose()

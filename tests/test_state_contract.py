@@ -1,4 +1,5 @@
-"""One suite for every state store: `memory://` and a real redis-server, same contract.
+"""One suite for every state store: `memory://`, a real redis-server and a real Redis
+Cluster, same contract.
 
 Redis-only tests at the end cover what memory cannot have: the stored JSON, round trips,
 reclaiming a dead worker's delivery, the delivery limit, concurrent submits across
@@ -37,6 +38,7 @@ from gateway.jobs import (
 from gateway.state.base import StateStore, StateUnavailable
 from gateway.state.memory import MemoryState
 from gateway.state.redis import RedisState
+from tests.conftest import SHARED
 from tests.servers import RedisServer, free_port
 
 MakeState = Callable[..., Any]
@@ -65,10 +67,11 @@ def make_job(prompt: str = "a lighthouse at dusk", tenant: str = "demo", **spec:
     )
 
 
-@pytest.fixture(params=["memory", "redis"])
+@pytest.fixture(params=["memory", "redis", "redis+cluster"])
 async def make_state(request: pytest.FixtureRequest) -> AsyncIterator[MakeState]:
-    """`make_state(job_ttl=60, cache_ttl=60, visibility_timeout=30)` on a clean store."""
-    url = request.getfixturevalue("redis_url") if request.param == "redis" else None
+    """`make_state(job_ttl=60, cache_ttl=60, visibility_timeout=30)` on a clean store:
+    in memory, on one Redis, on a Redis Cluster."""
+    url = request.getfixturevalue(SHARED[request.param]) if request.param in SHARED else None
     made: list[StateStore] = []
 
     def factory(job_ttl: float = 60, cache_ttl: float = 60, visibility_timeout: float = 30) -> Any:
