@@ -24,7 +24,7 @@ from limits.errors import StorageError
 from gateway.errors import ApiError
 from gateway.schemes import quota_scheme
 from gateway.state.base import StateUnavailable
-from gateway.state.redis_client import cluster_nodes, options
+from gateway.state.redis_client import close, connect, is_cluster
 
 SEEN_FRESH = 1.0  # seconds a window report is trusted to skip the pre-test
 
@@ -83,38 +83,28 @@ class RateLimiter:
 
     @classmethod
     def from_url(cls, state_url: str) -> RateLimiter:
-        """In memory, or on the state's Redis (one node or the cluster) with the state's
-        connection options (gateway/state/redis_client.py); the scheme is the `limits`
-        library's for the state's (gateway/schemes.py)."""
+        """In memory, or on the state's Redis (one node or the cluster) through the
+        state's client helper (gateway/state/redis_client.py); the storage is the `limits`
+        library's for the state's scheme (gateway/schemes.py)."""
         scheme = quota_scheme(state_url)
         if scheme is None:
             return cls(MemoryStorage())
         _, rest = state_url.split("://", 1)
-        redis_options: dict[str, Any] = options()
-        if scheme == "async+redis+cluster":
-            cluster_nodes(state_url)  # refuses a malformed node list in our words
-            return cls(
-                RedisClusterStorage(
-                    f"{scheme}://{rest}",
-                    wrap_exceptions=True,
-                    implementation="redispy",
-                    **redis_options,
-                )
-            )
-        return cls(
-            RedisStorage(
-                f"{scheme}://{rest}",
-                wrap_exceptions=True,
-                implementation="redispy",
-                **redis_options,
-            )
-        )
+        kind = RedisClusterStorage if is_cluster(state_url) else RedisStorage
+        storage = kind(f"{scheme}://{rest}", wrap_exceptions=True, implementation="redispy")
+        # The bridge's own client is built from the URL alone (no connection is opened
+        # yet): ours has the state's timeouts, retry and pool size, and on a cluster it
+        # reads the topology before its first command (see ClusterClient).
+        bridge: Any = storage.bridge
+        bridge.storage = connect(state_url)
+        bridge.register_scripts()  # the scripts are bound to the client they were made on
+        return cls(storage)
 
     async def aclose(self) -> None:
         """Close the storage's client (`limits` storages have no close of their own)."""
         client: Any = getattr(getattr(self.storage, "bridge", None), "storage", None)
         if client is not None:
-            await client.aclose()
+            await close(client)
 
     async def acquire(self, rule: str | None, namespace: str, identity: str) -> bool:
         """Take one unit from every window of `rule` (False when there is no rule).

@@ -248,7 +248,9 @@ class RedisClusterServers:
 
 
 @contextmanager
-def redis_cluster(workdir: Path, masters: int = 3, replicas: int = 0) -> Iterator[RedisClusterServers]:
+def redis_cluster(
+    workdir: Path, masters: int = 3, replicas: int = 0
+) -> Iterator[RedisClusterServers]:
     cluster = RedisClusterServers(workdir, masters, replicas)
     try:
         cluster.start()

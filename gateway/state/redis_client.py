@@ -44,6 +44,20 @@ SINGLE_SCHEMES = ("redis", "rediss", "unix")
 Client = Redis | RedisCluster
 
 
+class ClusterClient(RedisCluster):
+    """redis-py's cluster client, its topology read before the first command runs.
+
+    redis-py 8.1 resolves a command's routing policy before it initializes the client, and
+    concurrent first commands then share one connection ('NoneType' object has no attribute
+    'writelines'); initializing first (it holds a lock) makes them wait for one discovery.
+    """
+
+    async def execute_command(self, *args: Any, **kwargs: Any) -> Any:
+        if self._initialize:
+            await self.initialize()
+        return await super().execute_command(*args, **kwargs)
+
+
 def quick_retry() -> Retry:
     """One retry on a fresh connection after at most 0.2 s: after a Redis restart the
     pooled connections are dead, and the first command on each would otherwise fail."""
@@ -91,7 +105,7 @@ def connect(url: str, socket_timeout: float = COMMAND_TIMEOUT) -> Client:
     `RedisCluster` for `redis+cluster://`, else one `Redis` with its own pool."""
     if is_cluster(url):
         nodes, auth = cluster_nodes(url)
-        return RedisCluster(startup_nodes=nodes, **auth, **options(socket_timeout))
+        return ClusterClient(startup_nodes=nodes, **auth, **options(socket_timeout))
     return Redis.from_url(url, **options(socket_timeout))
 
 

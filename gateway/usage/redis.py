@@ -4,8 +4,8 @@
     ig:{ig}:usage:<tenant>:days           ZSET of the tenant's days (score: day ordinal)
     ig:{ig}:usage:<tenant>:<YYYY-MM-DD>   HASH of ["<model>", "<backend>", "<counter>"] -> int
 
-Every counter is an integer (money in micro-dollars) added with HINCRBY inside one MULTI
-per ended job (every key is in the state's slot, so the MULTI holds on a cluster too), so
+Every counter is an integer (money in micro-dollars) added with HINCRBY by one script per
+ended job (every key is in the state's slot, so it is one atomic step on a cluster too), so
 processes add exactly, never a lost update and never a float.
 Records are kept `RETENTION_DAYS` after their last write.
 """
@@ -22,11 +22,33 @@ from gateway.usage.base import UsageDelta, UsageKey, UsageRecord, ordered
 
 RETENTION_DAYS = 400
 
+# KEYS: the tenants set, then per delta its day's hash and its tenant's days. ARGV: ttl (s),
+# retention (days), then per delta: tenant, day, day ordinal, n, n x (field, amount).
+ADD = """
+local ttl, retention, at = ARGV[1], tonumber(ARGV[2]), 3
+for i = 2, #KEYS, 2 do
+  local record, days = KEYS[i], KEYS[i + 1]
+  local tenant, day = ARGV[at], ARGV[at + 1]
+  local ordinal, n = tonumber(ARGV[at + 2]), tonumber(ARGV[at + 3])
+  at = at + 4
+  for _ = 1, n do
+    redis.call('HINCRBY', record, ARGV[at], ARGV[at + 1])
+    at = at + 2
+  end
+  redis.call('EXPIRE', record, ttl)
+  redis.call('ZADD', days, ordinal, day)
+  redis.call('ZREMRANGEBYSCORE', days, '-inf', '(' .. (ordinal - retention))
+  redis.call('EXPIRE', days, ttl)
+  redis.call('SADD', KEYS[1], tenant)
+end
+"""
+
 
 class RedisUsage:
     def __init__(self, client: Client, prefix: str = "ig") -> None:
         self.client = client
         self.keys = Keys(prefix)
+        self._add = client.register_script(ADD)
 
     @classmethod
     def from_url(cls, url: str) -> RedisUsage:
@@ -46,22 +68,20 @@ class RedisUsage:
     async def add(self, deltas: list[UsageDelta]) -> None:
         if not deltas:
             return
-        ttl = RETENTION_DAYS * 86400
-        pipe = self.client.pipeline(transaction=True)
+        keys = [self.tenants_key]
+        args: list[str | int] = [RETENTION_DAYS * 86400, RETENTION_DAYS]
         for delta in deltas:
             key = delta.key
-            record = self.day_key(key.tenant, key.day)
-            for name, amount in delta.counts.items():
-                if amount:
-                    pipe.hincrby(record, json.dumps([key.model, key.backend, name]), amount)
-            pipe.expire(record, ttl)
-            days = self.days_key(key.tenant)
-            pipe.zadd(days, {key.day.isoformat(): key.day.toordinal()})
-            pipe.zremrangebyscore(days, "-inf", f"({key.day.toordinal() - RETENTION_DAYS}")
-            pipe.expire(days, ttl)
-            pipe.sadd(self.tenants_key, key.tenant)
+            keys += [self.day_key(key.tenant, key.day), self.days_key(key.tenant)]
+            counts = [
+                (json.dumps([key.model, key.backend, name]), amount)
+                for name, amount in delta.counts.items()
+                if amount
+            ]
+            args += [key.tenant, key.day.isoformat(), key.day.toordinal(), len(counts)]
+            args += [item for pair in counts for item in pair]
         with unavailable():
-            await pipe.execute()
+            await self._add(keys=keys, args=args)
 
     async def records(self, tenant: str | None, since: date) -> list[UsageRecord]:
         with unavailable():
