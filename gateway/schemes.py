@@ -14,6 +14,7 @@ scheme is refused in one way everywhere: a `ConfigError` naming the scheme and t
 from __future__ import annotations
 
 from typing import Literal
+from urllib.parse import unquote, urlsplit
 
 StateKind = Literal["memory", "redis"]
 StorageKind = Literal["file", "memory", "s3"]
@@ -39,13 +40,17 @@ class ConfigError(Exception):
     """The config is invalid; the message says where and why."""
 
 
-class UnknownScheme(ConfigError, ValueError):
-    """A seam's URL names no implementation (a ValueError too, for pydantic validators);
-    `detail` is the message without the setting's name."""
+class BadUrl(ConfigError, ValueError):
+    """A seam's URL cannot be used (a ValueError too, for pydantic validators); `detail`
+    is the message without the setting's name."""
 
     def __init__(self, seam: str, detail: str) -> None:
         super().__init__(f"{seam}.url: {detail}")
         self.detail = detail
+
+
+class UnknownScheme(BadUrl):
+    """A seam's URL names no implementation."""
 
 
 def _scheme(url: str) -> str:
@@ -66,6 +71,33 @@ def state_kind(url: str) -> StateKind:
     if kind is None:
         raise _refuse("state", url, dict(STATE_SCHEMES))
     return kind
+
+
+def cluster_nodes(url: str) -> tuple[list[tuple[str, int]], dict[str, str]]:
+    """The startup nodes `(host, port)` of a `redis+cluster://` URL and its credentials.
+
+    >>> cluster_nodes("redis+cluster://:pw@10.0.0.1:6379,10.0.0.2:6379")
+    ([('10.0.0.1', 6379), ('10.0.0.2', 6379)], {'password': 'pw'})
+    """
+    userinfo, at, hosts = urlsplit(url).netloc.rpartition("@")
+    auth: dict[str, str] = {}
+    if at:
+        user, _, password = userinfo.partition(":")
+        if user:
+            auth["username"] = unquote(user)
+        if password:
+            auth["password"] = unquote(password)
+    nodes = []
+    for location in filter(None, hosts.split(",")):
+        host, _, port = location.rpartition(":")
+        if not host or not port.isdigit() or not 0 < int(port) < 65536:
+            raise BadUrl(
+                "state", f"{location!r} in the cluster URL is not host:port (e.g. 10.0.0.1:6379)"
+            )
+        nodes.append((host.strip("[]"), int(port)))
+    if not nodes:
+        raise BadUrl("state", "name the cluster's nodes: redis+cluster://host:port,...")
+    return nodes, auth
 
 
 def storage_kind(url: str) -> StorageKind:

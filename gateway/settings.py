@@ -30,8 +30,8 @@ from pydantic import (
 from gateway.money.prices import ModelPrice, parse_model_price
 from gateway.money.tokens import TokenPrices
 from gateway.money.validation import price_problems
+from gateway.schemes import BadUrl, cluster_nodes, state_kind, storage_kind
 from gateway.schemes import ConfigError as ConfigError
-from gateway.schemes import UnknownScheme, state_kind, storage_kind
 from gateway.units import parse_budget, parse_duration, parse_money, parse_size
 
 ENV_PREFIX = "IMAGEGATE_"
@@ -92,7 +92,9 @@ class StateSettings(Section):
     def _known_scheme(cls, url: str) -> str:
         try:
             state_kind(url)
-        except UnknownScheme as exc:
+            if url.startswith("redis+cluster://"):
+                cluster_nodes(url)
+        except BadUrl as exc:
             raise ValueError(exc.detail) from None
         return url
 
@@ -116,7 +118,7 @@ class StorageSettings(Section):
     def _known_scheme(cls, url: str) -> str:
         try:
             storage_kind(url)
-        except UnknownScheme as exc:
+        except BadUrl as exc:
             raise ValueError(exc.detail) from None
         return url
 

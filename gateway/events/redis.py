@@ -90,6 +90,8 @@ class RedisJobEvents:
         if self._registry.add(job_id, watch):
             self._confirmed[channel] = asyncio.Event()
             with unavailable():
+                if isinstance(self.client, RedisCluster):  # it routes by the slot map
+                    await self.client.initialize()
                 await self._pubsub.ssubscribe(channel)
             if self._listener is None or self._listener.done():
                 self._listener = asyncio.create_task(self._listen(), name="job-events")

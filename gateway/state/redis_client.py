@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
-from urllib.parse import unquote, urlsplit
+from urllib.parse import urlsplit
 
 from redis.asyncio import Redis
 from redis.asyncio.cluster import ClusterNode, RedisCluster
@@ -30,6 +30,7 @@ from redis.exceptions import (
     TryAgainError,
 )
 
+from gateway.schemes import cluster_nodes
 from gateway.state.base import StateUnavailable
 
 COMMAND_TIMEOUT = 1.0
@@ -78,34 +79,14 @@ def options(socket_timeout: float = COMMAND_TIMEOUT) -> dict[str, Any]:
     }
 
 
-def cluster_nodes(url: str) -> tuple[list[ClusterNode], dict[str, Any]]:
-    """The startup nodes of a `redis+cluster://` URL and its credentials (if any)."""
-    netloc = urlsplit(url).netloc
-    auth: dict[str, Any] = {}
-    userinfo, at, hosts = netloc.rpartition("@")
-    if at:
-        user, _, password = userinfo.partition(":")
-        if user:
-            auth["username"] = unquote(user)
-        if password:
-            auth["password"] = unquote(password)
-    nodes = []
-    for location in filter(None, hosts.split(",")):
-        host, _, port = location.rpartition(":")
-        if not host or not port.isdigit():
-            raise ValueError(f"{location!r} is not host:port")
-        nodes.append(ClusterNode(host.strip("[]"), int(port)))
-    if not nodes:
-        raise ValueError("name at least one node, e.g. redis+cluster://10.0.0.1:6379")
-    return nodes, auth
-
-
 def connect(url: str, socket_timeout: float = COMMAND_TIMEOUT) -> Client:
     """A client whose commands time out after `socket_timeout` and are retried once: a
     `RedisCluster` for `redis+cluster://`, else one `Redis` with its own pool."""
     if is_cluster(url):
-        nodes, auth = cluster_nodes(url)
-        return ClusterClient(startup_nodes=nodes, **auth, **options(socket_timeout))
+        nodes, found = cluster_nodes(url)
+        auth: dict[str, Any] = dict(found)
+        startup = [ClusterNode(host, port) for host, port in nodes]
+        return ClusterClient(startup_nodes=startup, **auth, **options(socket_timeout))
     return Redis.from_url(url, **options(socket_timeout))
 
 
