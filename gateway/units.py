@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 from decimal import Decimal, InvalidOperation
 
+from gateway.money.format import MAX_USD
+
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)\s*$")
 _SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
 _SIZE = re.compile(r"^([1-9]\d{0,4})x([1-9]\d{0,4})$")
@@ -31,6 +33,8 @@ def parse_money(text: str | int | float) -> Decimal:
         raise ValueError(f'invalid amount {text!r}: use a decimal string such as "0.04"') from None
     if not value.is_finite() or value < 0:
         raise ValueError(f"invalid amount {text!r}: must be a non-negative number")
+    if value > MAX_USD:
+        raise ValueError(f"invalid amount {text!r}: at most {MAX_USD} USD")
     return value
 
 
