@@ -26,7 +26,6 @@ from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
-import redis.asyncio as aioredis
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import (
@@ -59,6 +58,7 @@ from gateway.money.format import to_micros
 from gateway.state.base import Reservation, StateStore
 from gateway.state.memory import MemoryState
 from gateway.state.redis import RedisState
+from gateway.state.redis_client import close, connect
 from tests.test_state_contract import RESULT, make_job
 
 HOLD = 40_000  # micro-dollars reserved for each attempt (and at admission)
@@ -99,9 +99,9 @@ class StateMachine(RuleBasedStateMachine):
     async def _open(self) -> StateStore:
         if self.redis_url is None:
             return MemoryState(job_ttl=600, cache_ttl=600)
-        raw = aioredis.Redis.from_url(self.redis_url)
+        raw = connect(self.redis_url)  # one Redis or a cluster (FLUSHDB on every primary)
         await raw.flushdb()
-        await raw.aclose()
+        await close(raw)
         # A visibility timeout of 1 ms: every claim also takes over deliveries that others
         # hold, as after a worker's death.
         return RedisState.from_url(
@@ -283,4 +283,9 @@ def test_the_state_contract_holds_on_memory() -> None:
 
 def test_the_state_contract_holds_on_redis(redis_url: str) -> None:
     machine = type("RedisMachine", (StateMachine,), {"redis_url": redis_url})
+    run_state_machine_as_test(machine, settings=RUNS)
+
+
+def test_the_state_contract_holds_on_a_redis_cluster(cluster_url: str) -> None:
+    machine = type("ClusterMachine", (StateMachine,), {"redis_url": cluster_url})
     run_state_machine_as_test(machine, settings=RUNS)
