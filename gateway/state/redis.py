@@ -68,7 +68,7 @@ from gateway.state.base import (
     SubmitExpired,
 )
 from gateway.state.keys import Keys
-from gateway.state.redis_client import Client, close, connect, unavailable
+from gateway.state.redis_client import Client, close, connect, ready, unavailable
 from gateway.state.redis_outbox import RedisOutbox
 from gateway.state.redis_queue_stats import read_queue_stats
 
@@ -213,6 +213,8 @@ class RedisState:
             *((reservation.key,) if reservation else ()),
         ]
         if deadline is None:
+            with unavailable():  # a cluster's discovery is no part of the submit's second
+                await ready(self.client)
             deadline = time.time() + SUBMIT_DEADLINE
         args = self._args(
             _dumps(job),

@@ -90,6 +90,13 @@ def connect(url: str, socket_timeout: float = COMMAND_TIMEOUT) -> Client:
     return Redis.from_url(url, **options(socket_timeout))
 
 
+async def ready(client: Client) -> None:
+    """A cluster client reads the topology now if it has not yet (one node: nothing to do),
+    so what follows is timed from when the command itself can be sent."""
+    if isinstance(client, RedisCluster):
+        await client.initialize()
+
+
 async def close(client: Client) -> None:
     """Close the client and its connections (a pool we built is ours to close)."""
     await client.aclose()
