@@ -4,9 +4,10 @@
     ig:{ig}:usage:<tenant>:days           ZSET of the tenant's days (score: day ordinal)
     ig:{ig}:usage:<tenant>:<YYYY-MM-DD>   HASH of ["<model>", "<backend>", "<counter>"] -> int
 
-Every counter is an integer (money in micro-dollars) added with HINCRBY by one script per
-ended job (every key is in the state's slot, so it is one atomic step on a cluster too), so
-processes add exactly, never a lost update and never a float.
+Every counter is an integer (money in micro-dollars) added with HINCRBY inside one script
+call per batch of ended jobs (atomic, like a MULTI, but one command to send and one reply
+to read instead of seven per record; every key is in the state's slot, so it is one step
+on a cluster too), so processes add exactly, never a lost update and never a float.
 Records are kept `RETENTION_DAYS` after their last write.
 """
 
@@ -22,12 +23,13 @@ from gateway.usage.base import UsageDelta, UsageKey, UsageRecord, ordered
 
 RETENTION_DAYS = 400
 
-# KEYS: the tenants set, then per delta its day's hash and its tenant's days. ARGV: ttl (s),
-# retention (days), then per delta: tenant, day, day ordinal, n, n x (field, amount).
+# KEYS: the tenants set, then per delta its day record and its days index.
+# ARGV: ttl seconds, retention days, then per delta: tenant, day (ISO), day ordinal,
+# the number of counters, and that many (field, amount) pairs.
 ADD = """
-local ttl, retention, at = ARGV[1], tonumber(ARGV[2]), 3
-for i = 2, #KEYS, 2 do
-  local record, days = KEYS[i], KEYS[i + 1]
+local ttl, retention, at = tonumber(ARGV[1]), tonumber(ARGV[2]), 3
+for k = 2, #KEYS, 2 do
+  local record, days = KEYS[k], KEYS[k + 1]
   local tenant, day = ARGV[at], ARGV[at + 1]
   local ordinal, n = tonumber(ARGV[at + 2]), tonumber(ARGV[at + 3])
   at = at + 4
@@ -41,6 +43,7 @@ for i = 2, #KEYS, 2 do
   redis.call('EXPIRE', days, ttl)
   redis.call('SADD', KEYS[1], tenant)
 end
+return 1
 """
 
 
@@ -73,13 +76,10 @@ class RedisUsage:
         for delta in deltas:
             key = delta.key
             keys += [self.day_key(key.tenant, key.day), self.days_key(key.tenant)]
-            counts = [
-                (json.dumps([key.model, key.backend, name]), amount)
-                for name, amount in delta.counts.items()
-                if amount
-            ]
+            counts = [(name, amount) for name, amount in delta.counts.items() if amount]
             args += [key.tenant, key.day.isoformat(), key.day.toordinal(), len(counts)]
-            args += [item for pair in counts for item in pair]
+            for name, amount in counts:
+                args += [json.dumps([key.model, key.backend, name]), amount]
         with unavailable():
             await self._add(keys=keys, args=args)
 
