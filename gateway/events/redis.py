@@ -63,7 +63,7 @@ class RedisJobEvents:
             return
         try:
             if len(channels) == 1:  # the usual case: one command costs less than a pipeline
-                await self.client.publish(channels[0], "changed")
+                await self.client.spublish(channels[0], "changed")
                 return
             async with self.client.pipeline(transaction=False) as pipe:
                 for channel in channels:
