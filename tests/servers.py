@@ -23,6 +23,19 @@ def free_port() -> int:
         return port
 
 
+def free_ports(count: int) -> list[int]:
+    """`count` distinct free ports (each socket stays bound until all are picked, so the
+    kernel cannot hand the same port out twice)."""
+    sockets = [socket.socket() for _ in range(count)]
+    try:
+        for sock in sockets:
+            sock.bind(("127.0.0.1", 0))
+        return [sock.getsockname()[1] for sock in sockets]
+    finally:
+        for sock in sockets:
+            sock.close()
+
+
 def wait_for_port(port: int, timeout: float = 10.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -148,9 +161,12 @@ class RedisClusterServers:
         if cli is None:
             raise RuntimeError("redis-cli is not installed: run tests/bootstrap.sh")
         self.cli = cli
+        count = masters * (1 + replicas)
+        ports = free_ports(2 * count)  # each node's port and its cluster bus port
         self.nodes = [
             RedisServer(
                 workdir / f"node{i}",
+                port=ports[i],
                 extra=(
                     "--cluster-enabled",
                     "yes",
@@ -160,10 +176,10 @@ class RedisClusterServers:
                     str(node_timeout_ms),
                     # the bus port, else port + 10000 (which may be taken, or above 65535)
                     "--cluster-port",
-                    str(free_port()),
+                    str(ports[count + i]),
                 ),
             )
-            for i in range(masters * (1 + replicas))
+            for i in range(count)
         ]
         self.replicas = replicas
 
@@ -251,9 +267,21 @@ class RedisClusterServers:
 def redis_cluster(
     workdir: Path, masters: int = 3, replicas: int = 0
 ) -> Iterator[RedisClusterServers]:
-    cluster = RedisClusterServers(workdir, masters, replicas)
+    for attempt in range(3):
+        cluster = RedisClusterServers(workdir / f"start{attempt}", masters, replicas)
+        try:
+            cluster.start()
+            break
+        except TimeoutError:
+            # A node that exited lost its port to another process between the pick and
+            # the bind (other suites run beside this one): start again on fresh ports.
+            exited = any(
+                n.process is not None and n.process.poll() is not None for n in cluster.nodes
+            )
+            cluster.stop()
+            if not exited or attempt == 2:
+                raise
     try:
-        cluster.start()
         yield cluster
     finally:
         cluster.stop()
