@@ -14,7 +14,8 @@ Keys (prefix `ig`; `{...}` is a Redis Cluster hash tag), and how long they live:
     ig:budget:{<name>}:<period>:<window>  micro-dollars spent in a budget window
     ig:queue                     STREAM of {job: <id>}, consumer group `workers`
     ig:deferred                  ZSET of deferred job ids scored by their not-before
-                                 time (ms); moved to the stream once due
+                                 time (ms); moved to the stream once due, dropped when
+                                 the job ends first (a cancel, its deadline)
     ig:capacity:{<backend>}      ZSET of the leases on a backend's global concurrency
                                  slots scored by expiry (ms), pruned at each take
     ig:deadlines                 ZSET of active job ids scored by their deadline (ms):
@@ -24,8 +25,8 @@ Keys (prefix `ig`; `{...}` is a Redis Cluster hash tag), and how long they live:
 
 Scripts receive every key they can name up front through KEYS. Keys that only Redis can
 name (the followers of a leader it just read, their tenants' sets) are built inside Lua
-from `templates()`, still from this module; so is the one fixed key every job write may
-touch (`deadlines`, `outbox`), handed to every script in its context. Each name is
+from `templates()`, still from this module; so are the fixed keys every job write may
+touch (`deadlines`, `deferred`, `outbox`), handed to every script in its context. Each name is
 `head + tag(id) + tail`, so moving to Redis Cluster means changing `tag` (e.g. to a
 queue shard carried in the job id) here.
 """
