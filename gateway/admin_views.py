@@ -88,6 +88,7 @@ async def backends(gateway: Gateway) -> list[dict[str, Any]]:
                 "name": name,
                 "type": config.type,
                 "maxConcurrency": config.max_concurrency,
+                "concurrencyScope": config.concurrency_scope,
                 "rateWindows": await _rate(gateway, config.rate, "backend", name),
                 "recent": gateway.metrics.recent.summary(name),
             }
@@ -102,5 +103,9 @@ async def overview(gateway: Gateway) -> dict[str, Any]:
     return {
         **gateway.metrics.overview(),
         "workers": {"busy": pool.busy, "total": pool.alive, "configured": pool.concurrency},
-        "queue": {"depth": queue.depth, "oldestAgeSeconds": round(queue.oldest_age, 3)},
+        "queue": {
+            "depth": queue.depth,
+            "oldestAgeSeconds": round(queue.oldest_age, 3),
+            "deferred": queue.deferred,
+        },
     }

@@ -138,6 +138,7 @@ def test_backends_show_recent_calls_and_redacted_errors(
         "lastErrors": [],
     }
     assert openai["name"] == "openai" and openai["type"] == "openai"
+    assert openai["concurrencyScope"] == "process"
     (window,) = openai["rateWindows"]
     assert (window["window"], window["limit"], window["used"], window["remaining"]) == (
         "5 per 1 minute",

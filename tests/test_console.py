@@ -149,4 +149,4 @@ def test_history_samples_totals_queue_and_budgets(client: TestClient) -> None:
     assert now["budgetSpent"] == {"demo": "0.02", "other": "0.00"}
     assert data["samples"][0]["at"] <= now["at"]
     overview = client.get("/admin/overview", headers=ADMIN).json()["data"]
-    assert overview["queue"] == {"depth": 0, "oldestAgeSeconds": 0.0}
+    assert overview["queue"] == {"depth": 0, "oldestAgeSeconds": 0.0, "deferred": 0}

@@ -181,7 +181,8 @@ export function ops(root) {
       h("section", { "aria-labelledby": "ops-now" }, h("h3", { id: "ops-now" }, "Now"),
         h("dl", { class: "tiles" },
           tile("Queue depth", String(overview.queue.depth), "queue-depth",
-            `oldest waiting ${seconds(overview.queue.oldestAgeSeconds)}`),
+            `oldest waiting ${seconds(overview.queue.oldestAgeSeconds)}, ` +
+            `${overview.queue.deferred} deferred`),
           tile("Workers busy", `${overview.workers.busy} of ${overview.workers.total}`,
             "workers"),
           tile("Cache hit ratio", percent(overview.cacheHitRatio), "cache-hit-ratio",
