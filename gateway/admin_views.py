@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+from gateway.budgets import budget_text
 from gateway.money.format import usd
 from gateway.quotas import Window
 from gateway.readings import BudgetReading, budget_readings
@@ -60,7 +61,7 @@ async def _tenant(gateway: Gateway, name: str, reading: BudgetReading | None) ->
             "rate": plan.rate,
             "pollRate": plan.poll_rate,
             "maxConcurrent": plan.max_concurrent,
-            "budget": plan.budget,
+            "budget": budget_text(plan.budget),
             "maxCostPerJob": usd(plan.max_cost_per_job) if plan.max_cost_per_job else None,
         },
         "activeJobs": active,

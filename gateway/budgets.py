@@ -16,9 +16,9 @@ import time
 from dataclasses import dataclass
 from decimal import Decimal
 
-from gateway.money.format import from_micros, to_micros
+from gateway.money.format import from_micros, to_micros, usd
 from gateway.state.base import Reservation, StateStore
-from gateway.units import parse_budget
+from gateway.units import parse_budget, parse_money
 
 
 @dataclass(frozen=True)
@@ -35,6 +35,15 @@ class Budget:
 
     def window(self, now: float | None = None) -> int:
         return int((now or time.time()) // self.period)
+
+
+def budget_text(text: str | None) -> str | None:
+    """A plan's budget with its amount in the one money format: `"5/day"` -> `"5.00/day"`
+    (the settings have validated it)."""
+    if text is None:
+        return None
+    amount, _, period = text.partition("/")
+    return f"{usd(parse_money(amount))}/{period.strip()}"
 
 
 class Budgets:

@@ -30,6 +30,8 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Any
 
+from gateway.money.format import usd
+
 
 class JobStatus(StrEnum):
     PENDING = "PENDING"
@@ -334,7 +336,7 @@ def record_to_json(
     encoded = dict(record.__dict__)
     for money in ("cost", "amount", "estimated_cost"):
         if encoded.get(money) is not None:
-            encoded[money] = str(encoded[money])
+            encoded[money] = usd(encoded[money])
     if "images" in encoded:
         encoded["images"] = [dict(image.__dict__) for image in encoded["images"]]
     return encoded

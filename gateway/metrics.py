@@ -87,6 +87,9 @@ class Metrics:
             ["route", "method"],
             registry=r,
         )
+        # (route, method, status) -> its two children: `labels()` takes a lock and builds
+        # a key per call, at every request. Bounded: route templates x methods x statuses.
+        self._http_children: dict[tuple[str, str, int], tuple[Counter, Histogram]] = {}
         self.jobs_submitted = Counter(
             "imagegate_jobs_submitted_total",
             "Jobs admitted, by tenant, model and kind (executed, cached, joined).",
@@ -213,8 +216,15 @@ class Metrics:
     # -- events (one call per event at each call site) ---------------------------------
     def http_request(self, route: str, method: str, status: int, seconds: float) -> None:
         method = method if method in HTTP_METHODS else OTHER
-        self.http_requests.labels(route, method, str(status)).inc()
-        self.http_duration.labels(route, method).observe(seconds)
+        children = self._http_children.get((route, method, status))
+        if children is None:
+            children = (
+                self.http_requests.labels(route, method, str(status)),
+                self.http_duration.labels(route, method),
+            )
+            self._http_children[route, method, status] = children
+        children[0].inc()
+        children[1].observe(seconds)
 
     def job_submitted(self, job: Job, estimate: Decimal = Decimal("0")) -> None:
         """An admitted job (one cached at birth is counted finished by the finish

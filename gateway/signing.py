@@ -5,6 +5,7 @@ from __future__ import annotations
 import hmac
 import re
 import time
+from functools import lru_cache
 from urllib.parse import quote
 
 # What a URL minted by `sign` can hold: anything else is refused before any arithmetic
@@ -20,6 +21,8 @@ class UrlSigner:
             raise ValueError("the signing secret must be at least 16 bytes")
         self._secret = secret
         self.ttl = ttl
+        # Expiry has one-second steps: a URL polled again within the second is minted once.
+        self._minted = lru_cache(maxsize=1024)(self._mint)
 
     def _signature(self, key: str, expires: int) -> str:
         message = f"{key}\n{expires}".encode()
@@ -27,7 +30,9 @@ class UrlSigner:
 
     def sign(self, base_url: str, key: str, now: float | None = None) -> str:
         """`{base_url}/files/{key}?exp=...&sig=...`, valid for `ttl` seconds from `now`."""
-        expires = int((now or time.time()) + self.ttl)
+        return self._minted(base_url, key, int((now or time.time()) + self.ttl))
+
+    def _mint(self, base_url: str, key: str, expires: int) -> str:
         return f"{base_url}/files/{quote(key)}?exp={expires}&sig={self._signature(key, expires)}"
 
     def verify(self, key: str, expires: str, signature: str, now: float | None = None) -> bool:

@@ -122,11 +122,7 @@ def test_config_check_names_the_typoed_model(tmp_path: Path) -> None:
     assert "model 'procedural-v1' has no price for size 512x512" in result.stderr
 
 
-def test_config_check_names_a_quality_the_vendor_model_does_not_take(tmp_path: Path) -> None:
-    """A typo'd quality ("hihg") would make `high` jobs fall back to the table's highest
-    listed price (medium's); the built backend's declared qualities catch it."""
-    table = {size: dict(prices) for size, prices in GPT_IMAGE.items()}
-    table["1536x1024"]["hihg"] = table["1536x1024"].pop("high")
+def vendor_file(tmp_path: Path, name: str, **backend: Any) -> Path:
     data = config_dict(tmp_path)
     data["models"] = {
         "gpt-image": {
@@ -135,15 +131,49 @@ def test_config_check_names_a_quality_the_vendor_model_does_not_take(tmp_path: P
             "sizes": list(GPT_IMAGE),
         }
     }
-    data["backends"] = {
-        "openai": {"type": "openai", "api_key_env": "NOT_NEEDED", "prices": {"gpt-image-1": table}}
-    }
-    result = run_cli("config", "check", str(write_config(tmp_path / "quality.toml", data)))
+    data["backends"] = {"openai": {"type": "openai", "api_key_env": "NOT_SET", **backend}}
+    return write_config(tmp_path / name, data)
+
+
+def test_config_check_names_a_quality_the_vendor_model_does_not_take(tmp_path: Path) -> None:
+    """A typo'd quality ("hihg") would make `high` jobs fall back to the table's highest
+    listed price (medium's); the built backend's declared qualities catch it."""
+    table = {size: dict(prices) for size, prices in GPT_IMAGE.items()}
+    table["1536x1024"]["hihg"] = table["1536x1024"].pop("high")
+    prices = {"gpt-image-1": table}
+    result = run_cli("config", "check", str(vendor_file(tmp_path, "quality.toml", prices=prices)))
     assert result.returncode != 0
     assert (
         "backends.openai.prices.\"gpt-image-1\".1536x1024: quality 'hihg' is not one model "
         "'gpt-image-1' takes (qualities: auto, high, low, medium)"
     ) in result.stderr + result.stdout
     table["1536x1024"]["high"] = table["1536x1024"].pop("hihg")
-    fixed = run_cli("config", "check", str(write_config(tmp_path / "fixed.toml", data)))
+    fixed = run_cli("config", "check", str(vendor_file(tmp_path, "fixed.toml", prices=prices)))
     assert fixed.returncode == 0, fixed.stderr
+
+
+@pytest.mark.parametrize("command", ["serve", "worker"])
+def test_start_up_refuses_an_unpriced_route(tmp_path: Path, command: str) -> None:
+    path = vendor_file(tmp_path, "unpriced.toml")
+    result = run_cli(command, "--config", str(path), cwd=tmp_path)
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert (
+        "backends.openai: model 'gpt-image-1' has no price for size 1024x1024, 1536x1024 "
+        "(routed by models.gpt-image)"
+    ) in result.stderr
+
+
+def test_config_check_refuses_a_size_typo_and_passes_a_declared_free_vendor(
+    tmp_path: Path,
+) -> None:
+    typo = {**GPT_IMAGE, "1536x1042": GPT_IMAGE["1536x1024"]}
+    result = run_cli(
+        "config", "check", str(vendor_file(tmp_path, "typo.toml", prices={"gpt-image-1": typo}))
+    )
+    assert result.returncode != 0
+    assert (
+        'backends.openai.prices."gpt-image-1": size 1536x1042 is allowed by no model alias '
+        "routed here (sizes: 1024x1024, 1536x1024)"
+    ) in result.stderr + result.stdout
+    free = run_cli("config", "check", str(vendor_file(tmp_path, "free.toml", free=True)))
+    assert free.returncode == 0, free.stderr + free.stdout

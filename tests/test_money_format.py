@@ -1,7 +1,8 @@
 """One money format everywhere a client or a log sees it: USD as a canonical decimal
 string with two or more places ("0.00", "0.04", "0.0025"), on fresh, failed, charged,
 cached and batched jobs, their attempts, live status events, usage records, refusals and
-log lines, over `memory://` and a real Redis."""
+log lines, the admin API, webhook bodies and the stored job, over `memory://` and a real
+Redis; and `usd()` itself, as a property over every amount a config or a charge can hold."""
 
 from __future__ import annotations
 
@@ -12,27 +13,46 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from standardwebhooks.webhooks import Webhook
 from starlette.testclient import TestClient
 
 from backends.errors import VendorUnavailable
 from backends.mock import MockBackend, ok
-from gateway.money.format import usd
+from gateway.auth import key_hash
+from gateway.jobs import Attempt, Hold, Job, JobSpec, JobStatus
+from gateway.money.format import MAX_USD, from_micros, to_micro_dollar, to_micros, usd
 from gateway.settings import Settings
+from gateway.units import parse_money
 from tests.conftest import AUTH
+from tests.fakes.kit import serving
+from tests.fakes.receiver import Receiver, event
 from tests.polling import wait_for_job
 from tests.sse import read_events
+from tests.test_admin import ADMIN, ADMIN_KEY
+from tests.webhook_kit import ENVIRON, SECRET, settled, webhook_settings
 
 CANONICAL = re.compile(r"^(0|[1-9][0-9]*)\.[0-9]{2}([0-9]{0,4})$")
-MONEY_KEYS = {"cost", "estimatedCost", "chargedUsd", "savedUsd"}
+MONEY_KEYS = {
+    *("cost", "estimatedCost", "chargedUsd", "savedUsd"),  # jobs, attempts, usage
+    "maxCostPerJob",  # the admin API's plan limits
+    *("amount", "estimated_cost"),  # the stored job's attempts and holds
+}
+MONEY_MAPS = {"budgetSpent"}  # tenant -> amount (the admin history)
+BUDGET_KEYS = {"limit", "spent", "remaining"}  # of a budget reading (it has periodSeconds)
 USD_IN_TEXT = re.compile(r"(-?[0-9][0-9.eE+-]*) USD")
 
 
 def money_values(document: Any) -> Iterator[str]:
     """Every value of a money member, however deep."""
     if isinstance(document, dict):
+        budget = "periodSeconds" in document
         for key, value in document.items():
-            if key in MONEY_KEYS and value is not None:
+            if (key in MONEY_KEYS or (budget and key in BUDGET_KEYS)) and value is not None:
                 yield value
+            elif key in MONEY_MAPS and value is not None:
+                yield from value.values()
             else:
                 yield from money_values(value)
     elif isinstance(document, list):
@@ -102,3 +122,96 @@ def test_every_amount_is_one_canonical_string(
     ]
     for value in logged:
         assert_canonical(value)
+
+
+def test_the_admin_api_webhook_bodies_and_stored_jobs_use_it_too(
+    make_client: Callable[..., TestClient],
+    make_settings: Callable[..., Settings],
+    state_url: str,
+) -> None:
+    backend = MockBackend("procedural")
+    backend.will(VendorUnavailable("503 from the vendor"), ok())
+    settings = webhook_settings(
+        make_settings,
+        state_url,
+        admin={"keys": [key_hash(ADMIN_KEY)]},
+        retry={"initial": "1ms", "max": "1ms"},
+        plans={"free": {"budget": "5/day", "max_cost_per_job": "1", "rate": None}},
+        backends={"procedural": {"prices": {"procedural-v1": "0.0025"}}},
+    )
+    with serving(Receiver()) as receiver:
+        client = make_client(settings, backends={"procedural": backend}, environ=ENVIRON)
+        body = {"prompt": "hooked", "size": "256x256", "webhookUrl": receiver.url}
+        answer = client.post("/images/jobs", json=body, headers=AUTH)
+        assert answer.status_code == 202, answer.text
+        job_id = answer.json()["data"]["jobId"]
+        assert settled(client, job_id)["webhook"]["status"] == "delivered"
+        (delivery,) = receiver.deliveries
+        Webhook(SECRET).verify(delivery.body, delivery.headers)
+    hooked = event(delivery)["data"]
+    assert [a["cost"] for a in hooked["attemptLog"]] == ["0.00", "0.0025"]
+    documents: list[Any] = [hooked]
+    for path in ("/admin/tenants", "/admin/overview", "/admin/history", "/admin/usage"):
+        answer = client.get(path, headers=ADMIN)
+        assert answer.status_code == 200, (path, answer.text)
+        documents.append(answer.json())
+    (demo,) = [t for t in documents[1]["data"]["tenants"] if t["name"] == "demo"]
+    assert demo["budget"]["limit"] == "5.00" and demo["budget"]["spent"] == "0.0025"
+    assert demo["limits"]["maxCostPerJob"] == "1.00" and demo["limits"]["budget"] == "5.00/day"
+    gateway: Any = client.app.state.gateway  # type: ignore[attr-defined]
+    assert client.portal is not None
+    stored = client.portal.call(gateway.state.get_job, job_id)
+    documents.append(stored.to_json())
+    values = [value for document in documents for value in money_values(document)]
+    assert {"0.00", "0.0025", "5.00", "1.00"} <= set(values), values
+    for value in values:
+        assert_canonical(value)
+
+
+# Every amount the gateway keeps: six places at most, within what a config may name.
+KEPT = st.decimals(min_value=0, max_value=MAX_USD, places=6, allow_nan=False, allow_infinity=False)
+ANY = st.decimals(min_value=0, max_value=MAX_USD, allow_nan=False, allow_infinity=False)
+
+
+@given(KEPT)
+def test_usd_writes_every_kept_amount_canonically_and_exactly(amount: Decimal) -> None:
+    text = usd(amount)
+    assert_canonical(text)
+    assert Decimal(text) == amount
+    assert from_micros(to_micros(amount)) == amount
+    assert usd(parse_money(text)) == text
+
+
+@given(ANY)
+def test_usd_rounds_any_amount_half_up_to_the_micro_dollar(amount: Decimal) -> None:
+    text = usd(amount)
+    assert_canonical(text)
+    assert Decimal(text) == to_micro_dollar(amount)
+    assert abs(Decimal(text) - amount) <= Decimal("0.0000005")
+
+
+@given(st.lists(KEPT, max_size=4), st.lists(KEPT, max_size=3))
+def test_a_stored_job_writes_its_money_canonically(
+    costs: list[Decimal], holds: list[Decimal]
+) -> None:
+    spec = JobSpec(prompt="p", model="m", size="1x1")
+    attempts = tuple(Attempt("b", "m", "ok", cost, 1, estimated_cost=cost) for cost in costs)
+    job = Job(
+        "job_1",
+        "demo",
+        spec,
+        "fp",
+        status=JobStatus.FAILED,
+        attempts=attempts,
+        reserved=tuple(Hold(f"k{i}", amount) for i, amount in enumerate(holds)),
+    )
+    stored = job.to_json()
+    for value in money_values(stored):
+        assert_canonical(value)
+    assert Job.from_json(stored) == job
+
+
+def test_a_config_amount_past_the_largest_is_refused() -> None:
+    assert usd(parse_money(str(MAX_USD))) == "1000000000.00"
+    with pytest.raises(ValueError, match="at most 1000000000 USD"):
+        parse_money("1e25")

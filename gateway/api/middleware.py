@@ -13,9 +13,9 @@ connection.
 from __future__ import annotations
 
 import logging
+import os
 import time
 import traceback
-import uuid
 from collections.abc import Callable
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -61,7 +61,7 @@ class EdgeMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        request_id = _incoming_request_id(scope) or uuid.uuid4().hex[:16]
+        request_id = _incoming_request_id(scope) or os.urandom(8).hex()  # cheaper than uuid4
         scope.setdefault("state", {})["request_id"] = request_id
         tokens = (logs.request_id.set(request_id), logs.tenant.set(None), logs.job_id.set(None))
         clock = time.perf_counter()

@@ -120,5 +120,9 @@ class Registry:
 
 
 async def announce(events: JobEvents, jobs: Iterable[Job]) -> None:
-    """The hook the lifecycle calls after a state change it wrote: jobs changed."""
-    await events.publish([job.id for job in jobs])
+    """The hook the lifecycle calls after a state change it wrote: jobs changed.
+
+    A cached job is announced once, at its birth (it never changes after): nobody can be
+    watching an id made a moment ago, so it is not published (a round trip per cache hit).
+    """
+    await events.publish([job.id for job in jobs if not job.cached])

@@ -53,6 +53,9 @@ class RedisJobEvents:
         if not channels:
             return
         try:
+            if len(channels) == 1:  # the usual case: one command costs less than a pipeline
+                await self.client.publish(channels[0], "changed")
+                return
             async with self.client.pipeline(transaction=False) as pipe:
                 for channel in channels:
                     pipe.publish(channel, "changed")

@@ -15,6 +15,9 @@ CENT = Decimal("0.01")
 MICRO = Decimal("0.000001")
 MICROS_PER_USD = 1_000_000
 PLACES = 6  # prices and charges are exact to the micro-dollar
+# The largest amount a config may name: its micro-dollars fit Redis' 64-bit counters and
+# the Lua scripts' doubles exactly, and `usd()` can always write it.
+MAX_USD = Decimal(1_000_000_000)
 
 
 def to_micros(amount: Decimal) -> int:

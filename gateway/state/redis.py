@@ -37,7 +37,7 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from datetime import datetime
-from functools import partial
+from functools import lru_cache, partial
 from typing import Any, TypeVar, cast
 
 import orjson
@@ -99,6 +99,9 @@ def _dumps(job: Job) -> bytes:
     return orjson.dumps(data)
 
 
+# A document read again unchanged (a client polling a job) is decoded once: a Job is frozen,
+# so the decoded one is shared.
+@lru_cache(maxsize=256)
 def _loads(doc: bytes | str) -> Job:
     return Job.from_json(orjson.loads(doc))
 

@@ -4,9 +4,10 @@
     ig:usage:{<tenant>}:days         ZSET of the tenant's days (score: the day's ordinal)
     ig:usage:{<tenant>}:<YYYY-MM-DD> HASH of ["<model>", "<backend>", "<counter>"] -> integer
 
-Every counter is an integer (money in micro-dollars) added with HINCRBY inside one
-MULTI per ended job, so processes add exactly, never a lost update and never a float.
-Records are kept `RETENTION_DAYS` after their last write.
+Every counter is an integer (money in micro-dollars) added with HINCRBY inside one script
+call per batch of ended jobs (atomic, like a MULTI, but one command to send and one reply
+to read instead of seven per record), so processes add exactly, never a lost update and
+never a float. Records are kept `RETENTION_DAYS` after their last write.
 """
 
 from __future__ import annotations
@@ -22,11 +23,35 @@ from gateway.usage.base import UsageDelta, UsageKey, UsageRecord, ordered
 
 RETENTION_DAYS = 400
 
+# KEYS: the tenants set, then per delta its day record and its days index.
+# ARGV: ttl seconds, retention days, then per delta: tenant, day (ISO), day ordinal,
+# the number of counters, and that many (field, amount) pairs.
+ADD = """
+local ttl, retention, at = tonumber(ARGV[1]), tonumber(ARGV[2]), 3
+for k = 2, #KEYS, 2 do
+  local record, days = KEYS[k], KEYS[k + 1]
+  local tenant, day = ARGV[at], ARGV[at + 1]
+  local ordinal, n = tonumber(ARGV[at + 2]), tonumber(ARGV[at + 3])
+  at = at + 4
+  for _ = 1, n do
+    redis.call('HINCRBY', record, ARGV[at], ARGV[at + 1])
+    at = at + 2
+  end
+  redis.call('EXPIRE', record, ttl)
+  redis.call('ZADD', days, ordinal, day)
+  redis.call('ZREMRANGEBYSCORE', days, '-inf', '(' .. (ordinal - retention))
+  redis.call('EXPIRE', days, ttl)
+  redis.call('SADD', KEYS[1], tenant)
+end
+return 1
+"""
+
 
 class RedisUsage:
     def __init__(self, client: Redis, prefix: str = "ig") -> None:
         self.client = client
         self.prefix = prefix
+        self._add = client.register_script(ADD)
 
     @classmethod
     def from_url(cls, url: str) -> RedisUsage:
@@ -46,22 +71,17 @@ class RedisUsage:
     async def add(self, deltas: list[UsageDelta]) -> None:
         if not deltas:
             return
-        ttl = RETENTION_DAYS * 86400
-        pipe = self.client.pipeline(transaction=True)
+        keys = [self.tenants_key]
+        args: list[str | int] = [RETENTION_DAYS * 86400, RETENTION_DAYS]
         for delta in deltas:
             key = delta.key
-            record = self.day_key(key.tenant, key.day)
-            for name, amount in delta.counts.items():
-                if amount:
-                    pipe.hincrby(record, json.dumps([key.model, key.backend, name]), amount)
-            pipe.expire(record, ttl)
-            days = self.days_key(key.tenant)
-            pipe.zadd(days, {key.day.isoformat(): key.day.toordinal()})
-            pipe.zremrangebyscore(days, "-inf", f"({key.day.toordinal() - RETENTION_DAYS}")
-            pipe.expire(days, ttl)
-            pipe.sadd(self.tenants_key, key.tenant)
+            keys += [self.day_key(key.tenant, key.day), self.days_key(key.tenant)]
+            counts = [(name, amount) for name, amount in delta.counts.items() if amount]
+            args += [key.tenant, key.day.isoformat(), key.day.toordinal(), len(counts)]
+            for name, amount in counts:
+                args += [json.dumps([key.model, key.backend, name]), amount]
         with unavailable():
-            await pipe.execute()
+            await self._add(keys=keys, args=args)
 
     async def records(self, tenant: str | None, since: date) -> list[UsageRecord]:
         with unavailable():
