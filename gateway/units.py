@@ -5,16 +5,12 @@ from __future__ import annotations
 import re
 from decimal import Decimal, InvalidOperation
 
-<<<<<<< HEAD
+from gateway.money.format import MAX_USD
+
 # One or more parts, summed: `30s`, `1.5s`, `5 m`, `1h30m` (Go's and Replicate's compound
 # form). Only one run of blanks can sit between two parts, so matching stays linear.
 _DURATION = re.compile(r"[ \t]*(?:[0-9]+(?:\.[0-9]+)?[ \t]*(?:ms|s|m|h|d)[ \t]*)+")
 _PART = re.compile(r"([0-9]+(?:\.[0-9]+)?)[ \t]*(ms|s|m|h|d)")
-=======
-from gateway.money.format import MAX_USD
-
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)\s*$")
->>>>>>> main
 _SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
 _SIZE = re.compile(r"^([1-9]\d{0,4})x([1-9]\d{0,4})$")
 _PERIODS = {"second": 1, "minute": 60, "hour": 3600, "day": 86400, "month": 30 * 86400}
