@@ -23,6 +23,7 @@ from backends.mock import MockBackend, ok
 from gateway.auth import key_hash
 from gateway.jobs import Attempt, Hold, Job, JobSpec, JobStatus
 from gateway.money.format import MAX_USD, from_micros, to_micro_dollar, to_micros, usd
+from gateway.openapi.components import USD
 from gateway.settings import Settings
 from gateway.units import parse_money
 from tests.conftest import AUTH
@@ -177,6 +178,7 @@ ANY = st.decimals(min_value=0, max_value=MAX_USD, allow_nan=False, allow_infinit
 def test_usd_writes_every_kept_amount_canonically_and_exactly(amount: Decimal) -> None:
     text = usd(amount)
     assert_canonical(text)
+    assert re.match(USD["pattern"], text)  # what the OpenAPI document promises
     assert Decimal(text) == amount
     assert from_micros(to_micros(amount)) == amount
     assert usd(parse_money(text)) == text
@@ -209,6 +211,11 @@ def test_a_stored_job_writes_its_money_canonically(
     for value in money_values(stored):
         assert_canonical(value)
     assert Job.from_json(stored) == job
+
+
+@pytest.mark.parametrize("text", ["0", "0.0", "0.040", "0.0250", "00.04", "-0.04", "1e1", ".04"])
+def test_the_openapi_pattern_refuses_what_usd_never_writes(text: str) -> None:
+    assert not re.match(USD["pattern"], text)
 
 
 def test_a_config_amount_past_the_largest_is_refused() -> None:

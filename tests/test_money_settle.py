@@ -5,17 +5,24 @@ tenant's counter holds exactly what the job's attempts were charged."""
 
 from __future__ import annotations
 
+import asyncio
+import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from decimal import Decimal
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from gateway import jobs
 from gateway.jobs import Attempt, Hold, Job, JobError, JobSpec, client_cancel, worker_lost
+from gateway.money.format import to_micros
 from gateway.money.settle import settlement
-from gateway.state.base import Reservation
+from gateway.state.base import Reservation, StateStore
+from gateway.state.memory import MemoryState
+from gateway.state.redis import RedisState
 from tests.test_state_contract import RESULT, MakeState, make_job, make_state  # noqa: F401
 
 LIMIT = 10_000_000  # micro-dollars
@@ -139,3 +146,53 @@ def test_settlement_arithmetic() -> None:
     assert settlement(with_cost("0.35")) == []
     assert settlement(with_cost("0.3500005")) == [("b", 1)]  # half up, to the micro-dollar
     assert settlement(replace(job, reserved=())) == []
+
+
+async def settle_scenario(state: StateStore, holds: list[int], costs: list[Decimal]) -> None:
+    """A job holding `holds` (micro-dollars, each in a window of its own), charged `costs`,
+    then failed: each counter ends where `settlement` says, the sum at what was charged."""
+    tenant = "t" + secrets.token_hex(6)  # a fresh set of counters for each example
+    keys = [state.keys.budget(tenant, 86400, window) for window in range(len(holds))]
+    first, *later = (Reservation(k, h, LIMIT, 172800) for k, h in zip(keys, holds, strict=True))
+    job = replace(make_job(tenant=tenant, no_cache=True), reserved=(first.hold(),))
+    job = await state.submit(job, reservation=first)
+    await state.claim("w1", 1)
+    for reservation in later:
+        assert await state.reserve(reservation, job.id)
+    for cost in costs:
+        await state.add_attempt(job.id, Attempt("openai", "gpt-image-1", "ok", cost, 9))
+    (ended,) = await state.finish(job.id, error=JobError("timeout", "no answer"))
+    moves = dict(settlement(ended))
+    spent = [await state.spent(key) for key in keys]
+    assert spent == [hold + moves.get(key, 0) for key, hold in zip(keys, holds, strict=True)]
+    assert sum(spent) == sum(to_micros(cost) for cost in costs)
+    assert (await state.get_job(job.id)).settled and min(spent) >= 0
+
+
+HOLDS = st.lists(st.integers(min_value=1, max_value=2_000_000), min_size=1, max_size=3)
+COSTS = st.lists(
+    st.decimals(min_value=0, max_value=3, places=6, allow_nan=False, allow_infinity=False),
+    max_size=4,
+)
+
+
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(holds=HOLDS, costs=COSTS)
+def test_the_store_settles_any_holds_and_charges_to_exactly_what_was_charged(
+    redis_url: str, holds: list[int], costs: list[Decimal]
+) -> None:
+    """The Lua arithmetic (floats from decimal strings) and the memory store's both agree
+    with `settlement` for every amount, to the micro-dollar."""
+
+    async def both() -> None:
+        ttls = {"job_ttl": 60, "cache_ttl": 60}
+        redis = RedisState.from_url(redis_url, **ttls, visibility_timeout=30)
+        for state in (MemoryState(**ttls), redis):
+            try:
+                await settle_scenario(state, holds, costs)
+            finally:
+                await state.aclose()
+
+    asyncio.run(both())

@@ -18,7 +18,13 @@ Schema = dict[str, Any]
 STRING: Schema = {"type": "string"}
 NULLABLE_STRING: Schema = {"type": ["string", "null"]}
 INTEGER: Schema = {"type": "integer"}
-USD: Schema = {"type": "string", "pattern": r"^-?[0-9]+\.[0-9]{2,}$", "description": "USD"}
+# The one money format (gateway/money/format.usd): two places, up to six without a
+# trailing zero past the second.
+USD: Schema = {
+    "type": "string",
+    "pattern": r"^(0|[1-9][0-9]*)\.[0-9]{2}([0-9]{0,3}[1-9])?$",
+    "description": "USD, e.g. 0.00, 0.04, 0.0025",
+}
 TIMESTAMP: Schema = {"type": ["string", "null"], "description": "ISO-8601 UTC"}
 STATUSES = [status.value for status in JobStatus]
 
@@ -63,7 +69,7 @@ SCHEMAS: dict[str, Schema] = {
             "backend": STRING,
             "model": STRING,
             "outcome": STRING,
-            "estimatedCost": {"type": ["string", "null"]},
+            "estimatedCost": {"oneOf": [USD, {"type": "null"}]},
             "cost": USD,
             "usage": {"type": ["object", "null"]},
             "durationMs": {"type": ["integer", "null"]},
