@@ -160,7 +160,7 @@ class Gateway:
         )
         cancels = Cancels(state, endings, events, backends)
         runner = JobRunner(
-            changed=events.publish,
+            changed=partial(events.publish, progress=True),  # claims, attempts, previews
             gate=cancels.gate,
             settings=settings,
             backends=backends,

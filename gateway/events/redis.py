@@ -1,6 +1,7 @@
 """`redis://` job events: Redis pub/sub, one channel per job, one connection per process.
 
     ig:events:{<job id>}   PUBLISH "changed" after each state change the lifecycle wrote
+                           ("progress" for one that is neither an ending nor a stop)
 
 Every watch in this process shares one subscriber connection: the first watch of a job
 SUBSCRIBEs its channel and waits for Redis to confirm it (so a change published after
@@ -27,6 +28,7 @@ from gateway.tasks import cancel_and_wait
 
 log = logging.getLogger("imagegate.events")
 
+PROGRESS = "progress"
 CONFIRM_WAIT = 2.0  # past this a watch goes on unconfirmed: its timeout re-reads cover it
 BACKOFF_MAX = 5.0
 
@@ -48,17 +50,18 @@ class RedisJobEvents:
     def channel(self, job_id: str) -> str:
         return f"{self.prefix}:events:{{{job_id}}}"
 
-    async def publish(self, job_ids: Iterable[str]) -> None:
+    async def publish(self, job_ids: Iterable[str], *, progress: bool = False) -> None:
         channels = [self.channel(job_id) for job_id in job_ids]
         if not channels:
             return
+        what = PROGRESS if progress else "changed"
         try:
             if len(channels) == 1:  # the usual case: one command costs less than a pipeline
-                await self.client.publish(channels[0], "changed")
+                await self.client.publish(channels[0], what)
                 return
             async with self.client.pipeline(transaction=False) as pipe:
                 for channel in channels:
-                    pipe.publish(channel, "changed")
+                    pipe.publish(channel, what)
                 await pipe.execute()
         except (ConnectionError, TimeoutError) as exc:
             # Watchers re-read on their own timeout: a lost notification only delays them.
@@ -126,4 +129,5 @@ class RedisJobEvents:
                 confirmed.set()
         elif message["type"] == "message":
             job_id = channel.removeprefix(f"{self.prefix}:events:").strip("{}")
-            self._registry.notify(job_id)
+            # Anything but "progress" (an older process's "changed" too) may be an ending.
+            self._registry.notify(job_id, message["data"] in (PROGRESS, PROGRESS.encode()))
