@@ -429,7 +429,7 @@ def _openai(settings: Settings) -> dict[str, Any]:
         },
         "202": response("Prefer: respond-async: the job, not waited for", ref("Job"), "Location"),
     }
-    errors = merged(AUTH, SUBMIT, JOB_FAILURES)
+    errors = merged(AUTH, SUBMIT, JOB_FAILURES, IDEMPOTENT)
     model = {"name": "model_id", "in": "path", "required": True, "schema": STRING}
     return {
         "/v1/images/generations": {
@@ -439,7 +439,7 @@ def _openai(settings: Settings) -> dict[str, Any]:
                 errors,
                 security=TENANT,
                 openai=True,
-                parameters=[param("Prefer")],
+                parameters=[param("IdempotencyKey"), param("Prefer")],
                 body={"application/json": bodies.generation_body(settings)},
             )
         },
@@ -450,7 +450,7 @@ def _openai(settings: Settings) -> dict[str, Any]:
                 errors,
                 security=TENANT,
                 openai=True,
-                parameters=[param("Prefer")],
+                parameters=[param("IdempotencyKey"), param("Prefer")],
                 body={
                     "multipart/form-data": bodies.edit_form(settings),
                     "application/json": bodies.edit_json_body(settings),
@@ -464,7 +464,7 @@ def _openai(settings: Settings) -> dict[str, Any]:
                 errors,
                 security=TENANT,
                 openai=True,
-                parameters=[param("Prefer")],
+                parameters=[param("IdempotencyKey"), param("Prefer")],
                 body={"multipart/form-data": bodies.variation_form(settings)},
             )
         },
