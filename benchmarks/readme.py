@@ -80,7 +80,7 @@ def _vendor(report: dict[str, Any]) -> list[str]:
                     "—"
                     if row is None
                     else f"{_n(row['rate'])} ({_n(row['ratio'], 2)}, "
-                    f"{_n(row['extra'].get('gateway_cpu_ms'), 1)})"
+                    f"{_n(row['extra'].get('gateway_cpu_ms'), 2)})"
                 )
             label = case.removeprefix("vendor ")
             lines.append(
@@ -100,10 +100,14 @@ def _peers(report: dict[str, Any]) -> list[str]:
         values = [_n(cells[(scenario, c, n)]["rate"]) if (scenario, c, n) in cells else "—"
                   for n in names]  # fmt: skip
         lines.append(f"| {scenario}, c={c} | {' | '.join(values)} |")
-    lines += ["", "| gateway | start-up s | RSS MiB | refusals (429)/s |", "|---|--:|--:|--:|"]
+    lines += [
+        "",
+        "| gateway | start-up s | RSS MiB (after the run) | refusals (429) per s |",
+        "|---|--:|--:|--:|",
+    ]
     for name, facts in report.get("peer_facts", {}).items():
         lines.append(
-            f"| {name} | {facts['start_s']:.2f} | {facts['rss_mib']:.0f} | "
+            f"| {name} | {facts['start_s']:.2f} | {facts['rss_mib']:.1f} | "
             f"{facts['refusals_per_s']:,.0f} |"
         )
     return lines

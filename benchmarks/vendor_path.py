@@ -153,7 +153,7 @@ def gateway_targets(
     ]
     for n in plan.workers:
         name = "redis" if n == 1 else f"redis x{n}"
-        extra = () if n == 1 else ("--workers", str(n))
+        extra = ("--workers", str(n))  # N = 1 too: the row is `serve --workers 1`
         target = Target.gateway(name, shared, workdir, plan.log_level, redis, env, extra)
         targets.append((target, redis))
     if plan.before is not None:

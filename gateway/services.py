@@ -173,7 +173,7 @@ class Gateway:
         cancels = Cancels(state, endings, events, backends)
         runner = JobRunner(
             live=live,
-            changed=events.publish,
+            changed=partial(events.publish, progress=True),  # claims, attempts, previews
             gate=cancels.gate,
             backends=backends,
             images=images,

@@ -197,7 +197,8 @@ class WorkerPool:
             return
         async with self.events.watch(job_id) as watch:
             while not run.done():
-                await watch.changed(STOP_CHECK_EVERY)
+                # Progress (its own claim and attempts) is neither a stop nor an ending.
+                await watch.changed(STOP_CHECK_EVERY, progress=False)
                 try:
                     current = await self.state.get_job(job_id)
                 except StateUnavailable:

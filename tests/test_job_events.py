@@ -30,6 +30,22 @@ async def test_a_watch_wakes_for_its_job_only(events: JobEvents) -> None:
         assert await watch.changed(0.05) is False  # one change, one wake
 
 
+async def test_progress_wakes_a_watch_but_not_one_that_waits_for_an_ending(
+    events: JobEvents,
+) -> None:
+    async with events.watch("job_a") as watch, events.watch("job_b") as marker:
+        await events.publish(["job_a"], progress=True)
+        assert await watch.changed(5)  # a live status stream sees progress
+        await events.publish(["job_a"], progress=True)
+        await events.publish(["job_b"])  # delivered after job_a's: that one has arrived
+        assert await marker.changed(5)
+        assert await watch.changed(0.05, progress=False) is False
+        await events.publish(["job_a"], progress=True)
+        await events.publish(["job_a"])  # an ending, a stop: anything but progress
+        assert await watch.changed(5, progress=False)
+        assert await watch.changed(0.05) is False  # both notifications were taken
+
+
 async def test_every_watch_of_a_job_wakes_and_a_closed_one_stays_out(events: JobEvents) -> None:
     async with events.watch("job_a") as first:
         async with events.watch("job_a") as second:

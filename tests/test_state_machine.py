@@ -3,9 +3,10 @@
 Rules: submit (identical prompts join, some bypass the cache, some carry a deadline
 already past), claim (with a tiny visibility timeout on Redis, so a claim also reclaims
 what another "worker" holds: a dead worker's delivery), attempt (reserve, then record a
-charged or free call), requeue, cancel, finish, a worker honouring `stop`, and the
-deadline sweep. Every ending goes through the real finish pipeline (the store's step,
-which settles the money, then `Endings`' hooks), as in the gateway.
+charged or free call), requeue, defer (due at once, or long after the run), cancel,
+finish, a worker honouring `stop`, and the deadline sweep. Every ending goes through the
+real finish pipeline (the store's step, which settles the money, then `Endings`' hooks), as
+in the gateway.
 
 Invariants after every step:
 - at most one terminal write per job, and a terminal job never changes again;
@@ -14,7 +15,8 @@ Invariants after every step:
   outcome (the leader's own, unless the leader was canceled while it ran for them);
 - money: each tenant's budget counter holds exactly what its jobs reserved while active
   and what they were charged once ended (refunded = reserved - charged);
-- nothing in the queue for a terminal job, and every waiting execution is in it.
+- nothing in the queue (deferred jobs included) for a terminal job, and every waiting
+  execution is in it.
 """
 
 from __future__ import annotations
@@ -49,6 +51,7 @@ from gateway.jobs import (
     Job,
     JobError,
     JobStatus,
+    Resume,
     client_cancel,
     delivery_exhausted,
     utcnow,
@@ -175,6 +178,14 @@ class StateMachine(RuleBasedStateMachine):
         self.run(self.state.requeue(job_id))
 
     @precondition(lambda self: bool(self.held))
+    @rule(data=st.data(), due=st.booleans())
+    def defer(self, data: st.DataObject, due: bool) -> None:
+        """Its backend is full: back to the queue, due at once or long after the run."""
+        job_id = data.draw(st.sampled_from(sorted(self.held)))
+        self.held.discard(job_id)
+        self.run(self.state.defer(job_id, 0.0 if due else 3600.0, Resume(0, 0)))
+
+    @precondition(lambda self: bool(self.held))
     @rule(data=st.data(), succeeded=st.booleans())
     def finish(self, data: st.DataObject, succeeded: bool) -> None:
         job_id = data.draw(st.sampled_from(sorted(self.held)))
@@ -267,13 +278,17 @@ class StateMachine(RuleBasedStateMachine):
                 assert job.id in queued, f"{job.id} waits but is not queued"
 
     async def queued_ids(self) -> set[str]:
-        """Every job id in the queue: memory's deque; Redis's stream (pending or not)."""
+        """Every job id in the queue, deferred ones included: memory's deque and heap;
+        Redis's stream (pending or not) and deferred set."""
         state = self.state
         if isinstance(state, MemoryState):
-            return set(state._queue)
+            return set(state._queue) | {job_id for _, job_id in state._deferred}
         assert isinstance(state, RedisState)
         entries = await state.client.xrange(state.stream)
-        return {fields[b"job"].decode() for _, fields in entries}
+        deferred = await state.client.zrange(state.keys.deferred, 0, -1)
+        return {fields[b"job"].decode() for _, fields in entries} | {
+            job_id.decode() for job_id in deferred
+        }
 
 
 def test_the_state_contract_holds_on_memory() -> None:

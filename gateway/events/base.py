@@ -30,34 +30,49 @@ async def no_change(job_ids: Iterable[str]) -> None:
 
 
 class Watch:
-    """Wakes when one of the watched jobs changed (or the events source closed)."""
+    """Wakes when one of the watched jobs changed (or the events source closed).
+
+    A *progress* notification says the job moved on while it runs (claimed, an attempt
+    recorded, a partial image, deferred): never an ending and never a request to stop.
+    Whoever waits only for those (`changed(..., progress=False)`: a waiting caller, a
+    worker's cancel watch) sleeps through it instead of reading the job again.
+    """
 
     def __init__(self) -> None:
         self._event = asyncio.Event()
+        self._decisive = False  # a notification that was not progress came since
         self.job_ids: set[str] = set()
         self.closed = False
 
-    def notify(self) -> None:
+    def notify(self, progress: bool = False) -> None:
+        if not progress:
+            self._decisive = True
         self._event.set()
 
     def close(self) -> None:
         self.closed = True
         self._event.set()
 
-    async def changed(self, timeout: float) -> bool:
-        """Wait until a change since the last call (True), or `timeout` seconds (False)."""
+    async def changed(self, timeout: float, *, progress: bool = True) -> bool:
+        """Wait until a change since the last call (True), or `timeout` seconds (False);
+        with `progress=False`, progress notifications do not count."""
         try:
             async with asyncio.timeout(timeout):
-                await self._event.wait()
+                while True:
+                    await self._event.wait()
+                    self._event.clear()
+                    if progress or self._decisive or self.closed:
+                        break
         except TimeoutError:
             return False
-        self._event.clear()
+        self._decisive = False
         return True
 
 
 class JobEvents(Protocol):
-    async def publish(self, job_ids: Iterable[str]) -> None:
-        """Tell every watcher of these jobs, in any process, that they changed."""
+    async def publish(self, job_ids: Iterable[str], *, progress: bool = False) -> None:
+        """Tell every watcher of these jobs, in any process, that they changed
+        (`progress`: only moved on while running; see `Watch`)."""
         ...
 
     def watch(self, *job_ids: str) -> AbstractAsyncContextManager[Watch]:
@@ -99,9 +114,9 @@ class Registry:
                 unwatched.append(job_id)
         return unwatched
 
-    def notify(self, job_id: str) -> None:
+    def notify(self, job_id: str, progress: bool = False) -> None:
         for watch in self._watches.get(job_id, ()):
-            watch.notify()
+            watch.notify(progress)
 
     def notify_all(self) -> None:
         for watches in self._watches.values():

@@ -12,9 +12,9 @@ class MemoryJobEvents:
     def __init__(self) -> None:
         self._registry = Registry()
 
-    async def publish(self, job_ids: Iterable[str]) -> None:
+    async def publish(self, job_ids: Iterable[str], *, progress: bool = False) -> None:
         for job_id in job_ids:
-            self._registry.notify(job_id)
+            self._registry.notify(job_id, progress)
 
     @asynccontextmanager
     async def watch(self, *job_ids: str) -> AsyncIterator[Watch]:

@@ -1,6 +1,7 @@
 """`redis://` job events: sharded pub/sub, one channel per job, one subscriber per process.
 
     ig:{ig}:events:<job id>   SPUBLISH "changed" after each state change the lifecycle wrote
+                              ("progress" for one that is neither an ending nor a stop)
 
 Sharded pub/sub (Redis 7) on one Redis and on a cluster alike: a channel lives on the node
 serving its slot, the state's slot (gateway/state/keys.py), so a change is published on the
@@ -34,6 +35,7 @@ from gateway.tasks import cancel_and_wait
 
 log = logging.getLogger("imagegate.events")
 
+PROGRESS = "progress"
 CONFIRM_WAIT = 2.0  # past this a watch goes on unconfirmed: its timeout re-reads cover it
 BACKOFF_MAX = 5.0
 IDLE = 0.1  # a cluster subscriber with no channel returns at once: wait this long
@@ -57,17 +59,18 @@ class RedisJobEvents:
     def channel(self, job_id: str) -> str:
         return self.keys.events(job_id)
 
-    async def publish(self, job_ids: Iterable[str]) -> None:
+    async def publish(self, job_ids: Iterable[str], *, progress: bool = False) -> None:
         channels = [self.channel(job_id) for job_id in job_ids]
         if not channels:
             return
+        what = PROGRESS if progress else "changed"
         try:
             if len(channels) == 1:  # the usual case: one command costs less than a pipeline
-                await self.client.spublish(channels[0], "changed")
+                await self.client.spublish(channels[0], what)
                 return
             async with self.client.pipeline(transaction=False) as pipe:
                 for channel in channels:
-                    pipe.spublish(channel, "changed")
+                    pipe.spublish(channel, what)
                 await pipe.execute()
         except (ConnectionError, TimeoutError, RedisClusterException) as exc:
             # Watchers re-read on their own timeout: a lost notification only delays them.
@@ -161,4 +164,5 @@ class RedisJobEvents:
                 confirmed.set()
         elif message["type"] == "smessage":
             job_id = channel.removeprefix(self._head)
-            self._registry.notify(job_id)
+            # Anything but "progress" (an older process's "changed" too) may be an ending.
+            self._registry.notify(job_id, message["data"] in (PROGRESS, PROGRESS.encode()))

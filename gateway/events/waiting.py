@@ -1,8 +1,9 @@
 """Wait for a job to end without a poll loop (for `Prefer: wait` and the /v1 surface).
 
 Watches the job (and, for a follower, its leader's execution) before each read, so the
-ending cannot slip between the read and the wait; reads again on each notification, and
-every `REREAD_EVERY` seconds in case one was lost.
+ending cannot slip between the read and the wait; reads again on each notification that
+is not mere progress (claimed, an attempt: see `Watch`), and every `REREAD_EVERY` seconds
+in case one was lost.
 """
 
 from __future__ import annotations
@@ -31,6 +32,6 @@ async def wait_until_ended(
             remaining = deadline - loop.time()
             if remaining <= 0 or watch.closed:
                 break
-            await watch.changed(min(remaining, REREAD_EVERY))
+            await watch.changed(min(remaining, REREAD_EVERY), progress=False)
             job = await state.get_job(job_id)
         return job

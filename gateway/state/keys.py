@@ -18,10 +18,11 @@ outbox claim, the deadline sweep) is one atomic step on one node, exactly as on 
                                   listing index, pruned past job_ttl
     ig:{ig}:budget:<tenant>:<period>:<window>  micro-dollars spent in a budget window
     ig:{ig}:queue                 STREAM of {job: <id>}, consumer group `workers`
-    ig:{ig}:deferred              ZSET of deferred job ids scored by their not-before (ms)
+    ig:{ig}:deferred              ZSET of deferred job ids scored by their not-before (ms);
+                                  dropped when the job ends first (a cancel, its deadline)
     ig:{ig}:deadlines             ZSET of active job ids scored by their deadline (ms)
     ig:{ig}:outbox                ZSET of ended job ids whose webhook event is due (ms)
-    ig:{ig}:usage:...             usage records (one MULTI per ended job; usage/redis.py)
+    ig:{ig}:usage:...             usage records (one script per batch; usage/redis.py)
     ig:{ig}:events:<job id>       the job's change channel (sharded pub/sub: SPUBLISH on
                                   the node that wrote the change)
 

@@ -434,6 +434,11 @@ class MemoryState:
     def _deactivate(self, job: Job) -> None:
         self._active.get(job.tenant, {}).pop(job.id, None)
         self._deadlines.pop(job.id, None)
+        if job.resume is not None:  # ended while deferred (a cancel): it waits no more
+            waiting = [entry for entry in self._deferred if entry[1] != job.id]
+            if len(waiting) < len(self._deferred):
+                heapq.heapify(waiting)
+                self._deferred = waiting
 
     def _index(self, job: Job) -> None:
         self._by_tenant.setdefault(job.tenant, {})[job.id] = job.created_at

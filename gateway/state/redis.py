@@ -139,6 +139,7 @@ class RedisState:
             {
                 "keys": self.keys.templates(),
                 "deadlines": self.keys.deadlines,
+                "deferred": self.keys.deferred,
                 "outbox": self.keys.outbox,
                 "active": sorted(status.value for status in ACTIVE),
                 "group": GROUP,
