@@ -144,6 +144,18 @@ async def test_job_document_survives_every_update_intact(state: Any) -> None:
     assert stored.created_at == job.created_at
 
 
+async def test_the_inputs_of_a_live_edit_are_referenced_for_gc(state: Any) -> None:
+    """gc deletes what nothing references: a queued edit's input images and mask are
+    referenced (else an old upload could vanish before the job reads it)."""
+    inputs = ("images/aa/" + "a" * 64 + ".png", "images/bb/" + "b" * 64 + ".png")
+    mask = "images/cc/" + "c" * 64 + ".png"
+    edit = make_job("an edit", operation="edit", images=inputs, mask=mask)
+    await run_to_success(state, make_job("a generation"))
+    await state.submit(edit)  # queued, not yet read by any worker
+    output = {image.key for image in RESULT.images}
+    assert await state.referenced_keys() == {*inputs, mask, *output}
+
+
 async def test_submitting_an_id_twice_stores_and_queues_it_once(state: Any) -> None:
     job = make_job()
     first = await state.submit(job)

@@ -463,13 +463,18 @@ class RedisState:
 
 
 def _image_keys(docs: list[bytes | str | None]) -> set[str]:
-    """Image storage keys in job documents or cached results."""
+    """Image storage keys in job documents (their results and the inputs an edit reads)
+    or cached results."""
     found: set[str] = set()
     for doc in docs:
         if doc is None:
             continue
         data = json.loads(doc)
-        result = data.get("result") if "spec" in data else data
+        spec = data.get("spec")
+        if spec is not None:  # `or ()`: cjson writes an empty list as {}
+            found.update(spec.get("images") or ())
+            found.update((spec["mask"],) if spec.get("mask") else ())
+        result = data.get("result") if spec is not None else data
         for image in (result or {}).get("images", ()):
             found.add(image["key"])
     return found
