@@ -21,13 +21,12 @@ import uuid
 from collections.abc import AsyncIterator, Iterator, Mapping
 from contextlib import asynccontextmanager, contextmanager
 
-from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from gateway.capacity import CapacityFull
 from gateway.state.base import StateUnavailable
 from gateway.state.keys import Keys
-from gateway.state.redis_client import connect
+from gateway.state.redis_client import Client, close, connect
 
 log = logging.getLogger("imagegate.capacity")
 
@@ -71,7 +70,7 @@ class RedisCapacity:
 
     def __init__(
         self,
-        client: Redis,
+        client: Client,
         caps: Mapping[str, int],
         leases: Mapping[str, float],
         keys: Keys | None = None,
@@ -144,4 +143,4 @@ class RedisCapacity:
             log.warning("releasing a %s slot failed: %s", backend, type(exc).__name__)
 
     async def aclose(self) -> None:
-        await self.client.aclose()
+        await close(self.client)

@@ -1,7 +1,8 @@
 """Deadlines: a job still unfinished at its deadline ends CANCELED (`deadline_exceeded`).
 
 A job's deadline comes from `deadline` in its body (seconds from now) or a `Cancel-After`
-header (`30s`, `5m`, `1h30m`: Replicate's form). Three places enforce it:
+header (a duration as the config writes them, `30s`, `5m`, `1h`, `500ms`, or Replicate's
+`1h30m`). Three places enforce it:
 
 - the runner's gate: no attempt starts after it (gateway/cancels.py `gate`);
 - this sweep, in every gateway and worker process, about once a second: each job whose
@@ -18,7 +19,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import re
 import time
 from datetime import datetime, timedelta
 
@@ -27,27 +27,26 @@ from gateway.errors import invalid_request
 from gateway.jobs import JobStatus, deadline_exceeded, utcnow
 from gateway.state.base import StateStore, StateUnavailable
 from gateway.tasks import cancel_and_wait
+from gateway.units import parse_duration
 
 log = logging.getLogger("imagegate.deadlines")
 
 SWEEP_EVERY = 1.0
 BATCH = 100
 MAX_DEADLINE = 7 * 24 * 3600  # no deadline further than a job lives anyway
-_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h)")
-_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
 
 
 def parse_cancel_after(text: str) -> float:
-    """`Cancel-After` as seconds: Go-style durations like Replicate's (`30s`, `5m`,
-    `1h30m`, `500ms`); 400 naming the header otherwise."""
-    raw = text.strip()
-    parts = _PART.findall(raw)
-    if not raw or "".join(number + unit for number, unit in parts) != raw:
+    """`Cancel-After` as seconds: any duration the config takes (`500ms`, `30s`, `5m`,
+    `1h`, `7d`, and Replicate's compound `1h30m`); 400 naming the header otherwise."""
+    try:
+        return parse_duration(text)
+    except ValueError:
         raise invalid_request(
-            f"'Cancel-After' must be a duration like '30s', '5m' or '1h30m', got {raw[:40]!r}",
+            f"'Cancel-After' must be a duration like '30s', '5m', '1h' or '500ms' "
+            f"(units ms, s, m, h, d), got {text.strip()[:40]!r}",
             "Cancel-After",
-        )
-    return sum(float(number) * _UNITS[unit] for number, unit in parts)
+        ) from None
 
 
 def deadline_at(seconds: float, param: str, now: datetime | None = None) -> datetime:

@@ -183,6 +183,11 @@ class JobSpec:
         if not isinstance(self.images, tuple):
             object.__setattr__(self, "images", tuple(self.images or ()))
 
+    @property
+    def input_keys(self) -> tuple[str, ...]:
+        """Storage keys the job reads (input images, then the mask): gc keeps them."""
+        return self.images + ((self.mask,) if self.mask else ())
+
 
 @dataclass(frozen=True)
 class WebhookState:

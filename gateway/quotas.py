@@ -14,19 +14,18 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Any
 
 from limits import RateLimitItem, parse_many
-from limits.aio.storage import MemoryStorage, RedisStorage, Storage
+from limits.aio.storage import MemoryStorage, RedisClusterStorage, RedisStorage, Storage
 from limits.aio.strategies import MovingWindowRateLimiter
 from limits.errors import StorageError
-from redis.asyncio import ConnectionPool
 
 from gateway.errors import ApiError
+from gateway.schemes import quota_scheme
 from gateway.state.base import StateUnavailable
-from gateway.state.redis_client import quick_retry
+from gateway.state.redis_client import close, connect, is_cluster
 
-REDIS_TIMEOUT = 1.0
-MAX_CONNECTIONS = 2048
 SEEN_FRESH = 1.0  # seconds a window report is trusted to skip the pre-test
 
 
@@ -70,9 +69,8 @@ class Seen:
 class RateLimiter:
     """Moving-window limits keyed by a namespace and an identity (tenant or backend)."""
 
-    def __init__(self, storage: Storage, pool: ConnectionPool | None = None) -> None:
+    def __init__(self, storage: Storage) -> None:
         self.storage = storage
-        self._pool = pool
         self.strategy = MovingWindowRateLimiter(storage)
         self._parsed: dict[str, list[RateLimitItem]] = {}
         self._seen: dict[tuple[str, str, str], Seen] = {}
@@ -85,28 +83,28 @@ class RateLimiter:
 
     @classmethod
     def from_url(cls, state_url: str) -> RateLimiter:
-        """In memory, or on the state's Redis through a pool we own (so we can close it:
-        `limits` storages have no close of their own)."""
-        if state_url.startswith("memory://"):
+        """In memory, or on the state's Redis (one node or the cluster) through the
+        state's client helper (gateway/state/redis_client.py); the storage is the `limits`
+        library's for the state's scheme (gateway/schemes.py)."""
+        scheme = quota_scheme(state_url)
+        if scheme is None:
             return cls(MemoryStorage())
-        pool = ConnectionPool.from_url(
-            state_url,
-            max_connections=MAX_CONNECTIONS,  # redis-py's default 100 failed under bursts
-            socket_timeout=REDIS_TIMEOUT,
-            socket_connect_timeout=REDIS_TIMEOUT,
-            retry=quick_retry(),
-        )
-        storage = RedisStorage(
-            "async+" + state_url,
-            wrap_exceptions=True,
-            implementation="redispy",
-            connection_pool=pool,  # type: ignore[arg-type]  # limits types options as scalars
-        )
-        return cls(storage, pool)
+        _, rest = state_url.split("://", 1)
+        kind = RedisClusterStorage if is_cluster(state_url) else RedisStorage
+        storage = kind(f"{scheme}://{rest}", wrap_exceptions=True, implementation="redispy")
+        # The bridge's own client is built from the URL alone (no connection is opened
+        # yet): ours has the state's timeouts, retry and pool size, and on a cluster it
+        # reads the topology before its first command (see ClusterClient).
+        bridge: Any = storage.bridge
+        bridge.storage = connect(state_url)
+        bridge.register_scripts()  # the scripts are bound to the client they were made on
+        return cls(storage)
 
     async def aclose(self) -> None:
-        if self._pool is not None:
-            await self._pool.aclose()
+        """Close the storage's client (`limits` storages have no close of their own)."""
+        client: Any = getattr(getattr(self.storage, "bridge", None), "storage", None)
+        if client is not None:
+            await close(client)
 
     async def acquire(self, rule: str | None, namespace: str, identity: str) -> bool:
         """Take one unit from every window of `rule` (False when there is no rule).

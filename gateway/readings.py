@@ -6,6 +6,7 @@ Read at scrape time (`/metrics`) and by the admin API; a few cheap reads, sent t
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -25,7 +26,7 @@ class BudgetReading:
 
 
 async def budget_readings(
-    budgets: Budgets, plans: dict[str, PlanSettings]
+    budgets: Budgets, plans: Mapping[str, PlanSettings]
 ) -> dict[str, BudgetReading]:
     """Tenant -> its current budget window, for every tenant that has a budget."""
     parsed = {tenant: Budget.parse(plan.budget) for tenant, plan in plans.items()}

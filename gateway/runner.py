@@ -19,6 +19,7 @@ from gateway.attempt import Attempter, BudgetRefused, Call, Gate, NoAttemptFits,
 from gateway.budgets import Budget, Budgets
 from gateway.capacity import Capacity, LocalCapacity
 from gateway.deferral import Deferred
+from gateway.directory import Live
 from gateway.errors import redact
 from gateway.events.base import Changed, no_change
 from gateway.fingerprint import prompt_digest
@@ -84,7 +85,7 @@ class JobRunner:
     def __init__(
         self,
         *,
-        settings: Settings,
+        live: Live,
         backends: Mapping[str, Backend],
         images: ImageStore,
         state: StateStore,
@@ -98,7 +99,8 @@ class JobRunner:
         input_url: Callable[[str], Awaitable[str]] | None = None,
         previews: PreviewStore | None = None,
     ) -> None:
-        self.settings = settings
+        self.live = live  # the tenant directory in force (a reload replaces it)
+        settings = live.current.settings
         self.input_url = input_url  # the URL a vendor fetches a stored input from
         self.backends = backends
         self.images = images
@@ -120,6 +122,10 @@ class JobRunner:
             previews,
             gate,
         )
+
+    @property
+    def settings(self) -> Settings:
+        return self.live.current.settings
 
     def spend_for(self, job: Job) -> JobSpend:
         plan = self.settings.plan_for(job.tenant)

@@ -31,6 +31,7 @@ from gateway.cancels import Cancels
 from gateway.capability_check import unsupported_at_submit
 from gateway.capacity import Capacity, capacity_from_settings
 from gateway.deadlines import DeadlineSweep
+from gateway.directory import Directory, Live
 from gateway.endings import Endings
 from gateway.errors import unauthorized
 from gateway.events import JobEvents, announce, events_from_url
@@ -56,18 +57,13 @@ from gateway.worker import WorkerPool
 log = logging.getLogger("imagegate")
 
 
-def admin_keyring(settings: Settings) -> KeyRing:
-    return KeyRing({"admin": settings.admin.keys})
-
-
 @dataclass
 class Gateway:
-    settings: Settings
+    live: Live  # the tenant directory in force (settings, keys, plans): gateway/directory.py
     state: StateStore
     images: ImageStore
     urls: UrlBuilder
     signer: UrlSigner  # the /files/ route verifies with it, whatever the URL mode
-    keyring: KeyRing
     backends: dict[str, Backend]
     http: httpx.AsyncClient
     vendor_http: httpx.AsyncClient  # the one the backends were built with
@@ -79,9 +75,7 @@ class Gateway:
     admission: Admission
     budgets: Budgets
     prices: PriceBook
-    plans: dict[str, PlanSettings]  # tenant -> effective limits, merged once at start
     metrics: Metrics
-    admin_keys: KeyRing  # the admin API's keys ("admin" -> hashes); never tenant keys
     idempotency: IdempotencyStore
     events: JobEvents  # job change notifications: live status streams and waiting callers
     batches: BatchStore
@@ -95,6 +89,23 @@ class Gateway:
 
     def __post_init__(self) -> None:
         self.submissions = Submissions(self)
+
+    # The directory's parts, read through the one reference a reload replaces.
+    @property
+    def settings(self) -> Settings:
+        return self.live.current.settings
+
+    @property
+    def keyring(self) -> KeyRing:
+        return self.live.current.keyring
+
+    @property
+    def admin_keys(self) -> KeyRing:
+        return self.live.current.admin_keys
+
+    @property
+    def plans(self) -> Mapping[str, PlanSettings]:
+        return self.live.current.plans
 
     @classmethod
     async def open(
@@ -132,7 +143,8 @@ class Gateway:
         events = events_from_url(settings.state.url)
         previews = previews_from_url(settings.state.url)
         capacity = capacity_from_settings(settings)
-        webhook_secrets = TenantSecrets(settings, environ)
+        live = Live(Directory.of(settings, boot.key_hashes))
+        webhook_secrets = TenantSecrets(settings, environ, live=live)
         for tenant in webhook_secrets.ensure():
             # The secret itself is never logged: `imagegate serve` prints it once on stdout.
             log.warning("generated a webhook secret for tenant %r (under data_dir)", tenant)
@@ -160,9 +172,9 @@ class Gateway:
         )
         cancels = Cancels(state, endings, events, backends)
         runner = JobRunner(
+            live=live,
             changed=partial(events.publish, progress=True),  # claims, attempts, previews
             gate=cancels.gate,
-            settings=settings,
             backends=backends,
             images=images,
             state=state,
@@ -187,12 +199,11 @@ class Gateway:
             events=events,
         )
         gateway = cls(
-            settings=settings,
+            live=live,
             state=state,
             images=images,
             urls=urls,
             signer=signer,
-            keyring=KeyRing(boot.key_hashes),
             backends=backends,
             http=http,
             vendor_http=vendor_http,
@@ -204,9 +215,7 @@ class Gateway:
             admission=Admission(state, rates, budgets, metrics),
             budgets=budgets,
             prices=runner.prices,
-            plans={tenant: settings.plan_for(tenant) for tenant in settings.tenants},
             metrics=metrics,
-            admin_keys=admin_keyring(settings),
             idempotency=idempotency_from_url(settings.state.url),
             events=events,
             batches=batches_from_url(settings.state.url),
@@ -224,14 +233,10 @@ class Gateway:
         return gateway
 
     def rebind(self, settings: Settings) -> None:
-        """Swap in reloaded plans, tenants and admin keys (gateway/reload.py)."""
-        self.settings = settings
-        self.webhook_secrets.settings = settings
-        self.workers.runner.settings = settings
-        self.plans = {tenant: settings.plan_for(tenant) for tenant in settings.tenants}
-        self.keyring = KeyRing(bootstrap(settings).key_hashes)
-        self.admin_keys = admin_keyring(settings)
-        self.metrics.bind(settings)
+        """Swap in reloaded plans, tenants and admin keys (gateway/reload.py): one new
+        directory, one assignment, read by the API and the workers alike."""
+        self.live.current = Directory.of(settings)
+        self.metrics.bind(settings)  # its label sets follow the tenants
 
     def plan(self, tenant: str) -> PlanSettings:
         """The tenant's limits; a tenant removed by a reload since it authenticated is

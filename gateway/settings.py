@@ -30,11 +30,12 @@ from pydantic import (
 from gateway.money.prices import ModelPrice, parse_model_price
 from gateway.money.tokens import TokenPrices
 from gateway.money.validation import price_problems
+from gateway.schemes import BadUrl, cluster_nodes, state_kind, storage_kind
+from gateway.schemes import ConfigError as ConfigError
 from gateway.units import parse_budget, parse_duration, parse_money, parse_size
 
 ENV_PREFIX = "IMAGEGATE_"
 CONFIG_ENV = "IMAGEGATE_CONFIG"
-STORAGE_SCHEMES = ("file", "memory", "s3")
 
 Seconds = Annotated[float, BeforeValidator(parse_duration)]
 Money = Annotated[Decimal, BeforeValidator(parse_money)]
@@ -86,6 +87,17 @@ class StateSettings(Section):
     # memory:// only: finished jobs (and cached results) kept, the oldest dropped first.
     max_finished_jobs: int = Field(50_000, ge=1)
 
+    @field_validator("url")
+    @classmethod
+    def _known_scheme(cls, url: str) -> str:
+        try:
+            state_kind(url)
+            if url.startswith("redis+cluster://"):
+                cluster_nodes(url)
+        except BadUrl as exc:
+            raise ValueError(exc.detail) from None
+        return url
+
 
 class StorageSettings(Section):
     """Where images go and how clients reach them (see config/gateway.toml for each key)."""
@@ -104,11 +116,10 @@ class StorageSettings(Section):
     @field_validator("url")
     @classmethod
     def _known_scheme(cls, url: str) -> str:
-        scheme, separator, _ = url.partition("://")
-        if not separator or scheme not in STORAGE_SCHEMES:
-            raise ValueError(
-                f"unknown storage url {url!r}: use file://PATH, memory:// or s3://BUCKET/PREFIX"
-            )
+        try:
+            storage_kind(url)
+        except BadUrl as exc:
+            raise ValueError(exc.detail) from None
         return url
 
     @field_validator("cdn_base_url", "endpoint")
@@ -407,10 +418,6 @@ def cross_problems(settings: Settings, unchecked: frozenset[str] = frozenset()) 
         if set(tenant.keys) & set(settings.admin.keys):
             problems.append(f"tenants.{name}: a key is also an admin key; use separate keys")
     return problems
-
-
-class ConfigError(Exception):
-    """The config is invalid; the message says where and why."""
 
 
 def _is_hex(text: str) -> bool:

@@ -7,22 +7,24 @@ from decimal import Decimal, InvalidOperation
 
 from gateway.money.format import MAX_USD
 
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)\s*$")
+# One or more parts, summed: `30s`, `1.5s`, `5 m`, `1h30m` (Go's and Replicate's compound
+# form). Only one run of blanks can sit between two parts, so matching stays linear.
+_DURATION = re.compile(r"[ \t]*(?:[0-9]+(?:\.[0-9]+)?[ \t]*(?:ms|s|m|h|d)[ \t]*)+")
+_PART = re.compile(r"([0-9]+(?:\.[0-9]+)?)[ \t]*(ms|s|m|h|d)")
 _SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
 _SIZE = re.compile(r"^([1-9]\d{0,4})x([1-9]\d{0,4})$")
 _PERIODS = {"second": 1, "minute": 60, "hour": 3600, "day": 86400, "month": 30 * 86400}
 
 
 def parse_duration(text: str | int | float) -> float:
-    """`"500ms"`, `"30s"`, `"5m"`, `"7d"` -> seconds. Bare numbers are seconds."""
+    """`"500ms"`, `"30s"`, `"5m"`, `"7d"`, `"1h30m"` -> seconds. Bare numbers are seconds."""
     if isinstance(text, int | float) and not isinstance(text, bool):
         if text < 0:
             raise ValueError(f"duration must not be negative, got {text}")
         return float(text)
-    match = _DURATION.match(str(text))
-    if not match:
+    if not _DURATION.fullmatch(str(text)):
         raise ValueError(f"invalid duration {text!r}: use a number and one of ms, s, m, h, d")
-    return float(match.group(1)) * _SECONDS[match.group(2)]
+    return sum(float(number) * _SECONDS[unit] for number, unit in _PART.findall(str(text)))
 
 
 def parse_money(text: str | int | float) -> Decimal:

@@ -1,4 +1,5 @@
-"""Shared fixtures: settings and app factories, a real redis-server and S3 server per session."""
+"""Shared fixtures: settings and app factories; per session a real redis-server, a real
+Redis Cluster (three masters) and an S3 server."""
 
 from __future__ import annotations
 
@@ -17,7 +18,14 @@ from gateway.app import create_app
 from gateway.auth import key_hash
 from gateway.settings import Settings, default_config_path, parse_settings
 from gateway.vendor_http import vendor_client
-from tests.servers import RedisServer, S3Server, redis_server, s3_server
+from tests.servers import (
+    RedisClusterServers,
+    RedisServer,
+    S3Server,
+    redis_cluster,
+    redis_server,
+    s3_server,
+)
 
 API_KEY = "ig_test_key_alpha_0123456789"
 OTHER_KEY = "ig_test_key_beta_0123456789"
@@ -100,12 +108,37 @@ def redis_url(redis_proc: RedisServer) -> str:
     return redis_proc.url
 
 
-@pytest.fixture(params=["memory", "redis"])
+@pytest.fixture(scope="session")
+def cluster_proc(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisClusterServers]:
+    """Three masters, no replicas (the failover test starts its own cluster with them)."""
+    with redis_cluster(tmp_path_factory.mktemp("cluster")) as cluster:
+        yield cluster
+
+
+@pytest.fixture
+def cluster_url(cluster_proc: RedisClusterServers) -> str:
+    """`redis+cluster://...` of the session's cluster, every master flushed."""
+    cluster_proc.flush()
+    return cluster_proc.url
+
+
+SHARED = {"redis": "redis_url", "redis+cluster": "cluster_url"}
+
+
+@pytest.fixture(params=["memory", "redis", "redis+cluster"])
 def state_url(request: pytest.FixtureRequest) -> str:
-    """Run the test over both state stores: `memory://` and a clean real Redis database."""
+    """Run the test over every state store: `memory://`, a clean real Redis database and
+    a clean real Redis Cluster."""
     if request.param == "memory":
         return "memory://"
-    url: str = request.getfixturevalue("redis_url")
+    url: str = request.getfixturevalue(SHARED[request.param])
+    return url
+
+
+@pytest.fixture(params=["redis", "redis+cluster"])
+def shared_url(request: pytest.FixtureRequest) -> str:
+    """The multi-process tests' shared state: one clean Redis, then a clean Redis Cluster."""
+    url: str = request.getfixturevalue(SHARED[request.param])
     return url
 
 

@@ -1,4 +1,5 @@
-"""Real processes for tests on free loopback ports: redis-server, an S3 server; port helpers."""
+"""Real processes for tests on free loopback ports: redis-server (one, or a Redis Cluster of
+several), an S3 server; port helpers."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -20,6 +21,19 @@ def free_port() -> int:
         sock.bind(("127.0.0.1", 0))
         port: int = sock.getsockname()[1]
         return port
+
+
+def free_ports(count: int) -> list[int]:
+    """`count` distinct free ports (each socket stays bound until all are picked, so the
+    kernel cannot hand the same port out twice)."""
+    sockets = [socket.socket() for _ in range(count)]
+    try:
+        for sock in sockets:
+            sock.bind(("127.0.0.1", 0))
+        return [sock.getsockname()[1] for sock in sockets]
+    finally:
+        for sock in sockets:
+            sock.close()
 
 
 def wait_for_port(port: int, timeout: float = 10.0) -> None:
@@ -35,7 +49,13 @@ def wait_for_port(port: int, timeout: float = 10.0) -> None:
 class RedisServer:
     """A `redis-server` child process; `stop()`/`start()` keep the same port and data dir."""
 
-    def __init__(self, workdir: Path, port: int | None = None, aof: bool = False) -> None:
+    def __init__(
+        self,
+        workdir: Path,
+        port: int | None = None,
+        aof: bool = False,
+        extra: tuple[str, ...] = (),
+    ) -> None:
         binary = shutil.which("redis-server")
         if binary is None:
             raise RuntimeError(
@@ -45,6 +65,7 @@ class RedisServer:
         self.workdir = workdir
         self.port = port or free_port()
         self.aof = aof
+        self.extra = extra
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -71,6 +92,7 @@ class RedisServer:
             "always",
             "--logfile",
             str(self.workdir / "redis.log"),
+            *self.extra,
         ]
         self.process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
         wait_for_port(self.port)
@@ -92,6 +114,13 @@ class RedisServer:
             self.process.wait(10)
             self.process = None
 
+    def kill(self) -> None:
+        """SIGKILL: the process dies at once, as in a crash."""
+        if self.process is not None:
+            self.process.kill()
+            self.process.wait(10)
+            self.process = None
+
     def flush(self) -> None:
         client = redis.Redis(port=self.port)
         client.flushall()
@@ -106,6 +135,156 @@ def redis_server(workdir: Path, aof: bool = False) -> Iterator[RedisServer]:
         yield server
     finally:
         server.stop()
+
+
+def _wait(what: str, check: Callable[[], bool], timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{what} after {timeout}s")
+        time.sleep(0.05)
+
+
+class RedisClusterServers:
+    """A Redis Cluster of `masters` primaries (each with `replicas` replicas), every node a
+    `redis-server --cluster-enabled yes` child on a loopback port, joined by
+    `redis-cli --cluster create`; `url` is the gateway's `redis+cluster://` form.
+
+    `node_timeout` is long by default: on a loaded test machine a short one lets a slow
+    node be voted down mid-test. The failover test promotes a replica itself.
+    """
+
+    def __init__(
+        self, workdir: Path, masters: int = 3, replicas: int = 0, node_timeout_ms: int = 20000
+    ) -> None:
+        cli = shutil.which("redis-cli")
+        if cli is None:
+            raise RuntimeError("redis-cli is not installed: run tests/bootstrap.sh")
+        self.cli = cli
+        count = masters * (1 + replicas)
+        ports = free_ports(2 * count)  # each node's port and its cluster bus port
+        self.nodes = [
+            RedisServer(
+                workdir / f"node{i}",
+                port=ports[i],
+                extra=(
+                    "--cluster-enabled",
+                    "yes",
+                    "--cluster-config-file",
+                    str(workdir / f"node{i}" / "nodes.conf"),
+                    "--cluster-node-timeout",
+                    str(node_timeout_ms),
+                    # the bus port, else port + 10000 (which may be taken, or above 65535)
+                    "--cluster-port",
+                    str(ports[count + i]),
+                ),
+            )
+            for i in range(count)
+        ]
+        self.replicas = replicas
+
+    @property
+    def url(self) -> str:
+        live = [node for node in self.nodes if node.process is not None]
+        return "redis+cluster://" + ",".join(f"127.0.0.1:{node.port}" for node in live)
+
+    def start(self) -> None:
+        for node in self.nodes:
+            node.start()
+        subprocess.run(
+            [
+                self.cli,
+                "--cluster",
+                "create",
+                *(f"127.0.0.1:{node.port}" for node in self.nodes),
+                "--cluster-replicas",
+                str(self.replicas),
+                "--cluster-yes",
+            ],
+            check=True,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.STDOUT,
+        )
+        self.wait_ok()
+
+    def wait_ok(self) -> None:
+        """Until every live node says `cluster_state:ok` and each replica is in sync."""
+
+        def ok() -> bool:
+            for node in self.nodes:
+                if node.process is None:
+                    continue
+                with redis.Redis(port=node.port) as client:
+                    info = client.execute_command("CLUSTER", "INFO")
+                    if b"cluster_state:ok" not in info and "cluster_state:ok" not in str(info):
+                        return False
+                    info = client.info("replication")
+                    if info["role"] == "slave" and info.get("master_link_status") != "up":
+                        return False
+            return True
+
+        _wait("the cluster is not ok", ok)
+
+    def role(self, node: RedisServer) -> str:
+        with redis.Redis(port=node.port) as client:
+            role: str = client.info("replication")["role"]
+            return role
+
+    def masters(self) -> list[RedisServer]:
+        return [node for node in self.nodes if node.process and self.role(node) == "master"]
+
+    def owner(self, key: str) -> RedisServer:
+        """The master serving `key`'s slot."""
+        with redis.Redis(port=self.masters()[0].port) as client:
+            slot = int(client.execute_command("CLUSTER", "KEYSLOT", key))
+            ranges = client.execute_command("CLUSTER", "SLOTS")
+        for start, end, (_, port, *_ids), *_replicas in ranges:
+            if start <= slot <= end:
+                return next(node for node in self.nodes if node.port == int(port))
+        raise LookupError(f"no master serves slot {slot}")
+
+    def replica_of(self, master: RedisServer) -> RedisServer:
+        for node in self.nodes:
+            if node.process is None or node is master:
+                continue
+            with redis.Redis(port=node.port) as client:
+                info = client.info("replication")
+            if info["role"] == "slave" and int(info["master_port"]) == master.port:
+                return node
+        raise LookupError(f"127.0.0.1:{master.port} has no replica")
+
+    def flush(self) -> None:
+        for node in self.masters():
+            with redis.Redis(port=node.port) as client:
+                client.flushall()
+
+    def stop(self) -> None:
+        for node in self.nodes:
+            node.stop()
+
+
+@contextmanager
+def redis_cluster(
+    workdir: Path, masters: int = 3, replicas: int = 0
+) -> Iterator[RedisClusterServers]:
+    for attempt in range(3):
+        cluster = RedisClusterServers(workdir / f"start{attempt}", masters, replicas)
+        try:
+            cluster.start()
+            break
+        except TimeoutError:
+            # A node that exited lost its port to another process between the pick and
+            # the bind (other suites run beside this one): start again on fresh ports.
+            exited = any(
+                n.process is not None and n.process.poll() is not None for n in cluster.nodes
+            )
+            cluster.stop()
+            if not exited or attempt == 2:
+                raise
+    try:
+        yield cluster
+    finally:
+        cluster.stop()
 
 
 class S3Server:

@@ -4,6 +4,7 @@ use httpx-sse, the official client, against real servers)."""
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,8 +18,14 @@ class Event:
     data: Any
 
 
-def read_events(client: TestClient, url: str, headers: dict[str, str]) -> list[Event]:
-    """Every event of a stream that ends by itself (comments, i.e. pings, skipped)."""
+def read_events(
+    client: TestClient,
+    url: str,
+    headers: dict[str, str],
+    on_event: Callable[[Event], None] | None = None,
+) -> list[Event]:
+    """Every event of a stream that ends by itself (comments, i.e. pings, skipped);
+    `on_event` is called with each as it arrives, the stream still open."""
     events: list[Event] = []
     with client.stream("GET", url, headers=headers) as response:
         assert response.status_code == 200, response.read()
@@ -34,6 +41,8 @@ def read_events(client: TestClient, url: str, headers: dict[str, str]) -> list[E
                             json.loads(fields["data"]),
                         )
                     )
+                    if on_event is not None:
+                        on_event(events[-1])
                 fields = {}
             elif not line.startswith(":"):
                 name, _, value = line.partition(":")

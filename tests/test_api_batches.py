@@ -114,10 +114,23 @@ def test_items_page_with_a_cursor(make_client: Callable[..., TestClient], make_s
         if cursor is None:
             break
     assert (seen, pages) == ([0, 1, 2, 3, 4], 3)
-    for bad in ("?cursor=nonsense", "?limit=0", "?limit=101", "?limit=two"):
+    refusals = [
+        ("?cursor=nonsense", "'cursor'"),
+        ("?limit=0", "'limit'"),
+        ("?limit=101", "'limit'"),
+        ("?limit=two", "'limit'"),
+        ("?limit=02", "'limit'"),
+        ("?limit=2&limit=3", "'limit'"),
+        ("?order=desc", "'order'"),
+    ]
+    for bad, named in refusals:
         refused = client.get(f"/images/batches/{batch_id}{bad}", headers=AUTH)
         assert refused.status_code == 400, bad
-        assert refused.json()["error"]["code"] == "invalid_request"
+        error = refused.json()["error"]
+        assert error["code"] == "invalid_request" and named in error["message"], error
+    # Empty values are left out: the first page, of the default size.
+    empty = client.get(f"/images/batches/{batch_id}?limit=&cursor=", headers=AUTH)
+    assert [item["index"] for item in empty.json()["data"]["items"]] == [0, 1, 2, 3, 4]
 
 
 def test_another_tenants_batch_is_not_found(make_client: Callable[..., TestClient]) -> None:

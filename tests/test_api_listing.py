@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from starlette.testclient import TestClient
 
-from gateway.api.job_listing import encode_cursor
+from gateway.api.listing_cursor import admin_scope, encode_cursor, tenant_scope
 from gateway.settings import Settings
 from tests.conftest import AUTH, OTHER_AUTH
 from tests.polling import wait_for_job
@@ -71,16 +71,33 @@ def test_filters_by_status_and_creation_time(
 @pytest.mark.parametrize(
     ("params", "named"),
     [
-        ({"limit": "0"}, "'limit'"),
-        ({"limit": "101"}, "'limit'"),
+        ({"limit": "0"}, "'limit' must be an integer from 1 to 100"),
+        ({"limit": "101"}, "'limit' must be an integer from 1 to 100"),
         ({"limit": "ten"}, "'limit'"),
+        ({"limit": "-1"}, "'limit'"),
+        ({"limit": "2.5"}, "'limit'"),
+        ({"limit": "007"}, "'limit'"),
+        ({"limit": "+5"}, "'limit'"),
+        ({"limit": "\u0661"}, "'limit'"),  # an Arabic-Indic one: a digit, not an ASCII one
         ({"status": "DONE"}, "'status'"),
         ({"status": "RUNNING,"}, "'status'"),
+        ({"status": "EXPIRED"}, "'status'"),
         ({"createdAfter": "yesterday"}, "'createdAfter'"),
-        ({"createdBefore": "2026-13-01"}, "'createdBefore'"),
+        ({"createdAfter": "2026-12-01"}, "'createdAfter'"),  # a bare date
+        ({"createdAfter": "2026-12-01T12:00:00"}, "'createdAfter'"),  # no offset
+        ({"createdAfter": "2026-12-01T12:00Z"}, "'createdAfter'"),  # no seconds
+        ({"createdAfter": "20261201T120000Z"}, "'createdAfter'"),  # ISO basic, not RFC 3339
+        ({"createdAfter": "2026-12-01T12:00:00+25:00"}, "'createdAfter'"),
+        ({"createdAfter": "2026-12-01T12:00:00 01:00"}, "%2B"),  # a '+' sent unencoded
+        ({"createdBefore": "2026-13-01T00:00:00Z"}, "'createdBefore'"),
+        ({"createdBefore": "2026-02-30T00:00:00Z"}, "'createdBefore'"),
+        ({"createdBefore": " 2026-12-01T12:00:00Z"}, "'createdBefore'"),
         ({"cursor": "not-a-cursor"}, "'cursor'"),
-        ({"cursor": encode_cursor((1, "job_zz"))}, "'cursor'"),
-        ({"sort": "asc"}, "'sort'"),
+        ({"cursor": "v1:1:job_ab"}, "'cursor'"),  # the old, readable form
+        ({"cursor": "A" * 66}, "'cursor'"),
+        ({"cursor": encode_cursor((1, "job_ab"), tenant_scope("other"))}, "'cursor'"),
+        ({"cursor": encode_cursor((1, "job_ab"), admin_scope(None))}, "'cursor'"),
+        ({"sort": "asc"}, "unknown query parameter 'sort'"),
     ],
 )
 def test_bad_parameters_are_400s_naming_them(

@@ -30,12 +30,13 @@ async def test_a_local_cap_refuses_at_once_when_full() -> None:
 
 
 @pytest.fixture
-async def make_capacity(redis_url: str) -> AsyncIterator[Callable[..., RedisCapacity]]:
-    """`make_capacity(cap, lease)`: one holder process's view of the global cap on "gpu"."""
+async def make_capacity(shared_url: str) -> AsyncIterator[Callable[..., RedisCapacity]]:
+    """`make_capacity(cap, lease)`: one holder process's view of the global cap on "gpu"
+    (on one Redis, then on a Redis Cluster)."""
     made: list[RedisCapacity] = []
 
     def factory(cap: int = 2, lease: float = 30.0) -> RedisCapacity:
-        made.append(RedisCapacity.from_url(redis_url, {"gpu": cap}, {"gpu": lease}))
+        made.append(RedisCapacity.from_url(shared_url, {"gpu": cap}, {"gpu": lease}))
         return made[-1]
 
     yield factory

@@ -178,3 +178,18 @@ def test_serve_refuses_to_start_with_the_same_list(tmp_path: Path) -> None:
         "backends.stab.api_key_env",
     ]
     assert paths(result.stderr, "warning") == ["tenants.orphan"]
+
+
+def test_a_cluster_state_url_is_accepted_and_a_bad_one_is_named(tmp_path: Path) -> None:
+    def state_url_problems(url: str) -> list[tuple[str, str]]:
+        text = default_config_path().read_text().replace('url = "memory://"', f'url = "{url}"')
+        report = check_config(config(tmp_path, base=text), {"IMAGEGATE_SIGNING_SECRET": SECRET})
+        return [(problem.path, problem.message) for problem in report.problems]
+
+    assert state_url_problems("redis+cluster://10.0.0.1:6379,10.0.0.2:6380") == []
+    assert state_url_problems("redis+cluster://:pw@[::1]:7000") == []
+    [(path, message)] = state_url_problems("mongodb://db:27017")
+    assert path == "state.url"
+    assert "unknown scheme 'mongodb'" in message and "redis+cluster://" in message
+    [(path, message)] = state_url_problems("redis+cluster://10.0.0.1,10.0.0.2:6379")
+    assert path == "state.url" and "'10.0.0.1' in the cluster URL is not host:port" in message

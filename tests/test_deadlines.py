@@ -7,8 +7,9 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import replace
-from datetime import timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -22,8 +23,9 @@ from gateway.endings import Endings
 from gateway.errors import ApiError
 from gateway.events.memory import MemoryJobEvents
 from gateway.jobs import JobStatus, VendorJob, utcnow
-from gateway.settings import Settings
-from tests.conftest import AUTH
+from gateway.settings import Settings, parse_settings
+from gateway.units import parse_duration
+from tests.conftest import AUTH, config_dict
 from tests.polling import wait_for_job
 from tests.test_api_cancel import PRICE, Gate, priced, spent, submit
 from tests.test_state_contract import make_job, make_state, state
@@ -31,19 +33,61 @@ from tests.test_state_contract import make_job, make_state, state
 __all__ = ["make_state", "state"]  # fixtures used by name
 
 
+# Every form a duration takes in the config, and Replicate's compound one.
+DURATIONS = [
+    ("30s", 30.0),
+    ("5m", 300.0),
+    ("1h", 3600.0),
+    ("500ms", 0.5),
+    ("1.5s", 1.5),
+    ("2d", 172800.0),
+    ("5 m", 300.0),
+    ("1h30m", 5400.0),
+    ("1m 30s", 90.0),
+]
+
+
+@pytest.mark.parametrize(("text", "seconds"), DURATIONS)
+def test_cancel_after_takes_every_duration_the_config_takes(text: str, seconds: float) -> None:
+    assert parse_cancel_after(text) == seconds == parse_duration(text)
+    checked = parse_settings(config_dict(Path("/nonexistent"), cache={"ttl": text}))
+    assert checked.cache.ttl == seconds  # the config reads it the same way
+
+
 @pytest.mark.parametrize(
-    ("text", "seconds"),
-    [("30s", 30.0), ("5m", 300.0), ("1h30m", 5400.0), ("500ms", 0.5), ("1.5s", 1.5)],
+    "text", ["", "soon", "30", "-5s", "s30", "5x", "1e3s", "1h 30", "0x10s", "5 sec", "1,5s"]
 )
-def test_cancel_after_reads_replicates_durations(text: str, seconds: float) -> None:
-    assert parse_cancel_after(text) == seconds
-
-
-@pytest.mark.parametrize("text", ["", "soon", "30", "5 m", "-5s", "1d", "s30"])
 def test_a_bad_cancel_after_is_refused_naming_the_header(text: str) -> None:
     with pytest.raises(ApiError) as caught:
         parse_cancel_after(text)
-    assert caught.value.status == 400 and "Cancel-After" in caught.value.message
+    assert caught.value.status == 400 and "'Cancel-After'" in caught.value.message
+    assert caught.value.param == "Cancel-After"
+    with pytest.raises(ValueError):
+        parse_duration(text)  # nor does the config take it
+
+
+def test_a_cancel_after_in_any_config_form_sets_the_deadline(
+    make_client: Callable[..., TestClient], make_settings: Callable[..., Settings]
+) -> None:
+    settings = make_settings(
+        workers={"concurrency": 0, "shutdown_grace": "10ms"},
+        plans={"free": {"max_concurrent": 100}},
+    )
+    client = make_client(settings)
+    for text, seconds in DURATIONS:
+        before = utcnow()
+        answer = client.post(
+            "/images/jobs", json={"prompt": f"by {text}"}, headers={**AUTH, "Cancel-After": text}
+        )
+        assert answer.status_code == 202, (text, answer.text)
+        job = client.get(answer.headers["Location"], headers=AUTH).json()["data"]
+        deadline = datetime.fromisoformat(job["deadline"].replace("Z", "+00:00"))
+        assert before + timedelta(seconds=seconds - 0.002) <= deadline, text
+        assert deadline <= utcnow() + timedelta(seconds=seconds), text
+    answer = client.post(
+        "/images/jobs", json={"prompt": "by a week"}, headers={**AUTH, "Cancel-After": "1 week"}
+    )
+    assert answer.status_code == 400 and "'Cancel-After'" in answer.json()["error"]["message"]
 
 
 def test_bad_deadlines_are_400s_naming_the_problem(

@@ -173,3 +173,41 @@ def test_a_deferred_fallback_resumes_at_the_fallback(
     assert first.calls == 1  # resumed at the fallback: the first target is not asked again
     assert second.calls == 2
     assert deferred_count(client, "rate") >= 1
+
+
+def queue_deferred(client: TestClient) -> float:
+    return Scrape(client.get("/metrics").text).value("imagegate_queue_deferred")
+
+
+@pytest.mark.parametrize("ending", ["cancel", "deadline"])
+def test_a_job_ended_while_deferred_is_no_longer_counted_or_run(
+    make_client: Callable[..., TestClient],
+    make_settings: Callable[..., Settings],
+    state_url: str,
+    ending: str,
+) -> None:
+    settings = make_settings(
+        state={"url": state_url}, workers={"concurrency": 1}, **two_model_config(rate="1/minute")
+    )
+    gpu = MockBackend("gpu")
+    client = make_client(settings, backends={"gpu": gpu, "procedural": MockBackend()})
+    first = wait_for_job(client, submit(client, "takes the minute's unit", "gpu"), AUTH)
+    assert first["status"] == "SUCCEEDED"
+    body: dict[str, Any] = {"prompt": "waits for the next minute", "model": "gpu"}
+    if ending == "deadline":
+        body["deadline"] = 2
+    answer = client.post("/images/jobs", json=body, headers=AUTH)
+    assert answer.status_code == 202, answer.text
+    waiting = answer.json()["data"]["jobId"]
+    until = time.monotonic() + 15
+    while queue_deferred(client) != 1:  # deferred for about a minute
+        assert time.monotonic() < until, "the job was never deferred"
+        time.sleep(0.02)
+    if ending == "cancel":
+        canceled = client.post(f"/images/jobs/{waiting}/cancel", headers=AUTH)
+        assert canceled.status_code == 200, canceled.text
+    job = wait_for_job(client, waiting, AUTH)
+    code = "canceled" if ending == "cancel" else "deadline_exceeded"
+    assert job["status"] == "CANCELED" and job["error"]["code"] == code
+    assert queue_deferred(client) == 0  # at once, not when its minute is up
+    assert gpu.calls == 1

@@ -8,23 +8,25 @@ from typing import Any
 
 import pytest
 
-from gateway.jobs import JobError, JobStatus, Resume
+from gateway import jobs
+from gateway.jobs import JobError, JobStatus, Resume, client_cancel, deadline_exceeded, utcnow
 from gateway.state.base import StateStore
 from gateway.state.memory import MemoryState
 from gateway.state.redis import RedisState
+from tests.conftest import SHARED
 from tests.test_state_contract import RESULT, make_job
 
 LONG = 60.0  # a not-before far beyond any claim in these tests
 SHORT = 0.3
 
 
-@pytest.fixture(params=["memory", "redis"])
+@pytest.fixture(params=["memory", "redis", "redis+cluster"])
 async def state(request: pytest.FixtureRequest) -> AsyncIterator[Any]:
     store: StateStore
     if request.param == "memory":
         store = MemoryState(job_ttl=60, cache_ttl=60)
     else:
-        url = request.getfixturevalue("redis_url")
+        url = request.getfixturevalue(SHARED[request.param])
         store = RedisState.from_url(url, job_ttl=60, cache_ttl=60, visibility_timeout=30)
     yield store
     await store.aclose()
@@ -109,3 +111,46 @@ async def test_many_deferred_jobs_all_come_back(state: Any) -> None:
         ids.add(taken.id)
     assert ids == {job.id for job in jobs}
     assert await state.claim("w2", 0.5) is None
+
+
+async def test_a_job_canceled_while_deferred_leaves_the_deferred_set(state: Any) -> None:
+    job = await claimed(state)
+    await state.defer(job.id, SHORT, Resume(target=0, tries=0))
+    assert (await state.queue_stats()).deferred == 1
+    outcome = await state.cancel(job.id, jobs.cancel(utcnow(), client_cancel()))
+    assert [j.id for j in outcome.ended] == [job.id]
+    # Counted no more in the same step, not once its not-before time has passed.
+    assert (await state.queue_stats()).deferred == 0
+    assert state.queued == 0
+    # Past its not-before time it is not handed out (nor does it end a claim early).
+    later = make_job("submitted after the cancel")
+    assert await state.claim("w2", SHORT * 3) is None
+    await state.submit(later)
+    taken = await state.claim("w2", 5)
+    assert taken is not None and taken.id == later.id
+    assert (await state.get_job(job.id)).status is JobStatus.CANCELED
+
+
+async def test_a_deadline_ending_a_deferred_job_leaves_the_deferred_set(state: Any) -> None:
+    job = await claimed(state)
+    await state.defer(job.id, LONG, Resume(target=0, tries=0))
+    # The sweep's cancel of a PENDING job (gateway/deadlines.py).
+    outcome = await state.cancel(job.id, jobs.cancel(utcnow(), deadline_exceeded()))
+    assert outcome.job.status is JobStatus.CANCELED
+    assert outcome.job.error == deadline_exceeded()
+    assert (await state.queue_stats()).deferred == 0
+
+
+async def test_a_deferred_leader_canceled_hands_its_execution_over(state: Any) -> None:
+    leader = await claimed(state, "deferred with a follower")
+    follower = await state.submit(make_job("deferred with a follower"))
+    await state.defer(leader.id, LONG, Resume(target=0, tries=0))
+    await state.cancel(leader.id, jobs.cancel(utcnow(), client_cancel()))
+    assert (await state.queue_stats()).deferred == 0
+    # The follower now leads the execution and runs; the canceled leader never does.
+    heir = await state.claim("w2", 5)
+    assert heir is not None and heir.id == follower.id and heir.leader_id is None
+    assert await state.claim("w3", SHORT) is None
+    finished = await state.finish(heir.id, result=RESULT)
+    assert [j.id for j in finished] == [follower.id]
+    assert (await state.get_job(leader.id)).status is JobStatus.CANCELED

@@ -1,4 +1,5 @@
-"""Job change notifications over `memory://` and a real Redis (two "processes" on Redis)."""
+"""Job change notifications over `memory://`, a real Redis and a real Redis Cluster (two
+"processes" on each shared one)."""
 
 from __future__ import annotations
 
@@ -6,10 +7,11 @@ import asyncio
 from collections.abc import AsyncIterator
 
 import pytest
-import redis.asyncio as aioredis
 
 from gateway.events import JobEvents, events_from_url
 from gateway.settings import ConfigError
+from gateway.state.keys import Keys
+from gateway.state.redis_client import close, connect
 
 
 @pytest.fixture
@@ -67,8 +69,8 @@ async def test_closing_the_source_ends_every_watch(state_url: str) -> None:
         assert await watch.changed(5) and watch.closed
 
 
-async def test_a_change_published_by_another_process_is_heard(redis_url: str) -> None:
-    here, there = events_from_url(redis_url), events_from_url(redis_url)
+async def test_a_change_published_by_another_process_is_heard(shared_url: str) -> None:
+    here, there = events_from_url(shared_url), events_from_url(shared_url)
     try:
         async with here.watch("job_a") as watch:
             await there.publish(["job_a"])  # right after watch(): the subscription is live
@@ -78,19 +80,20 @@ async def test_a_change_published_by_another_process_is_heard(redis_url: str) ->
         await there.aclose()
 
 
-async def test_the_last_watch_to_leave_unsubscribes(redis_url: str) -> None:
-    events = events_from_url(redis_url)
-    probe = aioredis.Redis.from_url(redis_url)
+async def test_the_last_watch_to_leave_unsubscribes(shared_url: str) -> None:
+    events = events_from_url(shared_url)
+    probe = connect(shared_url)
+    channel = Keys().events("job_a")
     try:
         async with events.watch("job_a"), events.watch("job_a"):
-            assert await probe.publish("ig:events:{job_a}", "changed") == 1
-        for _ in range(100):  # UNSUBSCRIBE is sent on leaving; Redis applies it just after
-            if await probe.publish("ig:events:{job_a}", "changed") == 0:
+            assert await probe.spublish(channel, "changed") == 1  # one subscriber: the process
+        for _ in range(100):  # SUNSUBSCRIBE is sent on leaving; Redis applies it just after
+            if await probe.spublish(channel, "changed") == 0:
                 break
             await asyncio.sleep(0.02)
-        assert await probe.pubsub_numsub("ig:events:{job_a}") == [(b"ig:events:{job_a}", 0)]
+        assert await probe.spublish(channel, "changed") == 0
     finally:
-        await probe.aclose()
+        await close(probe)
         await events.aclose()
 
 

@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
+import threading
 from collections.abc import Callable
 from dataclasses import replace
 from decimal import Decimal
+from typing import Any
 
 from starlette.testclient import TestClient
 
+from backends.base import Generation, GenerationRequest, Progress
+from backends.errors import VendorUnavailable
+from backends.mock import MockBackend
 from gateway.jobs import Attempt, Job, JobSpec, JobStatus
 from gateway.live_status import Seen, changes
 from gateway.settings import Settings
@@ -119,13 +125,43 @@ def test_another_tenants_job_is_404_and_no_key_is_401(
 
 
 def test_an_open_stream_counts_as_one_read(
-    make_client: Callable[..., TestClient], make_settings: Callable[..., Settings]
+    make_client: Callable[..., TestClient], make_settings: Callable[..., Settings], state_url: str
 ) -> None:
-    client = make_client(make_settings(plans={"free": {"poll_rate": "2/minute"}}))
+    settings = make_settings(
+        state={"url": state_url},
+        plans={"free": {"poll_rate": "2/minute"}},
+        retry={"max_attempts": 3},
+    )
+    gate = threading.Event()
+    failing = VendorUnavailable("503 from the vendor")
+    backend = MockBackend("procedural", script=[gated(gate, failing), failing])
+    client = make_client(settings, backends={"procedural": backend})
     job_id = client.post("/images/jobs", json={"prompt": "counted"}, headers=AUTH).json()["data"][
         "jobId"
     ]
-    assert read_events(client, f"/images/jobs/{job_id}/events", AUTH)[-1].event == "job"
-    assert client.get(f"/images/jobs/{job_id}", headers=AUTH).status_code == 200
+    # The job changes many times while its stream is open: the first event comes while the
+    # backend holds the first attempt; only then does the job go on.
+    seen = read_events(
+        client, f"/images/jobs/{job_id}/events", AUTH, on_event=lambda event: gate.set()
+    )
+    assert seen[0].event == "status" and seen[0].data["status"] in ("PENDING", "RUNNING")
+    assert [e.data["outcome"] for e in seen if e.event == "attempt"] == [
+        "vendor_unavailable",
+        "vendor_unavailable",
+        "ok",
+    ]
+    assert seen[-1].event == "job" and seen[-1].data["status"] == "SUCCEEDED"
+    assert client.get(f"/images/jobs/{job_id}", headers=AUTH).status_code == 200  # the second
     refused = client.get(f"/images/jobs/{job_id}/events", headers=AUTH)
     assert refused.status_code == 429 and refused.json()["error"]["code"] == "rate_limited"
+
+
+def gated(gate: threading.Event, outcome: Exception) -> Callable[..., Any]:
+    """A call that fails with `outcome` once the test opens `gate`."""
+
+    async def call(request: GenerationRequest, progress: Progress) -> Generation:
+        while not gate.is_set():
+            await asyncio.sleep(0.01)
+        raise outcome
+
+    return call

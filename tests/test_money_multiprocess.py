@@ -92,12 +92,12 @@ async def wait_for_calls(fake: FakeOpenAI, count: int, timeout: float = 30) -> N
 
 async def test_two_processes_admit_exactly_the_budget_and_a_killed_worker_changes_nothing(
     tmp_path: Path,
-    redis_url: str,
+    shared_url: str,
     fake: FakeOpenAI,
     processes: list[GatewayProcess],  # noqa: F811
 ) -> None:
     env = {"TEST_OPENAI_KEY": VENDOR_KEY}
-    api = money_config(tmp_path, redis_url, fake, "api", workers=0)
+    api = money_config(tmp_path, shared_url, fake, "api", workers=0)
     urls = serve_two(api, tmp_path, processes, **env)
     answers = await fire(urls, 10, lambda i: {"prompt": f"budget job {i}", "quality": "high"}, AUTH)
     admitted = [a for a in answers if a.status_code == 202]
@@ -111,7 +111,7 @@ async def test_two_processes_admit_exactly_the_budget_and_a_killed_worker_change
 
     # The vendor holds both calls; the worker making them dies without a word.
     fake.will(slow(10), slow(10))
-    workers = money_config(tmp_path, redis_url, fake, "workers", workers=2)
+    workers = money_config(tmp_path, shared_url, fake, "workers", workers=2)
     doomed = worker(workers, tmp_path, "doomed", **env)
     await wait_for_calls(fake, 2)
     doomed.kill()

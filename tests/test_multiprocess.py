@@ -118,14 +118,14 @@ async def fire(
 
 async def test_identical_submits_to_two_processes_generate_once(
     tmp_path: Path,
-    redis_url: str,
+    shared_url: str,
     openai_fake: FakeOpenAI,
     processes: list[GatewayProcess],
 ) -> None:
     openai_fake.will(slow(1.0))  # keep the first generation in flight while the rest arrive
     config = shared_config(
         tmp_path,
-        redis_url,
+        shared_url,
         plans={"free": {"rate": None, "max_concurrent": None}},
         **vendor_overrides(openai_fake),
     )
@@ -141,11 +141,11 @@ async def test_identical_submits_to_two_processes_generate_once(
 
 
 async def test_rate_limit_is_exact_across_two_processes(
-    tmp_path: Path, redis_url: str, processes: list[GatewayProcess]
+    tmp_path: Path, shared_url: str, processes: list[GatewayProcess]
 ) -> None:
     config = shared_config(
         tmp_path,
-        redis_url,
+        shared_url,
         plans={"free": {"rate": "20/minute", "max_concurrent": None, "budget": None}},
         workers={"concurrency": 0},
     )
@@ -164,12 +164,12 @@ async def test_rate_limit_is_exact_across_two_processes(
 
 
 async def test_jobs_of_a_killed_worker_finish_on_another(
-    tmp_path: Path, redis_url: str, processes: list[GatewayProcess]
+    tmp_path: Path, shared_url: str, processes: list[GatewayProcess]
 ) -> None:
-    api_config = shared_config(tmp_path, redis_url, "api", workers={"concurrency": 0})
+    api_config = shared_config(tmp_path, shared_url, "api", workers={"concurrency": 0})
     config = shared_config(
         tmp_path,
-        redis_url,
+        shared_url,
         workers={"concurrency": 4, "visibility_timeout": "2s"},
         backends={"procedural": {"latency": "1.5s"}},
         plans={"free": {"rate": None, "max_concurrent": None}},
@@ -264,11 +264,11 @@ async def test_dedup_never_crosses_tenants_in_tenant_scope(
 
 
 async def test_budget_admits_exactly_what_it_holds_across_two_processes(
-    tmp_path: Path, redis_url: str, processes: list[GatewayProcess]
+    tmp_path: Path, shared_url: str, processes: list[GatewayProcess]
 ) -> None:
     config = shared_config(
         tmp_path,
-        redis_url,
+        shared_url,
         plans={"free": {"budget": "0.10/day", "rate": None, "max_concurrent": None}},
         backends={"procedural": {"prices": {"default": "0.04"}, "latency": "1s"}},
     )

@@ -6,8 +6,9 @@ import asyncio
 from pathlib import Path
 
 import httpx
-import redis
 
+from gateway.state.keys import Keys
+from gateway.state.redis_client import close, connect
 from tests.conftest import AUTH
 from tests.processes import GatewayProcess
 from tests.test_multiprocess import processes, serve_two, shared_config, wait_all
@@ -16,11 +17,11 @@ __all__ = ["processes"]  # the fixture, used by name
 
 
 async def test_fifty_keyed_submits_over_two_processes_make_one_job(
-    tmp_path: Path, redis_url: str, processes: list[GatewayProcess]
+    tmp_path: Path, shared_url: str, processes: list[GatewayProcess]
 ) -> None:
     config = shared_config(
         tmp_path,
-        redis_url,
+        shared_url,
         plans={"free": {"rate": None, "max_concurrent": None}},
         backends={"procedural": {"latency": "300ms"}},
     )
@@ -51,11 +52,11 @@ async def test_fifty_keyed_submits_over_two_processes_make_one_job(
     assert [a.json() for a in late] == [created[0].json()] * 2
     assert all(a.headers["idempotent-replayed"] == "true" for a in late)
 
-    client = redis.Redis.from_url(redis_url)
+    probe = connect(shared_url)  # one Redis or the cluster: every node is scanned
     try:
-        stored = list(client.scan_iter(match="ig:{*}:job", count=1000))
+        stored = [key async for key in probe.scan_iter(match=Keys().patterns()[0], count=1000)]
     finally:
-        client.close()
-    assert [key.decode() for key in stored] == [f"ig:{{{job_id}}}:job"]
+        await close(probe)
+    assert [key.decode() for key in stored] == [Keys().job(job_id)]
     [job] = await wait_all(urls[1], [job_id], AUTH)
     assert job["status"] == "SUCCEEDED"

@@ -86,3 +86,21 @@ def test_a_tenant_removed_by_a_reload_is_turned_away_mid_request(
     assert (caught.value.status, caught.value.code) == (401, "unauthorized")
     # Jobs it already had admitted still run, with no further limits.
     assert gateway.settings.plan_for("other") == PlanSettings()
+
+
+def test_a_reload_swaps_one_directory_that_the_api_and_the_workers_read(
+    make_client: Callable[..., TestClient], make_settings: Callable[..., Settings]
+) -> None:
+    gateway = make_client().app.state.gateway  # type: ignore[attr-defined]
+    before = gateway.live.current
+    # The workers and the webhook secrets follow the gateway's one reference.
+    assert gateway.workers.runner.live is gateway.live is gateway.webhook_secrets.live
+    faster = make_settings(plans={"free": {"rate": "500/minute"}})
+    apply_quota_config(gateway, faster)
+    after = gateway.live.current
+    assert after is not before and before.plans["demo"].rate != "500/minute"  # untouched
+    assert after.plans["demo"].rate == "500/minute"
+    assert gateway.plans is after.plans and gateway.keyring is after.keyring
+    assert gateway.workers.runner.settings is after.settings is gateway.webhook_secrets.settings
+    with pytest.raises(TypeError):
+        after.plans["demo"] = PlanSettings()  # type: ignore[index]  # read-only

@@ -1,4 +1,5 @@
-"""One suite for every state store: `memory://` and a real redis-server, same contract.
+"""One suite for every state store: `memory://`, a real redis-server and a real Redis
+Cluster, same contract.
 
 Redis-only tests at the end cover what memory cannot have: the stored JSON, round trips,
 reclaiming a dead worker's delivery, the delivery limit, concurrent submits across
@@ -37,6 +38,7 @@ from gateway.jobs import (
 from gateway.state.base import StateStore, StateUnavailable
 from gateway.state.memory import MemoryState
 from gateway.state.redis import RedisState
+from tests.conftest import SHARED
 from tests.servers import RedisServer, free_port
 
 MakeState = Callable[..., Any]
@@ -65,10 +67,11 @@ def make_job(prompt: str = "a lighthouse at dusk", tenant: str = "demo", **spec:
     )
 
 
-@pytest.fixture(params=["memory", "redis"])
+@pytest.fixture(params=["memory", "redis", "redis+cluster"])
 async def make_state(request: pytest.FixtureRequest) -> AsyncIterator[MakeState]:
-    """`make_state(job_ttl=60, cache_ttl=60, visibility_timeout=30)` on a clean store."""
-    url = request.getfixturevalue("redis_url") if request.param == "redis" else None
+    """`make_state(job_ttl=60, cache_ttl=60, visibility_timeout=30)` on a clean store:
+    in memory, on one Redis, on a Redis Cluster."""
+    url = request.getfixturevalue(SHARED[request.param]) if request.param in SHARED else None
     made: list[StateStore] = []
 
     def factory(job_ttl: float = 60, cache_ttl: float = 60, visibility_timeout: float = 30) -> Any:
@@ -139,6 +142,18 @@ async def test_job_document_survives_every_update_intact(state: Any) -> None:
     assert stored.spec == job.spec
     assert stored.attempts == (attempt,) and stored.result == RESULT
     assert stored.created_at == job.created_at
+
+
+async def test_the_inputs_of_a_live_edit_are_referenced_for_gc(state: Any) -> None:
+    """gc deletes what nothing references: a queued edit's input images and mask are
+    referenced (else an old upload could vanish before the job reads it)."""
+    inputs = ("images/aa/" + "a" * 64 + ".png", "images/bb/" + "b" * 64 + ".png")
+    mask = "images/cc/" + "c" * 64 + ".png"
+    edit = make_job("an edit", operation="edit", images=inputs, mask=mask)
+    await run_to_success(state, make_job("a generation"))
+    await state.submit(edit)  # queued, not yet read by any worker
+    output = {image.key for image in RESULT.images}
+    assert await state.referenced_keys() == {*inputs, mask, *output}
 
 
 async def test_submitting_an_id_twice_stores_and_queues_it_once(state: Any) -> None:

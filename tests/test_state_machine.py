@@ -3,9 +3,10 @@
 Rules: submit (identical prompts join, some bypass the cache, some carry a deadline
 already past), claim (with a tiny visibility timeout on Redis, so a claim also reclaims
 what another "worker" holds: a dead worker's delivery), attempt (reserve, then record a
-charged or free call), requeue, cancel, finish, a worker honouring `stop`, and the
-deadline sweep. Every ending goes through the real finish pipeline (the store's step,
-which settles the money, then `Endings`' hooks), as in the gateway.
+charged or free call), requeue, defer (due at once, or long after the run), cancel,
+finish, a worker honouring `stop`, and the deadline sweep. Every ending goes through the
+real finish pipeline (the store's step, which settles the money, then `Endings`' hooks), as
+in the gateway.
 
 Invariants after every step:
 - at most one terminal write per job, and a terminal job never changes again;
@@ -14,7 +15,8 @@ Invariants after every step:
   outcome (the leader's own, unless the leader was canceled while it ran for them);
 - money: each tenant's budget counter holds exactly what its jobs reserved while active
   and what they were charged once ended (refunded = reserved - charged);
-- nothing in the queue for a terminal job, and every waiting execution is in it.
+- nothing in the queue (deferred jobs included) for a terminal job, and every waiting
+  execution is in it.
 """
 
 from __future__ import annotations
@@ -26,7 +28,6 @@ from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
-import redis.asyncio as aioredis
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import (
@@ -50,6 +51,7 @@ from gateway.jobs import (
     Job,
     JobError,
     JobStatus,
+    Resume,
     client_cancel,
     delivery_exhausted,
     utcnow,
@@ -59,6 +61,7 @@ from gateway.money.format import to_micros
 from gateway.state.base import Reservation, StateStore
 from gateway.state.memory import MemoryState
 from gateway.state.redis import RedisState
+from gateway.state.redis_client import close, connect
 from tests.test_state_contract import RESULT, make_job
 
 HOLD = 40_000  # micro-dollars reserved for each attempt (and at admission)
@@ -99,9 +102,9 @@ class StateMachine(RuleBasedStateMachine):
     async def _open(self) -> StateStore:
         if self.redis_url is None:
             return MemoryState(job_ttl=600, cache_ttl=600)
-        raw = aioredis.Redis.from_url(self.redis_url)
+        raw = connect(self.redis_url)  # one Redis or a cluster (FLUSHDB on every primary)
         await raw.flushdb()
-        await raw.aclose()
+        await close(raw)
         # A visibility timeout of 1 ms: every claim also takes over deliveries that others
         # hold, as after a worker's death.
         return RedisState.from_url(
@@ -173,6 +176,14 @@ class StateMachine(RuleBasedStateMachine):
         job_id = data.draw(st.sampled_from(sorted(self.held)))
         self.held.discard(job_id)
         self.run(self.state.requeue(job_id))
+
+    @precondition(lambda self: bool(self.held))
+    @rule(data=st.data(), due=st.booleans())
+    def defer(self, data: st.DataObject, due: bool) -> None:
+        """Its backend is full: back to the queue, due at once or long after the run."""
+        job_id = data.draw(st.sampled_from(sorted(self.held)))
+        self.held.discard(job_id)
+        self.run(self.state.defer(job_id, 0.0 if due else 3600.0, Resume(0, 0)))
 
     @precondition(lambda self: bool(self.held))
     @rule(data=st.data(), succeeded=st.booleans())
@@ -267,13 +278,17 @@ class StateMachine(RuleBasedStateMachine):
                 assert job.id in queued, f"{job.id} waits but is not queued"
 
     async def queued_ids(self) -> set[str]:
-        """Every job id in the queue: memory's deque; Redis's stream (pending or not)."""
+        """Every job id in the queue, deferred ones included: memory's deque and heap;
+        Redis's stream (pending or not) and deferred set."""
         state = self.state
         if isinstance(state, MemoryState):
-            return set(state._queue)
+            return set(state._queue) | {job_id for _, job_id in state._deferred}
         assert isinstance(state, RedisState)
         entries = await state.client.xrange(state.stream)
-        return {fields[b"job"].decode() for _, fields in entries}
+        deferred = await state.client.zrange(state.keys.deferred, 0, -1)
+        return {fields[b"job"].decode() for _, fields in entries} | {
+            job_id.decode() for job_id in deferred
+        }
 
 
 def test_the_state_contract_holds_on_memory() -> None:
@@ -283,4 +298,9 @@ def test_the_state_contract_holds_on_memory() -> None:
 
 def test_the_state_contract_holds_on_redis(redis_url: str) -> None:
     machine = type("RedisMachine", (StateMachine,), {"redis_url": redis_url})
+    run_state_machine_as_test(machine, settings=RUNS)
+
+
+def test_the_state_contract_holds_on_a_redis_cluster(cluster_url: str) -> None:
+    machine = type("ClusterMachine", (StateMachine,), {"redis_url": cluster_url})
     run_state_machine_as_test(machine, settings=RUNS)

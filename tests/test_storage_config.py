@@ -111,7 +111,7 @@ def test_url_mode_follows_config(
 @pytest.mark.parametrize(
     ("storage", "message"),
     [
-        ({"url": "gs://bucket"}, "unknown storage url"),
+        ({"url": "gs://bucket"}, r"storage\.url: unknown scheme 'gs' in 'gs://bucket'"),
         ({"retention": "0s"}, "retention must be positive"),
         ({"cdn_base_url": "cdn.example.com"}, r"not an http\(s\) URL"),
         ({"upload_attempts": 0}, "upload_attempts"),

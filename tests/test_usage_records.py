@@ -98,10 +98,11 @@ def test_since_filters_and_bad_queries_answer_openai_errors(
     today = datetime.now(UTC).date().isoformat()
     assert len(client.get(f"/v1/usage?since={today}", headers=AUTH).json()["data"]) == 1
     assert client.get("/v1/usage?since=2999-01-01", headers=AUTH).json()["data"] == []
-    for query, param in (
-        ("since=yesterday", "since"),
-        ("since=2026-13-01", "since"),
-        ("tenant=other", "tenant"),
+    for query, param, text in (
+        ("since=yesterday", "since", "since: "),
+        ("since=2026-13-01", "since", "since: "),
+        ("tenant=other", "tenant", "unknown query parameter 'tenant'"),
+        ("since=2026-12-01&since=2026-12-02", "since", "'since' is given more than once"),
     ):
         answer = client.get(f"/v1/usage?{query}", headers=AUTH)
         assert answer.status_code == 400, query
@@ -111,7 +112,7 @@ def test_since_filters_and_bad_queries_answer_openai_errors(
             "invalid_request",
             param,
         )
-        assert error["message"].startswith(f"{param}: ")
+        assert text in error["message"], error
     unauthenticated = client.get("/v1/usage")
     assert unauthenticated.status_code == 401
     assert unauthenticated.json()["error"]["code"] == "invalid_api_key"

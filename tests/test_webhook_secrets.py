@@ -14,6 +14,7 @@ import pytest
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 from starlette.testclient import TestClient
 
+from gateway.directory import Directory, Live
 from gateway.settings import ConfigError, Settings, load_settings
 from gateway.webhooks import TenantSecrets, new_secret, secret_key
 from tests.conftest import AUTH, config_dict
@@ -160,9 +161,10 @@ def test_config_check_env_checks_each_tenants_webhook_secret(tmp_path: Path) -> 
 def test_a_tenant_added_by_a_reload_gets_a_secret_at_its_first_delivery(
     make_settings: Callable[..., Settings],
 ) -> None:
-    secrets = TenantSecrets(make_settings(), {})
+    live = Live(Directory.of(make_settings(), {}))
+    secrets = TenantSecrets(make_settings(), {}, live=live)
     secrets.ensure()
-    secrets.settings = make_settings(tenants={"newcomer": {"plan": "free"}})  # as on SIGHUP
+    live.current = Directory.of(make_settings(tenants={"newcomer": {"plan": "free"}}), {})
     (key,) = secrets.keys("newcomer")
     assert stat.S_IMODE(secrets_file(secrets.settings, "newcomer").stat().st_mode) == 0o600
     assert secrets.keys("newcomer") == [key]  # kept, not made again

@@ -2,16 +2,16 @@
 every tenant, or one's) and `GET /admin/jobs?tenant=&status=&cursor=` (recent jobs of every
 tenant, or one's, newest first; failures carry their error codes).
 
-Query parameters are checked like a body: an unknown one, or a malformed value, is a 400
-naming it.
+Query parameters are checked like a body (gateway/api/query.py, as on the tenant listing):
+an unknown or repeated one, or a malformed value, is a 400 naming it; an empty one is left
+out. A cursor is good only for the listing (and `tenant=` filter) that issued it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from decimal import Decimal
 
-from starlette.datastructures import QueryParams
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
@@ -20,7 +20,9 @@ from gateway.admin_jobs import list_all
 from gateway.api.admin import admin_gateway
 from gateway.api.envelope import ok
 from gateway.api.job_listing import PARAMS as LISTING_PARAMS
-from gateway.api.job_listing import encode_cursor, parse_listing
+from gateway.api.job_listing import parse_listing
+from gateway.api.listing_cursor import admin_scope, encode_cursor
+from gateway.api.query import checked_query
 from gateway.errors import invalid_request
 from gateway.money.format import usd
 from gateway.usage.base import UsageRecord
@@ -29,23 +31,13 @@ from gateway.usage.query import parse_since
 MAX_NAME = 64
 
 
-def checked_params(params: Mapping[str, str], allowed: Iterable[str]) -> None:
-    known = frozenset(allowed)
-    unknown = sorted(set(params) - known)
-    if unknown:
-        name = unknown[0][:32]
-        raise invalid_request(
-            f"{name}: unknown query parameter (allowed: {', '.join(sorted(known))})", name
-        )
-
-
 def tenant_param(params: Mapping[str, str]) -> str | None:
     """`tenant=`: any name (a tenant removed by a reload still has records), bounded."""
     tenant = params.get("tenant")
     if tenant is None:
         return None
-    if not tenant or len(tenant) > MAX_NAME:
-        raise invalid_request(f"tenant: must be 1..{MAX_NAME} characters", "tenant")
+    if len(tenant) > MAX_NAME:
+        raise invalid_request(f"tenant: must be at most {MAX_NAME} characters", "tenant")
     return tenant
 
 
@@ -62,8 +54,7 @@ def _totals(records: list[UsageRecord]) -> dict[str, object]:
 
 async def usage(request: Request) -> JSONResponse:
     gateway = admin_gateway(request)
-    params = request.query_params
-    checked_params(params, ("since", "tenant"))
+    params = checked_query(request.query_params, ("since", "tenant"))
     tenant = tenant_param(params)
     try:
         since = parse_since(params.get("since"))
@@ -82,13 +73,11 @@ async def usage(request: Request) -> JSONResponse:
 
 async def jobs(request: Request) -> JSONResponse:
     gateway = admin_gateway(request)
-    params = request.query_params
-    checked_params(params, {*LISTING_PARAMS, "tenant"})
+    params = checked_query(request.query_params, {*LISTING_PARAMS, "tenant"})
     tenant = tenant_param(params)
+    scope = admin_scope(tenant)
     # The tenant listing's own checks (status, limit, cursor, createdAfter/Before).
-    query = parse_listing(
-        tenant or "", QueryParams([(k, v) for k, v in params.multi_items() if k != "tenant"])
-    )
+    query = parse_listing(tenant or "", params, scope)
     if tenant is not None:
         page = await gateway.state.list_jobs(query)
     else:
@@ -97,7 +86,7 @@ async def jobs(request: Request) -> JSONResponse:
         {
             "tenant": tenant,
             "jobs": [{**await gateway.present(job), "tenant": job.tenant} for job in page.jobs],
-            "nextCursor": encode_cursor(page.next) if page.next is not None else None,
+            "nextCursor": encode_cursor(page.next, scope) if page.next is not None else None,
         }
     )
 

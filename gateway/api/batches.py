@@ -15,7 +15,9 @@ from starlette.routing import Route
 
 from gateway.api.envelope import ok, read_json
 from gateway.api.idempotent import idempotent
+from gateway.api.job_listing import parse_limit
 from gateway.api.job_request import parse_deadline, parse_job_request
+from gateway.api.query import checked_query
 from gateway.batches import MAX_ITEMS, Batch
 from gateway.batches.use_cases import Order, cancel_batch, load_batch, submit_batch
 from gateway.errors import ApiError, invalid_request
@@ -25,7 +27,7 @@ from gateway.services import Gateway
 from gateway.settings import Settings
 
 DEFAULT_PAGE = 50
-_NUMBER = re.compile(r"[0-9]{1,9}")  # what a cursor or limit can be (docs: CURSOR)
+_NUMBER = re.compile(r"[0-9]{1,9}")  # what a cursor can be (docs: CURSOR)
 BODY_FACTOR = 16  # a batch body may be this many times `server.max_body_bytes`
 
 
@@ -138,15 +140,14 @@ def _index(text: str) -> int | None:
 
 
 def _page(request: Request) -> tuple[int, int]:
-    limit = _index(request.query_params.get("limit", str(DEFAULT_PAGE)))
-    if limit is None or not 1 <= limit <= MAX_ITEMS:
-        raise invalid_request(f"'limit' must be an integer from 1 to {MAX_ITEMS}")
-    cursor = request.query_params.get("cursor")
+    params = checked_query(request.query_params, ("limit", "cursor"))
+    limit = parse_limit(params.get("limit"), DEFAULT_PAGE, MAX_ITEMS)
+    cursor = params.get("cursor")
     if cursor is None:
         return 0, limit
     start = _index(cursor)
     if start is None:
-        raise invalid_request("'cursor' is not a cursor this gateway issued")
+        raise invalid_request("'cursor' is not a cursor this gateway issued", "cursor")
     return start, limit
 
 

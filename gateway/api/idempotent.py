@@ -5,7 +5,8 @@ and headers (Location, RateLimit-*), marked `Idempotent-Replayed: true`; a publi
 the first request raised is raised again for its surface to render. The same key with a
 different method, path or body is `422 idempotency_key_reused`; a key whose first request
 is still running is `409 idempotency_key_in_use`. A 429 or 5xx answer (or a crash)
-releases the key, so the client's retry runs afresh. Answers are kept `ANSWER_TTL`.
+releases the key, so the client's retry runs afresh; so does a streamed answer (sent as
+it is made, it cannot be replayed). Answers are kept `ANSWER_TTL`.
 A request without the header is handled as if the decorator were not there.
 """
 
@@ -56,6 +57,8 @@ def parse_key(raw: str) -> str:
     return found.group(1) or found.group(2)
 
 
+_BOUNDARY = re.compile(r'multipart/[^;]*;.*\bboundary="?([^";]{1,200})', re.IGNORECASE)
+
 # Request headers that change what a request creates (a job's deadline), so a retry with
 # another value is another request.
 MEANINGFUL_HEADERS = ("cancel-after",)
@@ -63,11 +66,13 @@ MEANINGFUL_HEADERS = ("cancel-after",)
 
 def request_fingerprint(request: Request, body: bytes) -> str:
     """Method, path, query, the meaningful headers and body; a JSON body in canonical form
-    (key order and spacing do not make two requests different)."""
+    (key order and spacing do not make two requests different), a multipart body without
+    its boundary (a client picks a new one for each try)."""
+    boundary = _BOUNDARY.search(request.headers.get("content-type", ""))
     try:
         canonical = json.dumps(json.loads(body), sort_keys=True, separators=(",", ":")).encode()
     except (ValueError, RecursionError):  # not JSON, or JSON the handler refuses (400)
-        canonical = body
+        canonical = body.replace(boundary[1].encode(), b"") if boundary else body
     digest = hashlib.sha256()
     headers = [request.headers.get(name, "") for name in MEANINGFUL_HEADERS]
     for part in (request.method, request.url.path, request.url.query, *headers):
@@ -158,6 +163,9 @@ class Held:
             raise
         finally:
             await cancel_and_wait(renewing)
+        if not hasattr(response, "body"):  # a stream (/v1 `stream: true`): nothing to replay
+            await self._settle(response.status_code, None)
+            return response
         await self._settle(response.status_code, _recorded(response))
         return response
 

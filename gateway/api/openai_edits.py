@@ -15,6 +15,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from gateway.api.envelope import read_json
+from gateway.api.idempotent import idempotent
 from gateway.api.image_refs import read_image_ref
 from gateway.api.multipart_form import Form, is_multipart, read_form
 from gateway.api.openai_answer import respond
@@ -30,6 +31,7 @@ from gateway.api.openai_request import (
 from gateway.errors import ApiError, invalid_request
 from gateway.input_images import checked
 from gateway.services import Gateway
+from gateway.settings import Settings
 
 IMAGE_PARTS = ("image", "image[]")
 Part = tuple[str, bytes]
@@ -64,6 +66,10 @@ async def _ref(gateway: Gateway, ref: ImageRef, part: str) -> bytes:
     if ref.image_url is None:
         raise invalid_request(f"{part}.image_url is required", part)
     return await read_image_ref(gateway, ref.image_url, f"{part}.image_url")
+
+
+def _limit(settings: Settings) -> int:
+    return settings.inputs.max_request_bytes
 
 
 async def edits(request: Request) -> Response:
@@ -106,6 +112,6 @@ async def variations(request: Request) -> Response:
 
 
 routes = [
-    Route("/v1/images/edits", edits, methods=["POST"]),
-    Route("/v1/images/variations", variations, methods=["POST"]),
+    Route("/v1/images/edits", idempotent(edits, body_limit=_limit), methods=["POST"]),
+    Route("/v1/images/variations", idempotent(variations, body_limit=_limit), methods=["POST"]),
 ]

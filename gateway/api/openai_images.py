@@ -5,7 +5,8 @@ The official SDK works against it by changing `base_url` to `<gateway>/v1`; its 
 is the tenant key. Each call is a job of the job API (same admission, quotas, budget and
 cache: an identical request through either surface costs one vendor call), which the call
 waits for (`openai_api.wait_limit`) without polling. `Prefer: respond-async` answers 202
-with the job and its Location instead. Errors are OpenAI's `{"error": {...}}`
+with the job and its Location instead. `Idempotency-Key` makes a retry safe, as on the job
+API (gateway/api/idempotent.py). Errors are OpenAI's `{"error": {...}}`
 (gateway/api/openai_errors.py).
 """
 
@@ -19,6 +20,7 @@ from starlette.routing import Route
 
 from gateway.api import openai_edits
 from gateway.api.envelope import read_json
+from gateway.api.idempotent import idempotent
 from gateway.api.openai_answer import respond
 from gateway.api.openai_request import parse_generation
 from gateway.errors import ApiError
@@ -68,7 +70,7 @@ async def get_model(request: Request) -> JSONResponse:
 
 
 routes = [
-    Route("/v1/images/generations", generations, methods=["POST"]),
+    Route("/v1/images/generations", idempotent(generations), methods=["POST"]),
     *openai_edits.routes,
     Route("/v1/models", list_models, methods=["GET"]),
     Route("/v1/models/{model_id:path}", get_model, methods=["GET"]),

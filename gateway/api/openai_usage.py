@@ -10,6 +10,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from gateway.api.query import checked_query
 from gateway.errors import invalid_request
 from gateway.quotas import Refused, rate_limited
 from gateway.services import Gateway
@@ -22,12 +23,9 @@ async def usage(request: Request) -> JSONResponse:
     gateway: Gateway = request.app.state.gateway
     tenant = gateway.keyring.authenticate(request.headers)
     plan = gateway.plan(tenant)
-    unknown = sorted(set(request.query_params) - PARAMS)
-    if unknown:
-        name = unknown[0][:32]
-        raise invalid_request(f"{name}: unknown query parameter (only since)", name)
+    params = checked_query(request.query_params, PARAMS)
     try:
-        since = parse_since(request.query_params.get("since"))
+        since = parse_since(params.get("since"))
     except ValueError as exc:
         raise invalid_request(str(exc), "since") from None
     if plan.poll_rate:

@@ -1,24 +1,24 @@
-"""`redis://` batch records: `ig:batch:{<batch id>}`, JSON, living as long as its jobs."""
+"""`redis://` batch records: `ig:batch:{<batch id>}` (its own slot), JSON, living as long
+as its jobs."""
 
 from __future__ import annotations
 
-from redis.asyncio import Redis
-
 from gateway.batches.base import Batch
-from gateway.state.redis_client import connect, unavailable
+from gateway.state.keys import Keys
+from gateway.state.redis_client import Client, close, connect, unavailable
 
 
 class RedisBatches:
-    def __init__(self, client: Redis, prefix: str = "ig") -> None:
+    def __init__(self, client: Client, prefix: str = "ig") -> None:
         self.client = client
-        self.prefix = prefix
+        self.keys = Keys(prefix)
 
     @classmethod
     def from_url(cls, url: str) -> RedisBatches:
         return cls(connect(url))
 
     def batch_key(self, batch_id: str) -> str:
-        return f"{self.prefix}:batch:{{{batch_id}}}"
+        return self.keys.batch(batch_id)
 
     async def put(self, batch: Batch, ttl: float) -> None:
         with unavailable():
@@ -30,4 +30,4 @@ class RedisBatches:
         return None if doc is None else Batch.from_json(doc)
 
     async def aclose(self) -> None:
-        await self.client.aclose()
+        await close(self.client)

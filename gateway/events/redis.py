@@ -1,11 +1,17 @@
-"""`redis://` job events: Redis pub/sub, one channel per job, one connection per process.
+"""`redis://` job events: sharded pub/sub, one channel per job, one subscriber per process.
 
-    ig:events:{<job id>}   PUBLISH "changed" after each state change the lifecycle wrote
-                           ("progress" for one that is neither an ending nor a stop)
+    ig:{ig}:events:<job id>   SPUBLISH "changed" after each state change the lifecycle wrote
+                              ("progress" for one that is neither an ending nor a stop)
+
+Sharded pub/sub (Redis 7) on one Redis and on a cluster alike: a channel lives on the node
+serving its slot, the state's slot (gateway/state/keys.py), so a change is published on the
+node that wrote it and never broadcast to every node as a cluster's PUBLISH would be. On a
+cluster redis-py's `ClusterPubSub` holds the subscription on the slot's master and moves it
+after a failover (this listener asks it to when its connection drops).
 
 Every watch in this process shares one subscriber connection: the first watch of a job
-SUBSCRIBEs its channel and waits for Redis to confirm it (so a change published after
-`watch()` returns is heard), the last one to leave UNSUBSCRIBEs. One listener task reads
+SSUBSCRIBEs its channel and waits for Redis to confirm it (so a change published after
+`watch()` returns is heard), the last one to leave SUNSUBSCRIBEs. One listener task reads
 the connection and wakes the watches. If the connection drops, every watch is woken (it
 reads the job again) and redis-py resubscribes when it reconnects.
 """
@@ -19,11 +25,12 @@ from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
 from typing import Any
 
-from redis.asyncio import Redis
-from redis.exceptions import ConnectionError, TimeoutError
+from redis.asyncio.cluster import RedisCluster
+from redis.exceptions import ConnectionError, RedisClusterException, RedisError, TimeoutError
 
 from gateway.events.base import Registry, Watch
-from gateway.state.redis_client import connect, unavailable
+from gateway.state.keys import Keys
+from gateway.state.redis_client import Client, close, connect, unavailable
 from gateway.tasks import cancel_and_wait
 
 log = logging.getLogger("imagegate.events")
@@ -31,12 +38,14 @@ log = logging.getLogger("imagegate.events")
 PROGRESS = "progress"
 CONFIRM_WAIT = 2.0  # past this a watch goes on unconfirmed: its timeout re-reads cover it
 BACKOFF_MAX = 5.0
+IDLE = 0.1  # a cluster subscriber with no channel returns at once: wait this long
 
 
 class RedisJobEvents:
-    def __init__(self, client: Redis, prefix: str = "ig") -> None:
+    def __init__(self, client: Client, prefix: str = "ig") -> None:
         self.client = client
-        self.prefix = prefix
+        self.keys = Keys(prefix)
+        self._head = self.keys.events("")
         self._pubsub = client.pubsub()
         self._registry = Registry()
         self._confirmed: dict[str, asyncio.Event] = {}
@@ -48,7 +57,7 @@ class RedisJobEvents:
         return cls(connect(url))
 
     def channel(self, job_id: str) -> str:
-        return f"{self.prefix}:events:{{{job_id}}}"
+        return self.keys.events(job_id)
 
     async def publish(self, job_ids: Iterable[str], *, progress: bool = False) -> None:
         channels = [self.channel(job_id) for job_id in job_ids]
@@ -57,13 +66,13 @@ class RedisJobEvents:
         what = PROGRESS if progress else "changed"
         try:
             if len(channels) == 1:  # the usual case: one command costs less than a pipeline
-                await self.client.publish(channels[0], what)
+                await self.client.spublish(channels[0], what)
                 return
             async with self.client.pipeline(transaction=False) as pipe:
                 for channel in channels:
-                    pipe.publish(channel, what)
+                    pipe.spublish(channel, what)
                 await pipe.execute()
-        except (ConnectionError, TimeoutError) as exc:
+        except (ConnectionError, TimeoutError, RedisClusterException) as exc:
             # Watchers re-read on their own timeout: a lost notification only delays them.
             log.warning("job change not published (%s)", type(exc).__name__)
 
@@ -80,14 +89,16 @@ class RedisJobEvents:
                 self._confirmed.pop(channel, None)
             if unwatched and not watch.closed:
                 with contextlib.suppress(ConnectionError, TimeoutError):
-                    await self._pubsub.unsubscribe(*unwatched)
+                    await self._pubsub.sunsubscribe(*unwatched)
 
     async def also(self, watch: Watch, job_id: str) -> None:
         channel = self.channel(job_id)
         if self._registry.add(job_id, watch):
             self._confirmed[channel] = asyncio.Event()
             with unavailable():
-                await self._pubsub.subscribe(channel)
+                if isinstance(self.client, RedisCluster):  # it routes by the slot map
+                    await self.client.initialize()
+                await self._pubsub.ssubscribe(channel)
             if self._listener is None or self._listener.done():
                 self._listener = asyncio.create_task(self._listen(), name="job-events")
         confirmed = self._confirmed.get(channel)
@@ -103,31 +114,55 @@ class RedisJobEvents:
         await cancel_and_wait(self._listener)
         with contextlib.suppress(ConnectionError, TimeoutError):
             await self._pubsub.aclose()
-        await self.client.aclose()
+        await close(self.client)
 
     async def _listen(self) -> None:
         backoff = 0.1
         while not self._closing:
             try:
-                message = await self._pubsub.get_message(timeout=1.0)
+                message = await self._next_message()
                 backoff = 0.1
-            except (ConnectionError, TimeoutError, OSError) as exc:
+            except (ConnectionError, TimeoutError, OSError, RedisClusterException) as exc:
                 log.warning("job events connection lost (%s); retrying", type(exc).__name__)
                 self._registry.notify_all()  # changes may be missed meanwhile: read again
                 await asyncio.sleep(backoff)
                 backoff = min(BACKOFF_MAX, backoff * 2)
+                await self._follow_failover()
                 continue
             if message is not None:
                 self._dispatch(message)
 
+    async def _next_message(self) -> dict[str, Any] | None:
+        pubsub: Any = self._pubsub
+        if not isinstance(self.client, RedisCluster):
+            message: dict[str, Any] | None = await pubsub.get_message(timeout=1.0)
+            return message
+        if not pubsub.node_pubsub_mapping:  # nothing subscribed: it would return at once
+            await asyncio.sleep(IDLE)
+            return None
+        sharded: dict[str, Any] | None = await pubsub.get_sharded_message(timeout=1.0)
+        return sharded
+
+    async def _follow_failover(self) -> None:
+        """On a cluster, re-read who serves each slot and move the subscriptions there
+        (a failover promoted a replica: the old master's connection is gone)."""
+        if not isinstance(self.client, RedisCluster):
+            return
+        pubsub: Any = self._pubsub
+        try:
+            await self.client.nodes_manager.initialize()
+            await pubsub.reinitialize_shard_subscriptions()
+        except (RedisError, RedisClusterException, OSError) as exc:
+            log.warning("job events: cluster not reachable yet (%s)", type(exc).__name__)
+
     def _dispatch(self, message: dict[str, Any]) -> None:
         channel = message["channel"]
         channel = channel.decode() if isinstance(channel, bytes) else str(channel)
-        if message["type"] == "subscribe":
+        if message["type"] == "ssubscribe":
             confirmed = self._confirmed.pop(channel, None)
             if confirmed is not None:
                 confirmed.set()
-        elif message["type"] == "message":
-            job_id = channel.removeprefix(f"{self.prefix}:events:").strip("{}")
+        elif message["type"] == "smessage":
+            job_id = channel.removeprefix(self._head)
             # Anything but "progress" (an older process's "changed" too) may be an ending.
             self._registry.notify(job_id, message["data"] in (PROGRESS, PROGRESS.encode()))

@@ -1,8 +1,6 @@
-"""Idempotency records chosen by the state URL: `memory://` or `redis://` (see base.py)."""
+"""Idempotency records chosen by the state URL (gateway/schemes.py; see base.py)."""
 
 from __future__ import annotations
-
-from urllib.parse import urlsplit
 
 from gateway.idempotency.base import (
     Answer,
@@ -13,7 +11,7 @@ from gateway.idempotency.base import (
     Mismatch,
     Replay,
 )
-from gateway.settings import ConfigError
+from gateway.schemes import state_kind
 
 __all__ = [
     "Answer",
@@ -29,13 +27,10 @@ __all__ = [
 
 def idempotency_from_url(url: str) -> IdempotencyStore:
     """The store beside the state named by `url`; drivers are imported only when used."""
-    scheme = urlsplit(url).scheme
-    if scheme == "memory":
+    if state_kind(url) == "memory":
         from gateway.idempotency.memory import MemoryIdempotency
 
         return MemoryIdempotency()
-    if scheme in ("redis", "rediss", "unix"):
-        from gateway.idempotency.redis import RedisIdempotency
+    from gateway.idempotency.redis import RedisIdempotency
 
-        return RedisIdempotency.from_url(url)
-    raise ConfigError(f"state.url: unknown scheme in {url!r}; use memory:// or redis://")
+    return RedisIdempotency.from_url(url)

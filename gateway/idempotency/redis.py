@@ -2,6 +2,8 @@
 
     ig:idem:{<tenant>}:<sha256 of the key>   the record: pending (lease) or completed
 
+Every step touches one record, so records spread over a cluster by tenant.
+
 `begin` is one `SET NX PX GET` (Redis 7+): it takes the key or returns what holds it, in
 one atomic round trip. `renew`, `complete` and `release` are compare-and-act scripts
 keyed by the exact pending record, so only the lease's owner changes it.
@@ -12,10 +14,9 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
-from redis.asyncio import Redis
-
 from gateway.idempotency.base import Answer, Claim, Lease, completed_doc, judge, pending_doc
-from gateway.state.redis_client import connect, unavailable
+from gateway.state.keys import Keys
+from gateway.state.redis_client import Client, close, connect, unavailable
 
 # KEYS[1] the record; ARGV[1] the lease's pending record, ARGV[2] the new value or ms.
 RENEW = """
@@ -44,9 +45,9 @@ def _ms(seconds: float) -> int:
 
 
 class RedisIdempotency:
-    def __init__(self, client: Redis, prefix: str = "ig") -> None:
+    def __init__(self, client: Client, prefix: str = "ig") -> None:
         self.client = client
-        self.prefix = prefix
+        self.keys = Keys(prefix)
         self._renew = client.register_script(RENEW)
         self._complete = client.register_script(COMPLETE)
         self._release = client.register_script(RELEASE)
@@ -58,7 +59,7 @@ class RedisIdempotency:
 
     def record_key(self, scope: str, key: str) -> str:
         digest = hashlib.sha256(key.encode()).hexdigest()
-        return f"{self.prefix}:idem:{{{scope}}}:{digest}"
+        return self.keys.idempotency(scope, digest)
 
     async def begin(self, scope: str, key: str, fingerprint: str, *, lease: float) -> Claim:
         doc = pending_doc(fingerprint)
@@ -86,4 +87,4 @@ class RedisIdempotency:
             await self._release(keys=[self.record_key(scope, key)], args=[lease.doc])
 
     async def aclose(self) -> None:
-        await self.client.aclose()  # from_url: the client closes its own pool
+        await close(self.client)

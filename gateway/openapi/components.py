@@ -181,11 +181,12 @@ PARAMETERS: dict[str, Schema] = {
         "name": "Cancel-After",
         "in": "header",
         "required": False,
-        "description": "The job's deadline as a duration (`30s`, `5m`, `1h30m`; beyond 7 days "
-        "it is 7 days; empty: none); not with `deadline` in the body.",
+        "description": "The job's deadline as a duration, any the config takes (`500ms`, "
+        "`30s`, `5m`, `1h`, `7d`, `1h30m`; beyond 7 days it is 7 days; empty: none); not "
+        "with `deadline` in the body.",
         "schema": {
             "type": "string",
-            "pattern": r"^$|^(?=[^1-9]*[1-9])([0-9]+(\.[0-9]+)?(ms|s|m|h))+$",
+            "pattern": r"^$|^(?=[^1-9]*[1-9])[ \t]*([0-9]+(\.[0-9]+)?[ \t]*(ms|s|m|h|d)[ \t]*)+$",
         },
     },
     "Prefer": {

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from gateway.api.job_listing import CURSOR_PATTERN
+from gateway.api.job_listing import DEFAULT_LIMIT, MAX_LIMIT
+from gateway.api.listing_cursor import CURSOR_PATTERN
 from gateway.batches import MAX_ITEMS
 from gateway.openapi import bodies
 from gateway.openapi.components import (
@@ -128,13 +129,24 @@ JOB_ID = path_param("job_id", "A job id from POST /images/jobs.")
 
 
 def query(name: str, description: str, schema: Schema) -> Schema:
+    """An optional query parameter; an empty value is the parameter left out
+    (gateway/api/query.py)."""
     return {
         "name": name,
         "in": "query",
         "required": False,
-        "description": description,
+        "allowEmptyValue": True,
+        "description": f"{description} Empty: as if absent.",
         "schema": schema,
     }
+
+
+def up_to(maximum: int) -> Schema:
+    """A count from 1 to `maximum` (a power of ten) as a query string carries it: ASCII
+    digits, no sign, point or leading zero. A pattern, as an `integer` schema admits 20.0."""
+    digits = len(str(maximum)) - 1
+    assert maximum == 10**digits, "a power of ten"
+    return {"type": "string", "pattern": f"^([1-9][0-9]{{0,{digits - 1}}}|{maximum})$"}
 
 
 def _any_case(word: str) -> str:
@@ -142,32 +154,32 @@ def _any_case(word: str) -> str:
 
 
 _STATUS = "(?:" + "|".join(_any_case(status) for status in STATUSES) + ")"
-# An ISO-8601 time: with an offset (RFC 3339), or without one (taken as UTC).
-MOMENT: Schema = {
-    "anyOf": [
-        {"type": "string", "format": "date-time"},
-        {
-            "type": "string",
-            "pattern": r"^(?!0000)[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])"
-            r"T([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9]$",
-        },
-    ]
-}
+MOMENT: Schema = {"type": "string", "format": "date-time"}  # RFC 3339, with an offset
 LISTING = [
     query(
         "status",
         "One status, or several comma-separated (any case).",
         {"type": "string", "pattern": rf"^\s*{_STATUS}\s*(,\s*{_STATUS}\s*)*$"},
     ),
-    query("createdAfter", "ISO-8601 time (no offset: UTC); exclusive.", MOMENT),
-    query("createdBefore", "ISO-8601 time (no offset: UTC); exclusive.", MOMENT),
-    query("limit", "1..100, default 20.", {"type": "integer", "minimum": 1, "maximum": 100}),
+    query("createdAfter", "RFC 3339 date-time with an offset or Z; exclusive.", MOMENT),
+    query("createdBefore", "RFC 3339 date-time with an offset or Z; exclusive.", MOMENT),
+    query(
+        "limit",
+        f"An integer, 1..{MAX_LIMIT}; default {DEFAULT_LIMIT}.",
+        up_to(MAX_LIMIT),
+    ),
     query(
         "cursor",
-        "nextCursor of the page before.",
+        "nextCursor of the page before, unchanged (opaque; good only for the listing "
+        "that issued it).",
         {"type": "string", "pattern": f"^{CURSOR_PATTERN}$"},
     ),
 ]
+TENANT_FILTER = query(
+    "tenant",
+    "One tenant's (absent or empty: every tenant's).",
+    {"type": "string", "minLength": 1, "maxLength": 64},
+)
 BATCH_ID = path_param("batch_id", "A batch id from POST /images/batches.")
 
 
@@ -329,19 +341,16 @@ def _job_api(settings: Settings) -> dict[str, Any]:
                 security=TENANT,
                 parameters=[
                     BATCH_ID,
-                    {
-                        "name": "limit",
-                        "in": "query",
-                        "required": False,
-                        "schema": {"type": "integer", "minimum": 1, "maximum": MAX_ITEMS},
-                    },
-                    {
-                        "name": "cursor",
-                        "in": "query",
-                        "required": False,
-                        "description": "nextCursor of the page before",
-                        "schema": {"type": "string", "pattern": "^[0-9]{1,9}$"},
-                    },
+                    query(
+                        "limit",
+                        f"An integer, 1..{MAX_ITEMS}.",
+                        up_to(MAX_ITEMS),
+                    ),
+                    query(
+                        "cursor",
+                        "nextCursor of the page before",
+                        {"type": "string", "pattern": "^[0-9]{1,9}$"},
+                    ),
                 ],
             )
         },
@@ -420,7 +429,7 @@ def _openai(settings: Settings) -> dict[str, Any]:
         },
         "202": response("Prefer: respond-async: the job, not waited for", ref("Job"), "Location"),
     }
-    errors = merged(AUTH, SUBMIT, JOB_FAILURES)
+    errors = merged(AUTH, SUBMIT, JOB_FAILURES, IDEMPOTENT)
     model = {"name": "model_id", "in": "path", "required": True, "schema": STRING}
     return {
         "/v1/images/generations": {
@@ -430,7 +439,7 @@ def _openai(settings: Settings) -> dict[str, Any]:
                 errors,
                 security=TENANT,
                 openai=True,
-                parameters=[param("Prefer")],
+                parameters=[param("IdempotencyKey"), param("Prefer")],
                 body={"application/json": bodies.generation_body(settings)},
             )
         },
@@ -441,7 +450,7 @@ def _openai(settings: Settings) -> dict[str, Any]:
                 errors,
                 security=TENANT,
                 openai=True,
-                parameters=[param("Prefer")],
+                parameters=[param("IdempotencyKey"), param("Prefer")],
                 body={
                     "multipart/form-data": bodies.edit_form(settings),
                     "application/json": bodies.edit_json_body(settings),
@@ -455,7 +464,7 @@ def _openai(settings: Settings) -> dict[str, Any]:
                 errors,
                 security=TENANT,
                 openai=True,
-                parameters=[param("Prefer")],
+                parameters=[param("IdempotencyKey"), param("Prefer")],
                 body={"multipart/form-data": bodies.variation_form(settings)},
             )
         },
@@ -597,12 +606,7 @@ def _operations() -> dict[str, Any]:
                 security=ADMIN,
                 parameters=[
                     SINCE,
-                    {
-                        "name": "tenant",
-                        "in": "query",
-                        "required": False,
-                        "schema": {"type": "string", "minLength": 1, "maxLength": 64},
-                    },
+                    TENANT_FILTER,
                 ],
             )
         },
@@ -630,12 +634,7 @@ def _operations() -> dict[str, Any]:
                 security=ADMIN,
                 parameters=[
                     *LISTING,
-                    {
-                        "name": "tenant",
-                        "in": "query",
-                        "required": False,
-                        "schema": {"type": "string", "minLength": 1, "maxLength": 64},
-                    },
+                    TENANT_FILTER,
                 ],
             )
         },

@@ -1,27 +1,28 @@
-"""`redis://` previews, shared by every process on one Redis.
+"""`redis://` previews, shared by every process on one Redis (or cluster).
 
-ig:previews:{<job id>}   a list of Preview JSON documents, expiring `TTL` after the last
+    ig:previews:{<job id>}   a list of Preview JSON documents, expiring `TTL` after the last
+
+Each job's list is its own slot (gateway/state/keys.py): no step touches two.
 """
 
 from __future__ import annotations
 
-from redis.asyncio import Redis
-
 from gateway.previews.base import TTL, Preview
-from gateway.state.redis_client import connect, unavailable
+from gateway.state.keys import Keys
+from gateway.state.redis_client import Client, close, connect, unavailable
 
 
 class RedisPreviews:
-    def __init__(self, client: Redis, prefix: str = "ig") -> None:
+    def __init__(self, client: Client, prefix: str = "ig") -> None:
         self.client = client
-        self.prefix = prefix
+        self.keys = Keys(prefix)
 
     @classmethod
     def from_url(cls, url: str) -> RedisPreviews:
         return cls(connect(url))
 
     def key(self, job_id: str) -> str:
-        return f"{self.prefix}:previews:{{{job_id}}}"
+        return self.keys.previews(job_id)
 
     async def add(self, job_id: str, preview: Preview) -> None:
         key = self.key(job_id)
@@ -37,4 +38,4 @@ class RedisPreviews:
         return [Preview.from_json(item) for item in found]
 
     async def aclose(self) -> None:
-        await self.client.aclose()
+        await close(self.client)

@@ -72,8 +72,8 @@ class QueueStats:
 
     depth: int
     oldest_age: float  # seconds; 0 when nothing waits
-    # Jobs deferred until their backend has room (not counted in `depth`; one canceled
-    # while it waited may count until its not-before time).
+    # Jobs deferred until their backend has room (not counted in `depth`; a job that ends
+    # while it waits, canceled or past its deadline, leaves the count in that step).
     deferred: int = 0
 
 

@@ -336,9 +336,11 @@ class MemoryState:
 
     async def referenced_keys(self) -> set[str]:
         now = time.monotonic()
-        results = [job.result for expires, job in self._jobs.values() if expires >= now]
+        jobs = [job for expires, job in self._jobs.values() if expires >= now]
+        results = [job.result for job in jobs]
         results += [result for expires, result in self._cache.values() if expires >= now]
-        return {image.key for result in results if result is not None for image in result.images}
+        outputs = {image.key for result in results if result is not None for image in result.images}
+        return outputs | {key for job in jobs for key in job.spec.input_keys}
 
     async def queue_stats(self) -> QueueStats:
         oldest = self._get(self._queue[0]) if self._queue else None
@@ -434,6 +436,11 @@ class MemoryState:
     def _deactivate(self, job: Job) -> None:
         self._active.get(job.tenant, {}).pop(job.id, None)
         self._deadlines.pop(job.id, None)
+        if job.resume is not None:  # ended while deferred (a cancel): it waits no more
+            waiting = [entry for entry in self._deferred if entry[1] != job.id]
+            if len(waiting) < len(self._deferred):
+                heapq.heapify(waiting)
+                self._deferred = waiting
 
     def _index(self, job: Job) -> None:
         self._by_tenant.setdefault(job.tenant, {})[job.id] = job.created_at

@@ -20,13 +20,9 @@ worker takes it over (XPENDING IDLE + XCLAIM). A job delivered more than `max_de
 times is handed out unstarted, and the worker ends it `worker_lost` through the same
 finish pipeline as every other ending.
 
-Redis Cluster: the scripts touch several slots (job keys tagged by job id, cache and
-in-flight keys by fingerprint, the tenant sets, the one stream) and build some names from
-templates (a leader's followers), which one Redis (or one primary with replicas) allows and
-Cluster does not. For Cluster, change `Keys.tag` to tag by queue shard: job ids that carry
-`q = hash(fingerprint) % N` and every key of a fingerprint's jobs under `{q<q>}`; each
-script is then one slot, workers read the N streams, and the per-tenant sets become
-per-shard sets summed by `count_active` (N reads).
+Redis Cluster (`redis+cluster://`): every key a script touches is in the state's one slot
+(see gateway/state/keys.py), so each script stays one atomic step on one node and every
+guarantee above holds as on one Redis; a failover promotes the slot's replica.
 """
 
 from __future__ import annotations
@@ -41,7 +37,6 @@ from functools import lru_cache, partial
 from typing import Any, TypeVar, cast
 
 import orjson
-from redis.asyncio import ConnectionPool, Redis
 from redis.commands.core import AsyncScript
 from redis.exceptions import (
     NoScriptError,
@@ -73,7 +68,7 @@ from gateway.state.base import (
     SubmitExpired,
 )
 from gateway.state.keys import Keys
-from gateway.state.redis_client import quick_retry, unavailable
+from gateway.state.redis_client import Client, close, connect, ready, unavailable
 from gateway.state.redis_outbox import RedisOutbox
 from gateway.state.redis_queue_stats import read_queue_stats
 
@@ -81,9 +76,6 @@ log = logging.getLogger("imagegate.state")
 
 T = TypeVar("T")
 MAX_DELIVERIES = 5
-# Per client. redis-py's default (100) made bursts fail with MaxConnectionsError; a blocking
-# pool waits instead but costs ~40 us per command in its condition variable, so: a large cap.
-MAX_CONNECTIONS = 2048
 MAX_BLOCK = 5.0  # seconds one XREADGROUP blocks; its socket waits a second longer
 GROUP = "workers"
 # A submit not run by Redis within this many seconds of being sent refuses itself: by then
@@ -115,7 +107,7 @@ def _ms(seconds: float) -> int:
 
 
 class RedisState:
-    """The state Protocol on one Redis (7.0+).
+    """The state Protocol on one Redis (7.0+) or a Redis Cluster.
 
     >>> state = RedisState.from_url("redis://127.0.0.1:6379/0", job_ttl=604800,
     ...                             cache_ttl=86400, visibility_timeout=300)
@@ -126,8 +118,8 @@ class RedisState:
 
     def __init__(
         self,
-        client: Redis,
-        blocking: Redis,
+        client: Client,
+        blocking: Client,
         *,
         job_ttl: float,
         cache_ttl: float,
@@ -147,6 +139,7 @@ class RedisState:
             {
                 "keys": self.keys.templates(),
                 "deadlines": self.keys.deadlines,
+                "deferred": self.keys.deferred,
                 "outbox": self.keys.outbox,
                 "active": sorted(status.value for status in ACTIVE),
                 "group": GROUP,
@@ -177,25 +170,13 @@ class RedisState:
     def from_url(
         cls, url: str, *, job_ttl: float, cache_ttl: float, visibility_timeout: float
     ) -> RedisState:
-        """Two clients on `url`: commands time out after 1 s, blocking reads after
-        `MAX_BLOCK + 1` s; a connection or timeout error is retried once after 0.1 s, so
-        an unreachable Redis answers `StateUnavailable` within about two seconds. The pool
-        allows `MAX_CONNECTIONS`, far past redis-py's default 100 that bursts exceeded."""
-
-        def connect(socket_timeout: float) -> Redis:
-            retry = quick_retry()
-            pool = ConnectionPool.from_url(
-                url,
-                max_connections=MAX_CONNECTIONS,
-                socket_connect_timeout=1.0,
-                socket_timeout=socket_timeout,
-                retry=retry,  # connections take their retry from the pool's kwargs
-            )
-            return Redis(connection_pool=pool, retry=retry)
-
+        """Two clients on `url` (gateway/state/redis_client.py): commands time out after
+        1 s, blocking reads after `MAX_BLOCK + 1` s; a connection or timeout error is
+        retried once, so an unreachable Redis answers `StateUnavailable` within about two
+        seconds."""
         return cls(
-            connect(1.0),
-            connect(MAX_BLOCK + 1.0),
+            connect(url),
+            connect(url, MAX_BLOCK + 1.0),
             job_ttl=job_ttl,
             cache_ttl=cache_ttl,
             visibility_timeout=visibility_timeout,
@@ -236,6 +217,8 @@ class RedisState:
             *((reservation.key,) if reservation else ()),
         ]
         if deadline is None:
+            with unavailable():  # a cluster's discovery is no part of the submit's second
+                await ready(self.client)
             deadline = time.time() + SUBMIT_DEADLINE
         args = self._args(
             _dumps(job),
@@ -440,8 +423,7 @@ class RedisState:
 
     async def aclose(self) -> None:
         for client in (self.client, self.blocking):
-            await client.aclose()
-            await client.connection_pool.aclose()  # a pool we passed in is ours to close
+            await close(client)
 
     # -- internals ---------------------------------------------------------------------
     async def _read(self, worker_id: str, block_ms: int) -> tuple[str, str] | None:
@@ -481,13 +463,18 @@ class RedisState:
 
 
 def _image_keys(docs: list[bytes | str | None]) -> set[str]:
-    """Image storage keys in job documents or cached results."""
+    """Image storage keys in job documents (their results and the inputs an edit reads)
+    or cached results."""
     found: set[str] = set()
     for doc in docs:
         if doc is None:
             continue
         data = json.loads(doc)
-        result = data.get("result") if "spec" in data else data
+        spec = data.get("spec")
+        if spec is not None:  # `or ()`: cjson writes an empty list as {}
+            found.update(spec.get("images") or ())
+            found.update((spec["mask"],) if spec.get("mask") else ())
+        result = data.get("result") if spec is not None else data
         for image in (result or {}).get("images", ()):
             found.add(image["key"])
     return found

@@ -1,19 +1,62 @@
-"""How every `redis://` store reaches Redis: short timeouts, one quick retry, and
-connection-level failures raised as `StateUnavailable`."""
+"""How every Redis-backed store reaches Redis, one node or a cluster: short timeouts, one
+quick retry, and connection-level failures raised as `StateUnavailable`.
+
+    redis://[user:password@]host:port/db              one node (rediss:// with TLS)
+    redis+cluster://[user:password@]host:port[,host:port...]   Redis Cluster: the nodes
+                                                     listed are where discovery starts
+
+The same options (`options`) serve the state's clients and the `limits` storage, so rate
+limits time out and retry like the rest.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
+from urllib.parse import urlsplit
 
 from redis.asyncio import Redis
+from redis.asyncio.cluster import ClusterNode, RedisCluster
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
-from redis.exceptions import ConnectionError, MasterDownError, ReadOnlyError, TimeoutError
+from redis.exceptions import (
+    ClusterDownError,
+    ConnectionError,
+    MasterDownError,
+    ReadOnlyError,
+    RedisClusterException,
+    TimeoutError,
+    TryAgainError,
+)
 
+from gateway.schemes import cluster_nodes
 from gateway.state.base import StateUnavailable
 
 COMMAND_TIMEOUT = 1.0
+# Per client (per node on a cluster). redis-py's default (100) made bursts fail with
+# MaxConnectionsError; a blocking pool waits instead but costs ~40 us per command in its
+# condition variable, so: a large cap.
+MAX_CONNECTIONS = 2048
+CLUSTER_SCHEME = "redis+cluster"
+SINGLE_SCHEMES = ("redis", "rediss", "unix")
+
+# The client of either form: the commands the stores use exist on both.
+Client = Redis | RedisCluster
+
+
+class ClusterClient(RedisCluster):
+    """redis-py's cluster client, its topology read before the first command runs.
+
+    redis-py 8.1 resolves a command's routing policy before it initializes the client, and
+    concurrent first commands then share one connection ('NoneType' object has no attribute
+    'writelines'); initializing first (it holds a lock) makes them wait for one discovery.
+    """
+
+    async def execute_command(self, *args: Any, **kwargs: Any) -> Any:
+        if self._initialize:
+            await self.initialize()
+        return await super().execute_command(*args, **kwargs)
 
 
 def quick_retry() -> Retry:
@@ -22,14 +65,43 @@ def quick_retry() -> Retry:
     return Retry(ExponentialBackoff(cap=0.2, base=0.05), retries=1)
 
 
-def connect(url: str) -> Redis:
-    """A client whose commands time out after 1 s and are retried once."""
-    return Redis.from_url(
-        url,
-        socket_timeout=COMMAND_TIMEOUT,
-        socket_connect_timeout=COMMAND_TIMEOUT,
-        retry=quick_retry(),
-    )
+def is_cluster(url: str) -> bool:
+    return urlsplit(url).scheme == CLUSTER_SCHEME
+
+
+def options(socket_timeout: float = COMMAND_TIMEOUT) -> dict[str, Any]:
+    """The connection options of every client, the `limits` storage's included."""
+    return {
+        "socket_timeout": socket_timeout,
+        "socket_connect_timeout": COMMAND_TIMEOUT,
+        "retry": quick_retry(),
+        "max_connections": MAX_CONNECTIONS,
+    }
+
+
+def connect(url: str, socket_timeout: float = COMMAND_TIMEOUT) -> Client:
+    """A client whose commands time out after `socket_timeout` and are retried once: a
+    `RedisCluster` for `redis+cluster://`, else one `Redis` with its own pool."""
+    if is_cluster(url):
+        nodes, found = cluster_nodes(url)
+        auth: dict[str, Any] = dict(found)
+        startup = [ClusterNode(host, port) for host, port in nodes]
+        return ClusterClient(startup_nodes=startup, **auth, **options(socket_timeout))
+    return Redis.from_url(url, **options(socket_timeout))
+
+
+async def ready(client: Client) -> None:
+    """A cluster client reads the topology now if it has not yet (one node: nothing to do),
+    so what follows is timed from when the command itself can be sent."""
+    if isinstance(client, RedisCluster):
+        await client.initialize()
+
+
+async def close(client: Client) -> None:
+    """Close the client and its connections (a pool we built is ours to close)."""
+    await client.aclose()
+    if isinstance(client, Redis):
+        await client.connection_pool.aclose()
 
 
 @contextmanager
@@ -38,6 +110,16 @@ def unavailable() -> Iterator[None]:
     try:
         yield
     # ConnectionError includes BusyLoadingError (still loading) and AuthenticationError;
-    # ReadOnly and MasterDown are the answers of a replica during a failover.
-    except (ConnectionError, TimeoutError, ReadOnlyError, MasterDownError) as exc:
+    # ReadOnly and MasterDown are the answers of a replica during a failover; a cluster
+    # whose slots are not all served (a master lost, its replica not promoted yet) answers
+    # CLUSTERDOWN or TRYAGAIN, or the client finds no node for a slot.
+    except (
+        ConnectionError,
+        TimeoutError,
+        ReadOnlyError,
+        MasterDownError,
+        ClusterDownError,
+        TryAgainError,
+        RedisClusterException,
+    ) as exc:
         raise StateUnavailable(f"redis is unavailable ({type(exc).__name__})") from exc

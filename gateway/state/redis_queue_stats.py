@@ -4,46 +4,42 @@ The stream holds exactly the entries not yet finished (`finish` and `requeue` XA
 theirs), so the entries waiting for a worker are its length minus those handed out and not
 acknowledged (the group's pending count); the oldest waiting one is the first entry after
 the group's last-delivered id, and its id carries the milliseconds at which it was queued.
-Two round trips (XLEN, XPENDING, XINFO GROUPS and TIME together, then one XRANGE), each
-O(1) or O(consumers).
+One script (one round trip, on the stream's node, so its clock is the one that stamped the
+entries: a cluster client may not pipeline TIME), each step O(1) or O(consumer groups).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from redis.asyncio import Redis
-
 from gateway.state.base import QueueStats
+from gateway.state.redis_client import Client
+
+# KEYS[1]: the stream. ARGV[1]: the consumer group. -> {waiting, ms since the oldest
+# waiting entry was queued}
+QUEUE_STATS = """
+if redis.call('EXISTS', KEYS[1]) == 0 then return {0, 0} end
+local length, handed_out, after = redis.call('XLEN', KEYS[1]), 0, '-'
+for _, group in ipairs(redis.call('XINFO', 'GROUPS', KEYS[1])) do
+  local info = {}
+  for i = 1, #group, 2 do info[group[i]] = group[i + 1] end
+  -- Before the first claim creates the group, every entry waits.
+  if info['name'] == ARGV[1] then
+    handed_out, after = info['pending'], '(' .. info['last-delivered-id']
+  end
+end
+local depth = math.max(0, length - handed_out)
+if depth == 0 then return {0, 0} end
+local first = redis.call('XRANGE', KEYS[1], after, '+', 'COUNT', 1)
+if #first == 0 then return {depth, 0} end
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local queued = tonumber(string.match(first[1][1], '^(%d+)'))
+return {depth, math.max(0, now - queued)}
+"""
 
 
-def _field(info: dict[Any, Any], name: str) -> Any:
-    return info.get(name, info.get(name.encode()))
-
-
-async def read_queue_stats(client: Redis, stream: str, group: str) -> QueueStats:
-    async with client.pipeline(transaction=False) as pipe:
-        pipe.xlen(stream)
-        pipe.xpending(stream, group)
-        pipe.xinfo_groups(stream)
-        pipe.time()
-        length, pending, groups, (seconds, micros) = await pipe.execute(raise_on_error=False)
-    if isinstance(length, Exception) or isinstance(groups, Exception):  # no stream yet
-        return QueueStats(0, 0.0)
-    handed_out = 0 if isinstance(pending, Exception) else int(pending["pending"])
-    depth = max(0, int(length) - handed_out)
-    if depth == 0:
-        return QueueStats(0, 0.0)
-    ours = [info for info in groups if _decoded(_field(info, "name")) == group]
-    # Before the first claim creates the group, every entry waits.
-    after = f"({_decoded(_field(ours[0], 'last-delivered-id'))}" if ours else "-"
-    first = await client.xrange(stream, min=after, count=1)
-    if not first:
-        return QueueStats(depth, 0.0)
-    queued_ms = int(_decoded(first[0][0]).split("-")[0])
-    now_ms = int(seconds) * 1000 + int(micros) // 1000
-    return QueueStats(depth, max(0.0, (now_ms - queued_ms) / 1000))
-
-
-def _decoded(value: Any) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
+async def read_queue_stats(client: Client, stream: str, group: str) -> QueueStats:
+    reply: Any = await client.eval(QUEUE_STATS, 1, stream, group)
+    depth, age_ms = reply
+    return QueueStats(int(depth), int(age_ms) / 1000)

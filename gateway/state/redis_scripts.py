@@ -124,6 +124,8 @@ local function save(job)
   else
     redis.call('ZREM', active, job.id)
     if present(job.deadline) then redis.call('ZREM', ctx.deadlines, job.id) end
+    -- A job that ends while deferred (canceled, a deadline) leaves the deferred set now.
+    if present(job.resume) then redis.call('ZREM', ctx.deferred, job.id) end
   end
   if type(job.webhook) == 'table' then  -- the outbox index follows the webhook's due time
     local due = job.webhook.next_attempt_ms

@@ -1,13 +1,14 @@
 """`redis://` usage records, shared by every gateway and worker process on one Redis.
 
-    ig:usage:tenants                 SET of tenants that have records
-    ig:usage:{<tenant>}:days         ZSET of the tenant's days (score: the day's ordinal)
-    ig:usage:{<tenant>}:<YYYY-MM-DD> HASH of ["<model>", "<backend>", "<counter>"] -> integer
+    ig:{ig}:usage:tenants                 SET of tenants that have records
+    ig:{ig}:usage:<tenant>:days           ZSET of the tenant's days (score: day ordinal)
+    ig:{ig}:usage:<tenant>:<YYYY-MM-DD>   HASH of ["<model>", "<backend>", "<counter>"] -> int
 
 Every counter is an integer (money in micro-dollars) added with HINCRBY inside one script
 call per batch of ended jobs (atomic, like a MULTI, but one command to send and one reply
-to read instead of seven per record), so processes add exactly, never a lost update and
-never a float. Records are kept `RETENTION_DAYS` after their last write.
+to read instead of seven per record; every key is in the state's slot, so it is one step
+on a cluster too), so processes add exactly, never a lost update and never a float.
+Records are kept `RETENTION_DAYS` after their last write.
 """
 
 from __future__ import annotations
@@ -16,9 +17,8 @@ import json
 from collections import defaultdict
 from datetime import date
 
-from redis.asyncio import Redis
-
-from gateway.state.redis_client import connect, unavailable
+from gateway.state.keys import Keys
+from gateway.state.redis_client import Client, close, connect, unavailable
 from gateway.usage.base import UsageDelta, UsageKey, UsageRecord, ordered
 
 RETENTION_DAYS = 400
@@ -48,9 +48,9 @@ return 1
 
 
 class RedisUsage:
-    def __init__(self, client: Redis, prefix: str = "ig") -> None:
+    def __init__(self, client: Client, prefix: str = "ig") -> None:
         self.client = client
-        self.prefix = prefix
+        self.keys = Keys(prefix)
         self._add = client.register_script(ADD)
 
     @classmethod
@@ -60,13 +60,13 @@ class RedisUsage:
 
     @property
     def tenants_key(self) -> str:
-        return f"{self.prefix}:usage:tenants"
+        return self.keys.usage("tenants")
 
     def days_key(self, tenant: str) -> str:
-        return f"{self.prefix}:usage:{{{tenant}}}:days"
+        return self.keys.usage(f"{tenant}:days")
 
     def day_key(self, tenant: str, day: date) -> str:
-        return f"{self.prefix}:usage:{{{tenant}}}:{day.isoformat()}"
+        return self.keys.usage(f"{tenant}:{day.isoformat()}")
 
     async def add(self, deltas: list[UsageDelta]) -> None:
         if not deltas:
@@ -116,4 +116,4 @@ class RedisUsage:
         return ordered(records)
 
     async def aclose(self) -> None:
-        await self.client.aclose()  # from_url: the client closes its own pool
+        await close(self.client)

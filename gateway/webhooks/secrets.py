@@ -19,6 +19,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+from gateway.directory import Directory, Live
 from gateway.settings import ConfigError, Settings
 from gateway.webhooks.signing import new_secret, secret_key
 
@@ -65,12 +66,19 @@ class TenantSecrets:
         settings: Settings,
         environ: Mapping[str, str],
         clock: Callable[[], float] = time.time,
+        live: Live | None = None,
     ) -> None:
         self.clock = clock
         self.environ = environ
-        self.settings = settings
+        # The gateway's directory, so a reload's tenants are read here too; alone (the
+        # CLI, tests): a directory of its own.
+        self.live = live or Live(Directory.of(settings, {}))
         self.directory = Path(settings.server.data_dir).expanduser() / "webhooks"
         self._files: dict[str, SecretsFile] = {}
+
+    @property
+    def settings(self) -> Settings:
+        return self.live.current.settings
 
     def ensure(self) -> dict[str, str]:
         """Check every tenant's environment secret; generate missing file secrets.
