@@ -138,9 +138,12 @@ def test_a_running_job_is_stopped_at_its_deadline(
     gate = Gate()
     backend = MockBackend("procedural", script=[gate])
     client = make_client(priced(make_settings, state_url), backends={"procedural": backend})
-    job_id = submit(client, deadline=0.5)
+    # Long enough that even a loaded machine starts the vendor call before the deadline
+    # (at 0.5 s a slow first claim on the cluster once let it end still PENDING).
+    job_id = submit(client, deadline=3)
     job = wait_for_job(client, job_id, AUTH)
     assert job["status"] == "CANCELED" and job["error"]["code"] == "deadline_exceeded"
+    assert gate.started == 1, "the vendor call had not started by the deadline"
     assert backend.canceled == ["pred-1"] and job["cost"] == PRICE
     assert spent(client) == Decimal(PRICE)
 
