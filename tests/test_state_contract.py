@@ -495,6 +495,7 @@ async def test_round_trips_per_call(redis_url: str, raw: aioredis.Redis) -> None
         await state.count_active("demo")
         assert await trips(state.count_active("demo")) == 1
         assert await trips(state.finish(job.id, result=RESULT)) == 2  # first FINISH: EVAL
+        assert await trips(state.get_job(job.id)) == 0  # ended: kept by the finish
         assert await trips(state.submit(make_job())) == 1  # cached at birth
         assert await trips(state.claim("w1", 0.05)) == 2  # nothing waiting: + XREADGROUP
     finally:

@@ -4,9 +4,17 @@ Key names and lifetimes: `gateway/state/keys.py`. Every change to more than one 
 Lua script (`redis_scripts.py`), so it is atomic, and every script is safe to run twice
 (redis-py retries a command whose reply was lost): `submit` returns the stored job when the
 id exists, and every status change is a compare-and-set `Change` from `gateway.jobs`.
-Round trips: submit 1, get_job 1, add_attempt 1, finish 1, count_active 1; claim 1 when
-work is waiting, else 1 + a blocking XREADGROUP + 1. The first call of a script after Redis
-restarts costs one more (EVALSHA fails, then EVAL).
+Round trips: submit 1, get_job 1 (0 for a finished job this process has seen, below),
+add_attempt 1, finish 1, count_active 1; claim 1 when work is waiting, else 1 + a blocking
+XREADGROUP + 1. The first call of a script after Redis restarts costs one more (EVALSHA
+fails, then EVAL).
+
+Finished jobs are read once per process: a job that ended without a webhook is never
+written again (every script's change to an existing job is compare-and-set on an active
+status; only the outbox rewrites an ended job, and only its webhook state), so the
+documents of such jobs that this process reads or writes are kept in a bounded LRU and
+`get_job` answers them without Redis, each until shortly before Redis may expire it.
+Why that returns exactly what a GET would: gateway/state/redis_finished.py.
 
 A submit carries a deadline (`SUBMIT_DEADLINE` after it was sent, compared with Redis
 `TIME`): a submit that sat in a stalled server's socket until after the client was told
@@ -69,6 +77,7 @@ from gateway.state.base import (
 )
 from gateway.state.keys import Keys
 from gateway.state.redis_client import Client, close, connect, ready, unavailable
+from gateway.state.redis_finished import FinishedJobs
 from gateway.state.redis_outbox import RedisOutbox
 from gateway.state.redis_queue_stats import read_queue_stats
 
@@ -165,6 +174,7 @@ class RedisState:
         self._due = client.register_script(lua.DUE)
         self._list = client.register_script(lua.LIST)
         self.outbox = RedisOutbox(self)
+        self.finished = FinishedJobs(job_ttl)  # final documents, read without Redis
 
     @classmethod
     def from_url(
@@ -239,7 +249,9 @@ class RedisState:
             if reply[1] == b"expired":
                 raise SubmitExpired("the submit reached redis after its deadline")
             raise ConcurrencyLimited(job.tenant)
-        return _loads(reply)
+        stored = _loads(reply)
+        self.finished.keep(stored)  # born from the cache (or a repeated submit of one)
+        return stored
 
     async def reserve(self, reservation: Reservation, job_id: str | None = None) -> bool:
         args = self._args(
@@ -257,9 +269,15 @@ class RedisState:
             return int(await self.client.get(key) or 0)
 
     async def get_job(self, job_id: str) -> Job | None:
+        if (kept := self.finished.get(job_id)) is not None:
+            return kept
         with unavailable():
             doc = await self.client.get(self.job_key(job_id))
-        return None if doc is None else _loads(doc)
+        if doc is None:
+            return None
+        job = _loads(doc)
+        self.finished.keep(job)
+        return job
 
     async def claim(self, worker_id: str, timeout: float) -> Job | None:
         deadline = time.monotonic() + timeout
@@ -337,7 +355,7 @@ class RedisState:
             docs = await self._run(
                 self._finish, keys=[self.keys.job(job_id), self.stream], args=args
             )
-        return [_loads(doc) for doc in docs]
+        return self._kept([_loads(doc) for doc in docs])
 
     async def requeue(self, job_id: str) -> None:
         args = self._args(_change(jobs.requeued()))
@@ -359,7 +377,8 @@ class RedisState:
         if not reply:
             return Canceled(None, [])
         doc, ended, stopping = reply
-        return Canceled(_loads(doc), [_loads(d) for d in ended], stopping.decode() or None)
+        kept = self._kept([_loads(d) for d in ended])
+        return Canceled(_loads(doc), kept, stopping.decode() or None)
 
     async def due(self, now: float, limit: int) -> list[str]:
         args = self._args(round(now * 1000), limit)
@@ -426,6 +445,12 @@ class RedisState:
             await close(client)
 
     # -- internals ---------------------------------------------------------------------
+    def _kept(self, found: list[Job]) -> list[Job]:
+        """`found` (documents a script just read or wrote), the final ones remembered."""
+        for job in found:
+            self.finished.keep(job)
+        return found
+
     async def _read(self, worker_id: str, block_ms: int) -> tuple[str, str] | None:
         """Wait for one new entry: (entry id, job id), or None when the block times out."""
         reply: Any = await self.blocking.xreadgroup(
