@@ -138,6 +138,7 @@ class RedisState:
         self.max_deliveries = max_deliveries
         self.keys = Keys(prefix)
         self.stream = self.keys.queue
+        # Bytes: sent with every script call, so encoded once here rather than per call.
         self._context = json.dumps(
             {
                 "keys": self.keys.templates(),
@@ -149,10 +150,10 @@ class RedisState:
                 "lists": ["attempts", "reserved"],
             },
             separators=(",", ":"),
-        )
+        ).encode()
         self._joins = json.dumps(
             {status.value: change.to_json() for status, change in jobs.joins().items()}
-        )
+        ).encode()
         self._submit = client.register_script(lua.SUBMIT)
         self._take = client.register_script(lua.TAKE)
         self._start = client.register_script(lua.START)
