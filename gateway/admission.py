@@ -25,7 +25,13 @@ from gateway.metrics import Metrics
 from gateway.money.format import usd
 from gateway.quotas import RateLimiter, Refused, concurrency_limited, rate_limited
 from gateway.settings import PlanSettings
-from gateway.state.base import BudgetRefused, ConcurrencyLimited, Reservation, StateStore
+from gateway.state.base import (
+    BudgetRefused,
+    CachedBirth,
+    ConcurrencyLimited,
+    Reservation,
+    StateStore,
+)
 
 HEADROOM_FRESH = 1.0  # seconds a pre-check reading is trusted
 
@@ -85,12 +91,13 @@ class Admission:
         self._headroom: dict[str, Headroom] = {}
 
     async def admit(
-        self, job: Job, plan: PlanSettings, estimate: Decimal
+        self, job: Job, plan: PlanSettings, estimate: Decimal, cached: CachedBirth | None = None
     ) -> tuple[Job, dict[str, str]]:
-        """Store `job` under the tenant's limits; the stored job and the RateLimit headers."""
+        """Store `job` under the tenant's limits; the stored job and the RateLimit headers.
+        `cached`: what the store writes with the job if it is born from the cache."""
         try:
             _within_cap(plan, estimate)
-            stored, headers = await self._admit(job, plan, estimate)
+            stored, headers = await self._admit(job, plan, estimate, cached)
         except ApiError as refused:
             self.metrics.refused(job.tenant, refused.code)
             raise
@@ -98,7 +105,7 @@ class Admission:
         return stored, headers
 
     async def _admit(
-        self, job: Job, plan: PlanSettings, estimate: Decimal
+        self, job: Job, plan: PlanSettings, estimate: Decimal, cached: CachedBirth | None
     ) -> tuple[Job, dict[str, str]]:
         tenant, cap = job.tenant, plan.max_concurrent
         budget = Budget.parse(plan.budget)
@@ -117,7 +124,7 @@ class Admission:
             limited = await self.rates.acquire(plan.rate, "submit", tenant)
         except Refused as refused:
             raise rate_limited(refused.state, "submission") from None
-        submitted = self.state.submit(job, max_active=cap, reservation=reservation)
+        submitted = self.state.submit(job, max_active=cap, reservation=reservation, cached=cached)
         if not limited:
             stored, quota = await self._stored(submitted, cap, budget, estimate), None
         else:

@@ -96,7 +96,9 @@ class RateLimiter:
         # yet): ours has the state's timeouts, retry and pool size, and on a cluster it
         # reads the topology before its first command (see ClusterClient).
         bridge: Any = storage.bridge
-        bridge.storage = connect(state_url)
+        # Coalescing on one node: a rule's windows, hit or read together, and other
+        # requests' checks meanwhile, share one write (gateway/state/redis_coalescing.py).
+        bridge.storage = connect(state_url, coalesce=True)
         bridge.register_scripts()  # the scripts are bound to the client they were made on
         return cls(storage)
 

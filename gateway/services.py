@@ -48,7 +48,7 @@ from gateway.signing import UrlSigner
 from gateway.state import StateStore, state_from_settings
 from gateway.storage import ImageStore, UrlBuilder, open_image_store, url_builder
 from gateway.submissions import Submissions
-from gateway.usage import UsageStore, usage_from_url
+from gateway.usage import UsageStore
 from gateway.usage.recorder import UsageRecorder
 from gateway.vendor_http import vendor_client
 from gateway.webhooks import Dispatcher, TenantSecrets
@@ -158,7 +158,7 @@ class Gateway:
             attempt_timeout=min(settings.outbound.timeout, settings.webhooks.lease / 2),
             metrics=metrics,
         )
-        usage = usage_from_url(settings.state.url)
+        usage = state.usage  # beside the jobs: a cache hit's usage is written by its submit
         endings = Endings(
             state,
             [
@@ -256,6 +256,10 @@ class Gateway:
         """What the first target of the job's route expects one attempt to cost."""
         return _first_target(self.settings, self.prices, spec)[1]
 
+    def first_target(self, spec: JobSpec) -> tuple[str, Decimal]:
+        """The backend of the job's first attempt, and what that attempt should cost."""
+        return _first_target(self.settings, self.prices, spec)
+
     async def present(self, job: Job) -> dict[str, Any]:
         return await present_job(job, self.urls)
 
@@ -274,8 +278,7 @@ class Gateway:
         await self.batches.aclose()
         await self.previews.aclose()
         await self.capacity.aclose()
-        await self.usage.aclose()
-        await self.state.aclose()
+        await self.state.aclose()  # and its usage records
 
 
 def _first_target(settings: Settings, prices: PriceBook, spec: JobSpec) -> tuple[str, Decimal]:

@@ -24,10 +24,11 @@ from gateway.errors import (
 from gateway.events import wait_until_ended
 from gateway.fingerprint import fingerprint
 from gateway.input_images import Inputs, prepare_inputs
-from gateway.jobs import Job, JobSpec, client_cancel, new_job_id
+from gateway.jobs import Job, JobSpec, client_cancel, new_job_id, utcnow
 from gateway.previews.following import PreviewImage, follow_previews
 from gateway.quotas import Refused, rate_limited
 from gateway.state.base import ListQuery, Page
+from gateway.usage.recorder import birth_usage
 from gateway.webhooks.schedule import redelivery
 from gateway.webhooks.target import webhook_target
 
@@ -99,11 +100,12 @@ class Submissions:
             deadline=deadline,
             webhook=webhook,
         )
-        stored, headers = await gateway.admission.admit(
-            job, plan, gateway.first_attempt_estimate(spec)
-        )
+        target = gateway.first_target(spec)
+        cached = None if spec.no_cache else birth_usage(tenant, spec, utcnow(), target)
+        stored, headers = await gateway.admission.admit(job, plan, target[1], cached)
         if stored.status.terminal:
-            # Born finished (from the cache): no worker will announce it, so we do.
+            # Born finished (from the cache): no worker will announce it, so we do (its
+            # usage is already recorded, by the store, in the step that stored it).
             await gateway.endings.announce([stored])
         return Submitted(stored, headers)
 

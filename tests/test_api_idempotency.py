@@ -12,7 +12,7 @@ from starlette.testclient import TestClient
 
 from gateway.jobs import Job
 from gateway.settings import Settings
-from gateway.state.base import Reservation, StateUnavailable
+from gateway.state.base import StateUnavailable
 from gateway.state.memory import MemoryState
 from tests.conftest import AUTH, OTHER_AUTH
 
@@ -105,13 +105,11 @@ class FailingOnce(MemoryState):
 
     failed = False
 
-    async def submit(
-        self, job: Job, *, max_active: int | None = None, reservation: Reservation | None = None
-    ) -> Job:
+    async def submit(self, job: Job, **options: Any) -> Job:
         if not self.failed:
             self.failed = True
             raise StateUnavailable("redis is unavailable (ConnectionError)")
-        return await super().submit(job, max_active=max_active, reservation=reservation)
+        return await super().submit(job, **options)
 
 
 def test_a_503_releases_the_key_so_the_retry_runs(
@@ -136,12 +134,10 @@ class Gated(MemoryState):
         self.inside = threading.Event()
         self.gate = threading.Event()
 
-    async def submit(
-        self, job: Job, *, max_active: int | None = None, reservation: Reservation | None = None
-    ) -> Job:
+    async def submit(self, job: Job, **options: Any) -> Job:
         self.inside.set()
         await asyncio.to_thread(self.gate.wait, 10)
-        return await super().submit(job, max_active=max_active, reservation=reservation)
+        return await super().submit(job, **options)
 
 
 def test_a_key_whose_first_request_is_running_is_409(

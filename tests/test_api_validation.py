@@ -10,6 +10,7 @@ from starlette.testclient import TestClient
 
 from gateway.jobs import Job
 from gateway.state.keys import Keys
+from gateway.usage.memory import MemoryUsage
 from tests.conftest import AUTH
 
 BAD_BODIES = [
@@ -111,6 +112,7 @@ class ExplodingState:
     queued = 0
     max_deliveries = 5
     keys = Keys()
+    usage = MemoryUsage()
 
     async def submit(self, job: Job) -> Job:
         raise RuntimeError("boom at /srv/secret/path with Bearer sk-abcdef123456")

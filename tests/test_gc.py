@@ -21,8 +21,9 @@ from gateway.cli import main
 from gateway.gc import collect_garbage
 from gateway.jobs import Job, JobResult, JobSpec, StoredImage, new_job_id
 from gateway.settings import Settings, StorageSettings
-from gateway.state import StateUnavailable
+from gateway.state import StateStore, StateUnavailable
 from gateway.state.memory import MemoryState
+from gateway.state.redis import RedisState
 from gateway.storage import ImageStore, ObjectInfo, open_image_store
 
 DAY = timedelta(days=1)
@@ -65,7 +66,7 @@ def gc_settings(make_settings: Callable[..., Settings], **storage: object) -> Se
     return make_settings(storage={"retention": "30d", **storage})
 
 
-async def finish_job(state: MemoryState, prompt: str, image: StoredImage) -> None:
+async def finish_job(state: StateStore, prompt: str, image: StoredImage) -> None:
     spec = JobSpec(prompt=prompt, model="procedural", size="8x8")
     job = await state.submit(Job(new_job_id(), "demo", spec, fingerprint=prompt))
     assert await state.claim("worker", timeout=1) is not None
@@ -239,3 +240,34 @@ def test_cli_without_retention_has_nothing_to_do(
     monkeypatch.delenv("IMAGEGATE_STORAGE__RETENTION")
     main(["gc"])
     assert "nothing to do" in capsys.readouterr().out
+
+
+async def finish_shared_job(url: str, image: StoredImage) -> None:
+    """A job another gateway process finished with `image`, on the shared state."""
+    state = RedisState.from_url(url, job_ttl=3600, cache_ttl=3600, visibility_timeout=60)
+    try:
+        await finish_job(state, f"shared {image.key}", image)
+    finally:
+        await state.aclose()
+
+
+def test_cli_deletes_what_no_job_on_the_shared_state_uses(
+    monkeypatch: pytest.MonkeyPatch,
+    gc_env: Path,
+    shared_url: str,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """`imagegate gc` over one Redis and over a cluster: an old image a live job holds is
+    kept, an old orphan goes."""
+    monkeypatch.setenv("IMAGEGATE_STATE__URL", shared_url)
+    images = open_image_store(StorageSettings(url=f"file://{gc_env}"), {})
+    held, orphan = asyncio.run(images.put(png(20))), asyncio.run(images.put(png(21)))
+    asyncio.run(finish_shared_job(shared_url, held))
+    long_ago = time.time() - 60 * 86400
+    for image in (held, orphan):
+        os.utime(gc_env / image.key, (long_ago, long_ago))
+
+    main(["gc"])
+    out = capsys.readouterr().out
+    assert "deleted 1" in out, out
+    assert (gc_env / held.key).exists() and not (gc_env / orphan.key).exists()

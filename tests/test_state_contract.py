@@ -33,11 +33,13 @@ from gateway.jobs import (
     StoredImage,
     delivery_exhausted,
     new_job_id,
+    utcnow,
     worker_lost,
 )
 from gateway.state.base import StateStore, StateUnavailable
 from gateway.state.memory import MemoryState
 from gateway.state.redis import RedisState
+from gateway.usage.recorder import birth_usage
 from tests.conftest import SHARED
 from tests.servers import RedisServer, free_port
 
@@ -497,6 +499,8 @@ async def test_round_trips_per_call(redis_url: str, raw: aioredis.Redis) -> None
         assert await trips(state.finish(job.id, result=RESULT)) == 2  # first FINISH: EVAL
         assert await trips(state.get_job(job.id)) == 0  # ended: kept by the finish
         assert await trips(state.submit(make_job())) == 1  # cached at birth
+        saving = birth_usage("demo", job.spec, utcnow(), ("procedural", Decimal("0.04")))
+        assert await trips(state.submit(make_job(), cached=saving)) == 1  # and its usage
         assert await trips(state.claim("w1", 0.05)) == 2  # nothing waiting: + XREADGROUP
     finally:
         await state.aclose()

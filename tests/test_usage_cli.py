@@ -1,5 +1,6 @@
-"""`imagegate usage` as users run it: records that other processes wrote to Redis, as a
-table or JSON, filtered by tenant and day; a memory:// config is refused with a reason."""
+"""`imagegate usage` as users run it: records that other processes wrote to Redis (one node
+or a cluster), as a table or JSON, filtered by tenant and day; a memory:// config is
+refused with a reason."""
 
 from __future__ import annotations
 
@@ -54,9 +55,9 @@ async def write(url: str) -> None:
         await store.aclose()
 
 
-def test_usage_prints_a_table_and_json(tmp_path: Path, redis_url: str) -> None:
-    asyncio.run(write(redis_url))
-    path = str(config(tmp_path, redis_url))
+def test_usage_prints_a_table_and_json(tmp_path: Path, shared_url: str) -> None:
+    asyncio.run(write(shared_url))
+    path = str(config(tmp_path, shared_url))
     table = run_usage("--config", path, "--since", "2026-12-01")
     assert table.returncode == 0, table.stderr
     lines = table.stdout.splitlines()

@@ -30,6 +30,7 @@ from gateway.jobs import (
 )
 from gateway.state.keys import Keys
 from gateway.state.outbox import WebhookOutbox
+from gateway.usage.base import UsageDelta, UsageStore
 
 
 class StateUnavailable(Exception):
@@ -64,6 +65,16 @@ class Reservation:
     def hold(self) -> Hold:
         """The reservation as the job records it (USD)."""
         return Hold(self.key, Decimal(self.amount).scaleb(-6))
+
+
+@dataclass(frozen=True)
+class CachedBirth:
+    """What a submit writes, in the same atomic step, if its job is born from the result
+    cache: `at` is the job's ending (`jobs.born_cached(at)`), `usage` what it saved, on
+    that UTC day (`gateway.usage.recorder.birth_usage` builds both)."""
+
+    at: datetime
+    usage: tuple[UsageDelta, ...]
 
 
 @dataclass(frozen=True)
@@ -125,6 +136,11 @@ class StateStore(Protocol):
         ...
 
     @property
+    def usage(self) -> UsageStore:
+        """Usage records, beside the jobs (a cache hit's are written by its submit)."""
+        ...
+
+    @property
     def queued(self) -> int:
         """Jobs waiting in this process's own queue (0 for a queue outside the process)."""
         ...
@@ -136,6 +152,7 @@ class StateStore(Protocol):
         max_active: int | None = None,
         reservation: Reservation | None = None,
         deadline: float | None = None,
+        cached: CachedBirth | None = None,
     ) -> Job:
         """Admit a new PENDING job and return it as stored.
 
@@ -150,6 +167,10 @@ class StateStore(Protocol):
         fit, raises `BudgetRefused` and stores nothing; the stored job keeps `reserved` only
         when it took the reservation. `deadline` (epoch seconds, compared with the store's
         clock) makes a submit that reaches the store later raise `SubmitExpired`.
+
+        A job born from the cache ends at `cached.at` (now, without it), and `cached.usage`
+        is added to `usage` in the same atomic step: once per job (a repeated submit of
+        the id adds nothing), never for a job that was not born from the cache.
         """
         ...
 

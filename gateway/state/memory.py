@@ -33,6 +33,7 @@ from gateway.jobs import (
 from gateway.money.settle import settlement
 from gateway.state.base import (
     BudgetRefused,
+    CachedBirth,
     Canceled,
     ConcurrencyLimited,
     ListQuery,
@@ -43,6 +44,7 @@ from gateway.state.base import (
 )
 from gateway.state.keys import Keys
 from gateway.state.outbox import MemoryOutbox
+from gateway.usage.memory import MemoryUsage
 
 
 class MemoryState:
@@ -70,6 +72,7 @@ class MemoryState:
         self._ready = asyncio.Condition()
         self._next_sweep = time.monotonic() + 60
         self.outbox = MemoryOutbox(self._get, self._put)
+        self.usage = MemoryUsage()
 
     # -- jobs -------------------------------------------------------------------------
     def _get(self, job_id: str) -> Job | None:
@@ -120,6 +123,7 @@ class MemoryState:
         max_active: int | None = None,
         reservation: Reservation | None = None,
         deadline: float | None = None,
+        cached: CachedBirth | None = None,
     ) -> Job:
         if deadline is not None and time.time() > deadline:
             raise SubmitExpired("the submit reached the store after its deadline")
@@ -130,10 +134,13 @@ class MemoryState:
         reserved, job = job.reserved, replace(job, reserved=())  # kept only if it will run
         self._index(job)
         if not job.spec.no_cache:
-            cached = self._cached(job.fingerprint)
-            if cached is not None:
-                job = replace(jobs.born_cached(utcnow()).apply(job), result=cached)
+            result = self._cached(job.fingerprint)
+            if result is not None:
+                born = jobs.born_cached(cached.at if cached else utcnow())
+                job = replace(born.apply(job), result=result)
                 self._put(job)
+                if cached:
+                    self.usage.count(cached.usage)
                 return job
         if max_active is not None and self._active_count(job.tenant) >= max_active:
             self._unindex(job)

@@ -67,6 +67,7 @@ from gateway.jobs import (
 from gateway.state import redis_scripts as lua
 from gateway.state.base import (
     BudgetRefused,
+    CachedBirth,
     Canceled,
     ConcurrencyLimited,
     ListQuery,
@@ -80,6 +81,7 @@ from gateway.state.redis_client import Client, close, connect, ready, unavailabl
 from gateway.state.redis_finished import FinishedJobs
 from gateway.state.redis_outbox import RedisOutbox
 from gateway.state.redis_queue_stats import read_queue_stats
+from gateway.usage.redis import RedisUsage
 
 log = logging.getLogger("imagegate.state")
 
@@ -90,6 +92,7 @@ GROUP = "workers"
 # A submit not run by Redis within this many seconds of being sent refuses itself: by then
 # its command timed out (1 s), so the client is being told 503.
 SUBMIT_DEADLINE = 1.0
+NONE = ("", "", "")  # a submit's reservation arguments when it reserves nothing
 
 
 # orjson: compact like separators=(",", ":"), several times faster on every job read and
@@ -144,6 +147,7 @@ class RedisState:
         self.max_deliveries = max_deliveries
         self.keys = Keys(prefix)
         self.stream = self.keys.queue
+        # Bytes: sent with every script call, so encoded once here rather than per call.
         self._context = json.dumps(
             {
                 "keys": self.keys.templates(),
@@ -155,10 +159,10 @@ class RedisState:
                 "lists": ["attempts", "reserved"],
             },
             separators=(",", ":"),
-        )
+        ).encode()
         self._joins = json.dumps(
             {status.value: change.to_json() for status, change in jobs.joins().items()}
-        )
+        ).encode()
         self._submit = client.register_script(lua.SUBMIT)
         self._take = client.register_script(lua.TAKE)
         self._start = client.register_script(lua.START)
@@ -174,6 +178,7 @@ class RedisState:
         self._due = client.register_script(lua.DUE)
         self._list = client.register_script(lua.LIST)
         self.outbox = RedisOutbox(self)
+        self.usage = RedisUsage(client, prefix, owned=False)
         self.finished = FinishedJobs(job_ttl)  # final documents, read without Redis
 
     @classmethod
@@ -215,6 +220,7 @@ class RedisState:
         max_active: int | None = None,
         reservation: Reservation | None = None,
         deadline: float | None = None,
+        cached: CachedBirth | None = None,
     ) -> Job:
         keys = self.keys
         names = [
@@ -236,11 +242,16 @@ class RedisState:
             "" if max_active is None else max_active,
             round(deadline * 1000),
             epoch_ms(job.created_at),
-            _change(jobs.born_cached(utcnow())),
+            _change(jobs.born_cached(cached.at if cached else utcnow())),
             self._joins,
             round(job.deadline.timestamp() * 1000) if job.deadline else "",
-            *((reservation.amount, reservation.limit, reservation.ttl) if reservation else ()),
+            *((reservation.amount, reservation.limit, reservation.ttl) if reservation else NONE),
         )
+        if cached and cached.usage and not job.spec.no_cache:
+            # The usage keys are in the state's slot: one step on a cluster too.
+            usage_keys, usage_args = self.usage.packed(list(cached.usage))
+            names += usage_keys
+            args += usage_args
         with unavailable():
             reply = await self._run(self._submit, keys=names, args=args)
         if isinstance(reply, list):  # ['refused', why]

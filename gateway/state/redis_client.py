@@ -32,6 +32,7 @@ from redis.exceptions import (
 
 from gateway.schemes import cluster_nodes
 from gateway.state.base import StateUnavailable
+from gateway.state.redis_coalescing import CoalescingRedis
 
 COMMAND_TIMEOUT = 1.0
 # Per client (per node on a cluster). redis-py's default (100) made bursts fail with
@@ -79,15 +80,18 @@ def options(socket_timeout: float = COMMAND_TIMEOUT) -> dict[str, Any]:
     }
 
 
-def connect(url: str, socket_timeout: float = COMMAND_TIMEOUT) -> Client:
+def connect(url: str, socket_timeout: float = COMMAND_TIMEOUT, *, coalesce: bool = False) -> Client:
     """A client whose commands time out after `socket_timeout` and are retried once: a
-    `RedisCluster` for `redis+cluster://`, else one `Redis` with its own pool."""
+    `RedisCluster` for `redis+cluster://`, else one `Redis` with its own pool. `coalesce`:
+    on one node, commands issued together share one write (redis_coalescing.py; for
+    stores that never block)."""
     if is_cluster(url):
         nodes, found = cluster_nodes(url)
         auth: dict[str, Any] = dict(found)
         startup = [ClusterNode(host, port) for host, port in nodes]
         return ClusterClient(startup_nodes=startup, **auth, **options(socket_timeout))
-    return Redis.from_url(url, **options(socket_timeout))
+    kind = CoalescingRedis if coalesce else Redis
+    return kind.from_url(url, **options(socket_timeout))
 
 
 async def ready(client: Client) -> None:

@@ -17,6 +17,8 @@ and 64-bit seeds, which Lua's cjson would round to 14 digits.
 
 from __future__ import annotations
 
+from gateway.usage.redis import ADD_FUNCTION
+
 PRELUDE = """
 local ctx = cjson.decode(ARGV[1])
 local now, ttl = ARGV[2], ARGV[3]
@@ -242,16 +244,19 @@ local function deliver(stream, entry, id, max_deliveries, start, follow)
 end
 """
 
-# KEYS: job, cache, inflight, stream, tenant active set, tenant index[, budget counter].
+# KEYS: job, cache, inflight, stream, tenant active set, tenant index[, budget counter]
+# [, the usage keys of a cache hit].
 # ARGV[4]: the PENDING job document; [5]: '1' to bypass the cache and in-flight joining;
 # [6]: the tenant's concurrency cap or ''; [7]: deadline (epoch ms) or ''; [8]: created
 # (epoch ms, the index score); [9]: the born-cached change; [10]: the join changes by the
 # leader's status; [11]: the job's own deadline (epoch ms, the deadline index score) or '';
-# [12..14]: the budget reservation (micro-dollars, limit, ttl seconds).
+# [12..14]: the budget reservation (micro-dollars, limit, ttl seconds) or '', '', '';
+# [15..]: what a cache hit adds to the usage records (`add_usage`'s arguments), if any.
 # Returns the stored document, or {'refused', 'concurrency' | 'budget' | 'expired'}
 # storing nothing.
 SUBMIT = (
     PRELUDE
+    + ADD_FUNCTION
     + """
 local deadline = tonumber(ARGV[7])
 if deadline and now_ms() > deadline then return {'refused', 'expired'} end
@@ -259,6 +264,7 @@ local job = load(ARGV[4])
 local stored = redis.call('GET', KEYS[1])
 if stored then return stored end  -- a repeated or retried submit
 local use_cache = ARGV[5] ~= '1'
+local budget_key = ARGV[12] ~= '' and KEYS[7]
 local reserved = job.reserved
 job.reserved = {}  -- only a job that will run holds a reservation
 local function indexed(doc)
@@ -275,7 +281,10 @@ if use_cache then
   if cached then
     apply(job, decode_change(ARGV[9]))
     job.result = cjson.decode(cached)
-    return indexed(save(job))
+    local doc = indexed(save(job))
+    -- What it saved is recorded in this same step: once, and never without the job.
+    if ARGV[15] then add_usage(KEYS, budget_key and 8 or 7, ARGV, 15) end
+    return doc
   end
 end
 local max_active = tonumber(ARGV[6])
@@ -294,8 +303,8 @@ if use_cache and leader then
   redis.call('PEXPIRE', named('followers', leader.id), ttl)
   return indexed(save(job))
 end
-if KEYS[7] then
-  if not reserve(KEYS[7], tonumber(ARGV[12]), tonumber(ARGV[13]), ARGV[14]) then
+if budget_key then
+  if not reserve(budget_key, tonumber(ARGV[12]), tonumber(ARGV[13]), ARGV[14]) then
     return {'refused', 'budget'}
   end
   job.reserved = reserved

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterable
 from datetime import date
 
 from gateway.usage.base import UsageDelta, UsageKey, UsageRecord, ordered
@@ -13,6 +14,11 @@ class MemoryUsage:
         self._counts: dict[UsageKey, dict[str, int]] = defaultdict(lambda: defaultdict(int))
 
     async def add(self, deltas: list[UsageDelta]) -> None:
+        self.count(deltas)
+
+    def count(self, deltas: Iterable[UsageDelta]) -> None:
+        """`add`, without awaiting: the memory state's submit counts a cache hit's usage
+        in the step that stores it."""
         for delta in deltas:
             counts = self._counts[delta.key]
             for name, amount in delta.counts.items():

@@ -10,11 +10,12 @@ estimate its first attempt would have reserved.
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, date
+from datetime import UTC, date, datetime
 from decimal import Decimal
 
 from gateway.jobs import Job, JobSpec, JobStatus, utcnow
 from gateway.money.format import to_micros
+from gateway.state.base import CachedBirth
 from gateway.usage.base import UsageDelta, UsageKey, UsageStore
 
 # The first target's backend of a job's route, and its first attempt's estimate.
@@ -50,20 +51,45 @@ def _saved(job: Job, day: date, first_target: FirstTarget) -> list[UsageDelta]:
     if not saved or job.status is not JobStatus.SUCCEEDED:
         return []
     try:
-        backend, estimate = first_target(job.spec)
+        target = first_target(job.spec)
     except LookupError:  # the model or its backend left the config since
         return []
+    return saved_usage(job.tenant, job.spec.model, day, target)
+
+
+def saved_usage(
+    tenant: str, model: str, day: date, target: tuple[str, Decimal]
+) -> list[UsageDelta]:
+    """One job that succeeded without a call of its own, and the estimate its first
+    attempt would have reserved at `target` (its route's first backend, that estimate)."""
+    backend, estimate = target
     counts = {"saved_jobs": 1, "saved_micros": to_micros(estimate)}
-    return [UsageDelta(UsageKey(day, job.tenant, job.spec.model, backend), counts)]
+    return [UsageDelta(UsageKey(day, tenant, model, backend), counts)]
+
+
+def birth_usage(
+    tenant: str, spec: JobSpec, at: datetime, target: tuple[str, Decimal]
+) -> CachedBirth:
+    """What a job submitted now records if the store answers it from the result cache:
+    its ending time and its saved usage on that UTC day (as `job_deltas` counts it)."""
+    day = at.astimezone(UTC).date()
+    return CachedBirth(at, tuple(saved_usage(tenant, spec.model, day, target)))
 
 
 class UsageRecorder:
-    """`Endings` hook: `await recorder(ended_jobs)`."""
+    """`Endings` hook: `await recorder(ended_jobs)`.
+
+    A job born from the cache is skipped: its submit wrote its usage in the same atomic
+    step that stored it (`CachedBirth`), so it is counted once, and never lost between a
+    stored job and a separate write."""
 
     def __init__(self, store: UsageStore, first_target: FirstTarget) -> None:
         self.store = store
         self.first_target = first_target
 
     async def __call__(self, jobs: list[Job]) -> None:
-        deltas = [delta for job in jobs for delta in job_deltas(job, self.first_target)]
-        await self.store.add(deltas)
+        deltas = [
+            delta for job in jobs if not job.cached for delta in job_deltas(job, self.first_target)
+        ]
+        if deltas:
+            await self.store.add(deltas)
