@@ -39,6 +39,11 @@ COMMAND_TIMEOUT = 1.0
 # MaxConnectionsError; a blocking pool waits instead but costs ~40 us per command in its
 # condition variable, so: a large cap.
 MAX_CONNECTIONS = 2048
+# redis-py 8.2 runs at most one error-triggered topology refresh per this interval (its
+# default: 1 s). Below the first retry's backoff (0.1 s), so a command that failed on a
+# master killed within a second of the last refresh retries on the promoted replica
+# instead of on the stale slot map; refreshes still collapse into one per interval.
+TOPOLOGY_REFRESH_MIN_INTERVAL = 0.05
 CLUSTER_SCHEME = "redis+cluster"
 SINGLE_SCHEMES = ("redis", "rediss", "unix")
 
@@ -89,7 +94,12 @@ def connect(url: str, socket_timeout: float = COMMAND_TIMEOUT, *, coalesce: bool
         nodes, found = cluster_nodes(url)
         auth: dict[str, Any] = dict(found)
         startup = [ClusterNode(host, port) for host, port in nodes]
-        return ClusterClient(startup_nodes=startup, **auth, **options(socket_timeout))
+        return ClusterClient(
+            startup_nodes=startup,
+            topology_refresh_min_interval=TOPOLOGY_REFRESH_MIN_INTERVAL,
+            **auth,
+            **options(socket_timeout),
+        )
     kind = CoalescingRedis if coalesce else Redis
     return kind.from_url(url, **options(socket_timeout))
 
