@@ -188,9 +188,11 @@ class RedisState:
         """Two clients on `url` (gateway/state/redis_client.py): commands time out after
         1 s, blocking reads after `MAX_BLOCK + 1` s; a connection or timeout error is
         retried once, so an unreachable Redis answers `StateUnavailable` within about two
-        seconds."""
+        seconds. On one node the commands' client coalesces what is issued in one turn of
+        the loop into one write (gateway/state/redis_coalescing.py): it never blocks, and
+        every blocking read goes through the other."""
         return cls(
-            connect(url),
+            connect(url, coalesce=True),
             connect(url, MAX_BLOCK + 1.0),
             job_ttl=job_ttl,
             cache_ttl=cache_ttl,

@@ -17,7 +17,8 @@ the same one retry of the whole write that a lone command gets (`quick_retry`). 
 cancelled while it waits gives up its reply only: the batch is sent for the others.
 
 Used where a store issues short independent commands and never a blocking one (a blocking
-command would hold up the rest of its batch): the `limits` storage on `redis://`. A
+command would hold up the rest of its batch): the `limits` storage and the state's
+command client on `redis://` (the state's blocking reads have a client of their own). A
 cluster client routes each command to its node, so `redis+cluster://` keeps redis-py's
 own client.
 """
