@@ -118,7 +118,7 @@ def tables(report: dict[str, Any]) -> str:
     lines = [
         BEGIN,
         f"Latest run: {meta['date']}, commit `{meta['commit']}`"
-        + (f"; the machine was shared ({meta['load']})." if "load" in meta else "."),
+        + (f"; {meta['load']}." if "load" in meta else "."),
         f"Request paths at concurrency {C} (*ratio*: over the bare baseline, same run):",
         "",
         *_paths(report),

@@ -1,6 +1,7 @@
 """`CoalescingRedis` on a real redis-server: commands issued together share one write, each
-caller gets its own reply or error, a cancelled caller does not stop the others, and rate
-limits through `limits` stay exact across concurrent hits."""
+caller gets its own reply or error, a cancelled caller does not stop the others, rate
+limits through `limits` stay exact across concurrent hits, and the state's reads share a
+write while a worker's blocking read waits on the state's other client."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import pytest
 from redis.exceptions import ResponseError
 
 from gateway.quotas import RateLimiter, Refused
+from gateway.state.redis import RedisState
 from gateway.state.redis_client import close, connect
 
 
@@ -42,6 +44,32 @@ async def test_concurrent_commands_share_one_pipeline_with_their_own_replies(
         assert isinstance(replies[21], ResponseError)
     finally:
         await close(client)
+
+
+async def test_the_states_reads_share_a_write_while_a_claim_blocks(redis_url: str) -> None:
+    state = RedisState.from_url(redis_url, job_ttl=60, cache_ttl=60, visibility_timeout=30)
+    client: Any = state.client
+    pipelines = 0
+    original = client.pipeline
+
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        nonlocal pipelines
+        pipelines += 1
+        return original(*args, **kwargs)
+
+    client.pipeline = counted
+    try:
+        claim = asyncio.create_task(state.claim("worker-1", 2.0))  # the queue is empty
+        await asyncio.sleep(0.3)  # it is blocked in its read now
+        before = pipelines
+        async with asyncio.timeout(1.0):  # not held up behind the blocked read
+            found = await asyncio.gather(*(state.get_job(f"job_{i}") for i in range(5)))
+        assert found == [None] * 5
+        assert pipelines == before + 1  # the five GETs went out in one write
+        assert not claim.done()
+        assert await claim is None
+    finally:
+        await state.aclose()
 
 
 async def test_a_cancelled_caller_leaves_the_others_their_replies(redis_url: str) -> None:
