@@ -28,6 +28,7 @@ from backends.base import BackendClass, BackendConfig, BackendDeps, needs_key, p
 from gateway.backend_setup import backend_class, backend_options
 from gateway.bootstrap import MIN_SECRET_BYTES
 from gateway.money.validation import price_problems, quality_problems
+from gateway.schemes import state_kind
 from gateway.settings import (
     CONFIG_ENV,
     BackendSettings,
@@ -246,7 +247,16 @@ def _storage_problems(settings: Settings, environ: Mapping[str, str]) -> list[Pr
 
 
 def _warnings(settings: Settings) -> list[Problem]:
-    return [
+    ignored = []
+    if settings.state.replica_acks and state_kind(settings.state.url) == "memory":
+        ignored.append(
+            Problem(
+                "state.replica_acks",
+                "has no effect on memory:// (there is no replica to wait for)",
+                warning=True,
+            )
+        )
+    return ignored + [
         Problem(
             f"tenants.{name}",
             "has no keys and generate_key is false: nobody can use this tenant "

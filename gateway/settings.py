@@ -86,6 +86,10 @@ class StateSettings(Section):
     job_ttl: Seconds = 7 * 86400.0
     # memory:// only: finished jobs (and cached results) kept, the oldest dropped first.
     max_finished_jobs: int = Field(50_000, ge=1)
+    # redis:// and redis+cluster:// only: a submit is answered once this many replicas have
+    # it (WAIT), or once replica_ack_timeout passed (logged); 0 = Redis's asynchronous default.
+    replica_acks: int = Field(0, ge=0, le=16)
+    replica_ack_timeout: Seconds = Field(0.1, gt=0, le=0.5)  # below the 1 s command timeout
 
     @field_validator("url")
     @classmethod

@@ -193,3 +193,17 @@ def test_a_cluster_state_url_is_accepted_and_a_bad_one_is_named(tmp_path: Path) 
     assert "unknown scheme 'mongodb'" in message and "redis+cluster://" in message
     [(path, message)] = state_url_problems("redis+cluster://10.0.0.1,10.0.0.2:6379")
     assert path == "state.url" and "'10.0.0.1' in the cluster URL is not host:port" in message
+
+
+def test_replica_acks_name_a_timeout_too_long_and_are_idle_on_memory(tmp_path: Path) -> None:
+    def with_state(lines: str) -> Path:
+        text = default_config_path().read_text().replace('job_ttl = "7d"\n', lines, 1)
+        return config(tmp_path, base=text)
+
+    too_long = check_config(with_state('replica_acks = 1\nreplica_ack_timeout = "2s"\n'), {})
+    assert [(p.path, p.warning) for p in too_long.problems] == [
+        ("state.replica_ack_timeout", False)
+    ]
+    idle = check_config(with_state("replica_acks = 1\n"), {})
+    assert [(p.path, p.warning) for p in idle.problems] == [("state.replica_acks", True)]
+    assert "no effect on memory://" in idle.problems[0].message

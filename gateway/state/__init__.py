@@ -28,4 +28,6 @@ def state_from_settings(settings: Settings) -> StateStore:
         job_ttl=settings.state.job_ttl,
         cache_ttl=settings.cache.ttl,
         visibility_timeout=settings.workers.visibility_timeout,
+        replica_acks=settings.state.replica_acks,
+        replica_ack_timeout=settings.state.replica_ack_timeout,
     )

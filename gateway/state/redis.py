@@ -7,7 +7,8 @@ id exists, and every status change is a compare-and-set `Change` from `gateway.j
 Round trips: submit 1, get_job 1 (0 for a finished job this process has seen, below),
 add_attempt 1, finish 1, count_active 1; claim 1 when work is waiting, else 1 + a blocking
 XREADGROUP + 1. The first call of a script after Redis restarts costs one more (EVALSHA
-fails, then EVAL).
+fails, then EVAL). With `[state] replica_acks` a submit's script is followed by a WAIT in
+the same write, so the job is on that many replicas when it is answered (redis_replicas.py).
 
 Finished jobs are read once per process: a job that ended without a webhook is never
 written again (every script's change to an existing job is compare-and-set on an active
@@ -81,6 +82,7 @@ from gateway.state.redis_client import Client, close, connect, ready, unavailabl
 from gateway.state.redis_finished import FinishedJobs
 from gateway.state.redis_outbox import RedisOutbox
 from gateway.state.redis_queue_stats import read_queue_stats
+from gateway.state.redis_replicas import ReplicaAcks
 from gateway.usage.redis import RedisUsage
 
 log = logging.getLogger("imagegate.state")
@@ -138,6 +140,8 @@ class RedisState:
         visibility_timeout: float,
         max_deliveries: int = MAX_DELIVERIES,
         prefix: str = "ig",
+        replica_acks: int = 0,
+        replica_ack_timeout: float = 0.1,
     ) -> None:
         self.client = client
         self.blocking = blocking  # XREADGROUP BLOCK: a longer socket timeout
@@ -145,6 +149,7 @@ class RedisState:
         self.cache_ttl = cache_ttl
         self.visibility_timeout = visibility_timeout
         self.max_deliveries = max_deliveries
+        self.replicas = ReplicaAcks(client, replica_acks, replica_ack_timeout)
         self.keys = Keys(prefix)
         self.stream = self.keys.queue
         # Bytes: sent with every script call, so encoded once here rather than per call.
@@ -183,7 +188,14 @@ class RedisState:
 
     @classmethod
     def from_url(
-        cls, url: str, *, job_ttl: float, cache_ttl: float, visibility_timeout: float
+        cls,
+        url: str,
+        *,
+        job_ttl: float,
+        cache_ttl: float,
+        visibility_timeout: float,
+        replica_acks: int = 0,
+        replica_ack_timeout: float = 0.1,
     ) -> RedisState:
         """Two clients on `url` (gateway/state/redis_client.py): commands time out after
         1 s, blocking reads after `MAX_BLOCK + 1` s; a connection or timeout error is
@@ -197,6 +209,8 @@ class RedisState:
             job_ttl=job_ttl,
             cache_ttl=cache_ttl,
             visibility_timeout=visibility_timeout,
+            replica_acks=replica_acks,
+            replica_ack_timeout=replica_ack_timeout,
         )
 
     # -- keys ------------------------------------------------------------------------
@@ -255,7 +269,10 @@ class RedisState:
             names += usage_keys
             args += usage_args
         with unavailable():
-            reply = await self._run(self._submit, keys=names, args=args)
+            if self.replicas.wanted:  # accepted means on the replicas too (ReplicaAcks)
+                reply = await self.replicas.run(self._submit, names, args)
+            else:
+                reply = await self._run(self._submit, keys=names, args=args)
         if isinstance(reply, list):  # ['refused', why]
             if reply[1] == b"budget":
                 raise BudgetRefused(job.tenant)
