@@ -72,6 +72,9 @@ class RedisServer:
     def url(self) -> str:
         return f"redis://127.0.0.1:{self.port}/0"
 
+    def client(self) -> redis.Redis:
+        return redis.Redis(port=self.port)
+
     def start(self) -> None:
         self.workdir.mkdir(parents=True, exist_ok=True)
         args = [
@@ -96,7 +99,7 @@ class RedisServer:
         ]
         self.process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
         wait_for_port(self.port)
-        client = redis.Redis(port=self.port)
+        client = self.client()
         deadline = time.monotonic() + 10
         while True:  # the port opens before an AOF is loaded
             try:
@@ -122,7 +125,7 @@ class RedisServer:
             self.process = None
 
     def flush(self) -> None:
-        client = redis.Redis(port=self.port)
+        client = self.client()
         client.flushall()
         client.close()
 
@@ -130,6 +133,46 @@ class RedisServer:
 @contextmanager
 def redis_server(workdir: Path, aof: bool = False) -> Iterator[RedisServer]:
     server = RedisServer(workdir, aof=aof)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+class RedisTlsServer(RedisServer):
+    """`redis-server` answering TLS only (`--port 0 --tls-port N`), with a certificate for
+    127.0.0.1 from a test CA (trustme); `url` is `rediss://` naming that CA's file."""
+
+    def __init__(self, workdir: Path) -> None:
+        import trustme  # only the TLS tests need it
+
+        workdir.mkdir(parents=True, exist_ok=True)
+        ca = trustme.CA()
+        self.ca_file = workdir / "ca.pem"
+        ca.cert_pem.write_to_path(str(self.ca_file))
+        cert = ca.issue_cert("127.0.0.1")
+        cert.private_key_pem.write_to_path(str(workdir / "server.key"))
+        cert.cert_chain_pems[0].write_to_path(str(workdir / "server.pem"))
+        port = free_port()
+        tls = ("--port", "0", "--tls-port", str(port), "--tls-auth-clients", "no")
+        files = ("--tls-cert-file", str(workdir / "server.pem"))
+        files += ("--tls-key-file", str(workdir / "server.key"))
+        files += ("--tls-ca-cert-file", str(self.ca_file))
+        # The later --port wins over RedisServer's own: plain TCP is off.
+        super().__init__(workdir, port=port, extra=(*tls, *files))
+
+    @property
+    def url(self) -> str:
+        return f"rediss://127.0.0.1:{self.port}/0?ssl_ca_certs={self.ca_file}"
+
+    def client(self) -> redis.Redis:
+        return redis.Redis.from_url(self.url)
+
+
+@contextmanager
+def redis_tls_server(workdir: Path) -> Iterator[RedisTlsServer]:
+    server = RedisTlsServer(workdir)
     server.start()
     try:
         yield server
