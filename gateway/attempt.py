@@ -107,7 +107,7 @@ class Attempter:
         self.state = state
         self.previews = previews  # where a streaming vendor's partial images go
         self.gate = gate
-        self.changed = changed  # told after each recorded attempt (live status streams)
+        self.changed = changed  # told of each stored preview and deferral (live streams)
         self.images = images
         self.rates = rates
         self.vendor_rates = vendor_rates
@@ -189,8 +189,7 @@ class Attempter:
         )
 
     async def _record(self, job_id: str, attempt: Attempt) -> None:
-        await self.state.add_attempt(job_id, attempt)
-        await self.changed([job_id])
+        await self.state.add_attempt(job_id, attempt)  # and announces it (StateStore.events)
 
     async def _generate(self, call: Call) -> tuple[list[PreparedImage], Usage]:
         request = call.request

@@ -63,12 +63,11 @@ class Cancels:
             for forced in outcome.ended:
                 await cancel_vendor_job(self.backends, forced.vendor_job)
         await self.endings.settle(outcome.ended)
-        ended = {job.id for job in outcome.ended}
-        woken = [
-            job_id
-            for job_id in (outcome.job.id if outcome.job else None, outcome.stopping)
-            if job_id is not None and job_id not in ended
-        ]
+        # What it ended, the job itself and the execution to stop (no store announces a
+        # cancel: it is published here).
+        touched: list[str | None] = [job.id for job in outcome.ended]
+        touched += [outcome.job.id if outcome.job else None, outcome.stopping]
+        woken = [job_id for job_id in dict.fromkeys(touched) if job_id is not None]
         if woken:
             await self.events.publish(woken)
         return outcome

@@ -4,8 +4,9 @@ reservations in the same atomic step, then announced.
 
 Only the caller whose change the store applied gets the ended jobs back, so each job is
 announced once, whoever ended it (a worker, another process's cancel, a reclaim).
-Announcing runs the hooks in order (metrics, webhooks, live events, usage records); a
-failing hook is logged and never stops the others.
+Announcing runs the hooks in order (metrics, webhooks, usage records); a failing hook is
+logged and never stops the others. Watchers of the jobs were told by the store, in the step
+that ended them (`StateStore.events`); a cancel's are told by gateway/cancels.py.
 """
 
 from __future__ import annotations

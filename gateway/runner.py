@@ -136,7 +136,6 @@ class JobRunner:
         and not charged goes back in the store's step that ends the job.)
 
         Raises `Deferred` (with `resume` set) when the next attempt cannot start yet."""
-        await self.attempter.changed([job.id])  # claimed: it (and its followers) now RUNNING
         return await self._run(job, self.spend_for(job))
 
     async def _run(self, job: Job, spend: JobSpend) -> JobResult | JobError:

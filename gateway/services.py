@@ -34,7 +34,7 @@ from gateway.deadlines import DeadlineSweep
 from gateway.directory import Directory, Live
 from gateway.endings import Endings
 from gateway.errors import unauthorized
-from gateway.events import JobEvents, announce, events_from_url
+from gateway.events import JobEvents
 from gateway.idempotency import IdempotencyStore, idempotency_from_url
 from gateway.jobs import Job, JobSpec
 from gateway.metrics import Metrics
@@ -140,7 +140,7 @@ class Gateway:
         backends = dict(backends)
         rates = RateLimiter.from_url(settings.state.url)
         budgets = Budgets(state)
-        events = events_from_url(settings.state.url)
+        events = state.events  # the store announces the changes it writes (StateStore)
         previews = previews_from_url(settings.state.url)
         capacity = capacity_from_settings(settings)
         live = Live(Directory.of(settings, boot.key_hashes))
@@ -164,7 +164,6 @@ class Gateway:
             [
                 metrics.count_ended,
                 webhooks.jobs_finished,
-                partial(announce, events),
                 UsageRecorder(
                     usage, partial(_first_target, settings, PriceBook(settings.backends))
                 ),
@@ -173,7 +172,7 @@ class Gateway:
         cancels = Cancels(state, endings, events, backends)
         runner = JobRunner(
             live=live,
-            changed=partial(events.publish, progress=True),  # claims, attempts, previews
+            changed=partial(events.publish, progress=True),  # previews, deferrals
             gate=cancels.gate,
             backends=backends,
             images=images,

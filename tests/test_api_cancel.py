@@ -127,9 +127,16 @@ def test_a_running_job_is_stopped_its_vendor_job_canceled_and_its_charge_kept(
     wait_until(lambda: backend.active == 1)
     gateway = client.app.state.gateway  # type: ignore[attr-defined]
     assert client.portal is not None
-    # The prediction is recorded on the job, so any process could cancel it.
-    stored = client.portal.call(gateway.state.get_job, job_id)
-    assert stored.vendor_job == VendorJob("procedural", "pred-1")
+    # The prediction is recorded on the job, so any process could cancel it. (The backend
+    # counts itself active before it reports the handle: wait for the record.)
+    portal = client.portal
+
+    def recorded() -> VendorJob | None:
+        stored = portal.call(gateway.state.get_job, job_id)
+        return stored.vendor_job if stored else None
+
+    wait_until(lambda: recorded() is not None)
+    assert recorded() == VendorJob("procedural", "pred-1")
     answer = client.post(f"/images/jobs/{job_id}/cancel", headers=AUTH)
     assert answer.status_code == 200, answer.text
     job = answer.json()["data"]

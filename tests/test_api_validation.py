@@ -8,6 +8,7 @@ from collections.abc import Callable
 import pytest
 from starlette.testclient import TestClient
 
+from gateway.events.memory import MemoryJobEvents
 from gateway.jobs import Job
 from gateway.state.keys import Keys
 from gateway.usage.memory import MemoryUsage
@@ -113,6 +114,7 @@ class ExplodingState:
     max_deliveries = 5
     keys = Keys()
     usage = MemoryUsage()
+    events = MemoryJobEvents()
 
     async def submit(self, job: Job) -> Job:
         raise RuntimeError("boom at /srv/secret/path with Bearer sk-abcdef123456")

@@ -306,6 +306,27 @@ async def test_attempts_are_recorded_until_the_job_ends(state: Any) -> None:
     await state.add_attempt("job_missing", first)
 
 
+async def test_the_store_announces_a_runs_start_attempts_and_endings(state: Any) -> None:
+    """Nobody publishes here: the store tells watchers in the step that writes (the start
+    and an attempt as progress, the ending of the leader and its follower as changed)."""
+    leader = await state.submit(make_job())
+    follower = await state.submit(make_job())
+    async with state.events.watch(leader.id) as lead, state.events.watch(follower.id) as other:
+        quiet = 0.2  # long enough for a notification in flight to arrive
+        await state.claim("w1", 1)
+        assert await lead.changed(5)
+        assert not await lead.changed(quiet, progress=False)  # a start is progress
+        await state.add_attempt(leader.id, Attempt("procedural", "v1", "ok", Decimal("0"), 3))
+        assert await lead.changed(5)
+        assert not await lead.changed(quiet, progress=False)  # so is an attempt
+        assert not await other.changed(quiet, progress=False)
+        await state.finish(leader.id, result=RESULT)
+        assert await lead.changed(5, progress=False)
+        assert await other.changed(5, progress=False)  # the follower ended with it
+        await state.finish(leader.id, result=RESULT)  # a finish that applies to nothing
+        assert not await lead.changed(quiet)
+
+
 # -- Redis only ----------------------------------------------------------------------------
 def redis_state(url: str, **options: Any) -> RedisState:
     settings = {"job_ttl": 60, "cache_ttl": 60, "visibility_timeout": 30, **options}

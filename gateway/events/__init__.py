@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from gateway.events.base import JobEvents, Watch, announce
+from gateway.events.base import JobEvents, Watch
 from gateway.events.waiting import wait_until_ended
 from gateway.schemes import state_kind
 
-__all__ = ["JobEvents", "Watch", "announce", "events_from_url", "wait_until_ended"]
+__all__ = ["JobEvents", "Watch", "events_from_url", "wait_until_ended"]
 
 
 def events_from_url(url: str) -> JobEvents:

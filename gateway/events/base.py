@@ -19,8 +19,6 @@ from collections.abc import Awaitable, Callable, Iterable
 from contextlib import AbstractAsyncContextManager
 from typing import Protocol
 
-from gateway.jobs import Job
-
 # What a part that changes jobs is given to say so (`JobEvents.publish`): job ids.
 Changed = Callable[[Iterable[str]], Awaitable[None]]
 
@@ -132,12 +130,3 @@ class Registry:
     @property
     def job_ids(self) -> list[str]:
         return list(self._watches)
-
-
-async def announce(events: JobEvents, jobs: Iterable[Job]) -> None:
-    """The hook the lifecycle calls after a state change it wrote: jobs changed.
-
-    A cached job is announced once, at its birth (it never changes after): nobody can be
-    watching an id made a moment ago, so it is not published (a round trip per cache hit).
-    """
-    await events.publish([job.id for job in jobs if not job.cached])

@@ -13,6 +13,10 @@ class MemoryJobEvents:
         self._registry = Registry()
 
     async def publish(self, job_ids: Iterable[str], *, progress: bool = False) -> None:
+        self.notify(job_ids, progress=progress)
+
+    def notify(self, job_ids: Iterable[str], *, progress: bool = False) -> None:
+        """Wake the watchers now (the memory store calls it in the step that wrote)."""
         for job_id in job_ids:
             self._registry.notify(job_id, progress)
 

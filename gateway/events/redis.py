@@ -1,7 +1,11 @@
 """`redis://` job events: sharded pub/sub, one channel per job, one subscriber per process.
 
-    ig:{ig}:events:<job id>   SPUBLISH "changed" after each state change the lifecycle wrote
-                              ("progress" for one that is neither an ending nor a stop)
+    ig:{ig}:events:<job id>   SPUBLISH "changed" for each state change that may be an ending
+                              or a stop, "progress" for a start or an attempt
+The state's scripts publish a job's start, attempts and endings themselves, in the step
+that writes them (gateway/state/redis_scripts.py: no round trip of their own, and no window
+in which a change is written but not yet told); whoever makes another change (a cancel, a
+deferral, a preview) publishes it here.
 
 Sharded pub/sub (Redis 7) on one Redis and on a cluster alike: a channel lives on the node
 serving its slot, the state's slot (gateway/state/keys.py), so a change is published on the
@@ -42,8 +46,9 @@ IDLE = 0.1  # a cluster subscriber with no channel returns at once: wait this lo
 
 
 class RedisJobEvents:
-    def __init__(self, client: Client, prefix: str = "ig") -> None:
+    def __init__(self, client: Client, prefix: str = "ig", *, owned: bool = True) -> None:
         self.client = client
+        self.owned = owned  # False: the state's client, closed by the state
         self.keys = Keys(prefix)
         self._head = self.keys.events("")
         self._pubsub = client.pubsub()
@@ -114,7 +119,8 @@ class RedisJobEvents:
         await cancel_and_wait(self._listener)
         with contextlib.suppress(ConnectionError, TimeoutError):
             await self._pubsub.aclose()
-        await close(self.client)
+        if self.owned:
+            await close(self.client)
 
     async def _listen(self) -> None:
         backoff = 0.1

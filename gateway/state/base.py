@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from gateway.jobs import (
     Attempt,
@@ -31,6 +31,9 @@ from gateway.jobs import (
 from gateway.state.keys import Keys
 from gateway.state.outbox import WebhookOutbox
 from gateway.usage.base import UsageDelta, UsageStore
+
+if TYPE_CHECKING:  # gateway.events reads the state: imported for the type alone
+    from gateway.events.base import JobEvents
 
 
 class StateUnavailable(Exception):
@@ -133,6 +136,13 @@ class StateStore(Protocol):
     @property
     def outbox(self) -> WebhookOutbox:
         """Webhook events of ended jobs, still to deliver (gateway/state/outbox.py)."""
+        ...
+
+    @property
+    def events(self) -> JobEvents:
+        """Watches on its jobs. The store announces the changes of a job's run itself, in
+        the step that writes them: a start and each attempt (progress), and an ending by
+        `finish` (changed); whoever makes any other change publishes it."""
         ...
 
     @property

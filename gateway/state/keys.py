@@ -24,7 +24,8 @@ outbox claim, the deadline sweep) is one atomic step on one node, exactly as on 
     ig:{ig}:outbox                ZSET of ended job ids whose webhook event is due (ms)
     ig:{ig}:usage:...             usage records (one script per batch; usage/redis.py)
     ig:{ig}:events:<job id>       the job's change channel (sharded pub/sub: SPUBLISH on
-                                  the node that wrote the change)
+                                  the node that wrote the change, by the script that
+                                  wrote it for starts, attempts and endings)
 
 Why one slot: the guarantees are cross-key. A submit checks the cache, joins the in-flight
 execution (its leader's followers list), counts the tenant's active jobs against its cap,
@@ -142,5 +143,6 @@ class Keys:
             "cache": self.cache,
             "inflight": self.inflight,
             "active": self.active,
+            "events": self.events,
         }
         return {name: build(marker).split(marker) for name, build in builders.items()}

@@ -19,6 +19,7 @@ from dataclasses import replace
 from datetime import datetime
 
 from gateway import jobs
+from gateway.events.memory import MemoryJobEvents
 from gateway.jobs import (
     ACTIVE,
     Attempt,
@@ -56,6 +57,7 @@ class MemoryState:
         self.job_ttl = job_ttl
         self.cache_ttl = cache_ttl
         self.max_finished = max_finished
+        self.events = MemoryJobEvents()  # told of each start, attempt and finish (StateStore)
         self._jobs: dict[str, tuple[float, Job]] = {}
         self._finished: dict[str, None] = {}  # ids of finished jobs, oldest ending first
         self._cache: dict[str, tuple[float, JobResult]] = {}  # in insertion order
@@ -187,6 +189,7 @@ class MemoryState:
         job = start.apply(job)
         self._put(job)
         self._apply_to_followers(job_id, jobs.follower_started(now))
+        self.events.notify([job_id], progress=True)
         return job
 
     async def heartbeat(self, job_id: str, worker_id: str) -> None:
@@ -201,6 +204,7 @@ class MemoryState:
         job = self._get(job_id)
         if job is not None and job.status in ACTIVE:
             self._put(replace(job, attempts=(*job.attempts, attempt)))
+            self.events.notify([job_id], progress=True)
 
     async def finish(
         self,
@@ -227,6 +231,7 @@ class MemoryState:
             self._cache[job.fingerprint] = (time.monotonic() + self.cache_ttl, result)
             while len(self._cache) > self.max_finished:
                 del self._cache[next(iter(self._cache))]
+        self.events.notify(ended.id for ended in finished)
         return finished
 
     async def requeue(self, job_id: str) -> None:
@@ -358,7 +363,7 @@ class MemoryState:
         return None
 
     async def aclose(self) -> None:
-        return None
+        await self.events.aclose()
 
     @property
     def queued(self) -> int:

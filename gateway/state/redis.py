@@ -6,7 +6,9 @@ Lua script (`redis_scripts.py`), so it is atomic, and every script is safe to ru
 id exists, and every status change is a compare-and-set `Change` from `gateway.jobs`.
 Round trips: submit 1, get_job 1 (0 for a finished job this process has seen, below),
 add_attempt 1, finish 1, count_active 1; claim 1 when work is waiting, else 1 + a blocking
-XREADGROUP + 1. The first call of a script after Redis restarts costs one more (EVALSHA
+XREADGROUP + 1. A start, an attempt and an ending are announced to the job's watchers by
+the script that writes them (SPUBLISH in the script, `self.events` subscribes), not by a
+command of their own. The first call of a script after Redis restarts costs one more (EVALSHA
 fails, then EVAL). With `[state] replica_acks` a submit's script is followed by a WAIT in
 the same write, so the job is on that many replicas when it is answered (redis_replicas.py).
 
@@ -53,6 +55,7 @@ from redis.exceptions import (
 )
 
 from gateway import jobs
+from gateway.events.redis import RedisJobEvents
 from gateway.jobs import (
     ACTIVE,
     Attempt,
@@ -185,6 +188,8 @@ class RedisState:
         self.outbox = RedisOutbox(self)
         self.usage = RedisUsage(client, prefix, owned=False)
         self.finished = FinishedJobs(job_ttl)  # final documents, read without Redis
+        # Its scripts publish starts, attempts and endings; the subscriber is on this client.
+        self.events = RedisJobEvents(client, prefix, owned=False)
 
     @classmethod
     def from_url(
@@ -471,6 +476,7 @@ class RedisState:
             await self.client.ping()
 
     async def aclose(self) -> None:
+        await self.events.aclose()  # its subscriber first: it is on the command client
         for client in (self.client, self.blocking):
             await close(client)
 

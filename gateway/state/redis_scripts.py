@@ -35,6 +35,10 @@ local function now_ms()
   return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 end
 
+-- Tell the job's watchers, in the step that wrote the change (gateway/events/redis.py):
+-- 'progress' for a start or an attempt, 'changed' for anything that may be an ending.
+local function announce(id, what) redis.call('SPUBLISH', named('events', id), what) end
+
 local function prepared(change)
   local expected = {}
   for _, status in ipairs(change.expected) do expected[status] = true end
@@ -221,7 +225,8 @@ local function end_execution(stream, job)
   release(stream, job.id)
 end
 
--- A delivered stream entry starts its job (and the followers the change applies to).
+-- A delivered stream entry starts its job (and the followers the change applies to), and
+-- announces the start as progress.
 -- Returns {'job', doc}; {'job', doc} unstarted but counted for a job delivered more than
 -- max_deliveries times (the worker ends it); false for a stale entry (job ended, expired
 -- or requeued since), which is dropped.
@@ -240,6 +245,7 @@ local function deliver(stream, entry, id, max_deliveries, start, follow)
   apply(job, start)
   local doc = save(job)
   apply_to_followers(id, follow, {})
+  announce(id, 'progress')
   return {'job', doc}
 end
 """
@@ -410,7 +416,8 @@ return false
 """
 )
 
-# KEYS: job. ARGV[4]: the attempt (JSON), recorded only while the job is active.
+# KEYS: job. ARGV[4]: the attempt (JSON), recorded (and announced as progress) only while
+# the job is active.
 ADD_ATTEMPT = (
     PRELUDE
     + """
@@ -420,6 +427,7 @@ local job = load(doc)
 if ACTIVE[job.status] then
   table.insert(job.attempts, cjson.decode(ARGV[4]))
   save(job)
+  announce(job.id, 'progress')
 end
 return false
 """
@@ -428,8 +436,8 @@ return false
 # KEYS: job, stream. ARGV[4]: the ending change (to the job and its followers); [5]: the
 # result to cache under the job's fingerprint, or ''; [6]: cache ttl (ms); [7]: the ending
 # of a job whose cancel was recorded while it ran for others (it takes the recorded error).
-# A job the change does not apply to (already ended, or gone) is left alone. -> the
-# changed documents
+# A job the change does not apply to (already ended, or gone) is left alone; each one
+# ended is announced ('changed'). -> the changed documents
 FINISH = (
     PRELUDE
     + """
@@ -442,11 +450,18 @@ if present(job.cancel) then
   own.set.error = job.cancel
 end
 if not apply(job, own) then return {} end
-local docs = apply_to_followers(job.id, change, {save(job)})
+local docs, ended = {save(job)}, {job.id}
+for _, follower in ipairs(followers(job.id)) do
+  if apply(follower, change) then
+    table.insert(docs, save(follower))
+    table.insert(ended, follower.id)
+  end
+end
 end_execution(KEYS[2], job)
 if ARGV[5] ~= '' then
   redis.call('SET', named('cache', job.fingerprint), ARGV[5], 'PX', ARGV[6])
 end
+for _, id in ipairs(ended) do announce(id, 'changed') end
 return docs
 """
 )
