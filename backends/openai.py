@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import binascii
 from dataclasses import replace
+from functools import cached_property
 from typing import Any
 
 import httpx
@@ -68,8 +69,13 @@ class OpenAIBackend(VendorBackend):
         """The OpenAI model a name runs (Azure deployments name it in their options)."""
         return model
 
-    def images_url(self, request: GenerationRequest) -> str:
-        return f"{self.base_url}/images/{ENDPOINTS[request.operation]}"
+    @cached_property
+    def _endpoints(self) -> dict[str, httpx.URL]:
+        """Parsed once: httpx parses a URL given as text again at every request."""
+        return {op: httpx.URL(f"{self.base_url}/images/{path}") for op, path in ENDPOINTS.items()}
+
+    def images_url(self, request: GenerationRequest) -> str | httpx.URL:
+        return self._endpoints[request.operation]
 
     def capabilities(self, model: str) -> ModelCapabilities:
         model = self.family(model)
