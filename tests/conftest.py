@@ -135,6 +135,22 @@ def state_url(request: pytest.FixtureRequest) -> str:
     return url
 
 
+@pytest.fixture(params=["memory", "redis"])
+def store_url(request: pytest.FixtureRequest) -> str:
+    """`memory://` and a clean real Redis database: for tests of what the gateway does
+    over its state (the HTTP API, workers, money, webhooks), not of the store itself.
+
+    A Redis Cluster changes only the client and the key slots under the same scripts, and
+    those run over `redis+cluster://` too in the suites about them: the state contract
+    (`state_url`, `make_state`), the other stores' contracts, job events, the
+    multi-process exactness tests (`shared_url`) and the failover tests. Run a test over
+    `state_url` instead when it is about cluster behaviour."""
+    if request.param == "memory":
+        return "memory://"
+    url: str = request.getfixturevalue(SHARED[request.param])
+    return url
+
+
 @pytest.fixture(params=["redis", "redis+cluster"])
 def shared_url(request: pytest.FixtureRequest) -> str:
     """The multi-process tests' shared state: one clean Redis, then a clean Redis Cluster."""

@@ -24,10 +24,10 @@ from tests.test_admin import ADMIN, ADMIN_KEY
 
 @pytest.fixture
 def client(
-    make_client: Callable[..., TestClient], make_settings: Callable[..., Settings], state_url: str
+    make_client: Callable[..., TestClient], make_settings: Callable[..., Settings], store_url: str
 ) -> TestClient:
     settings = make_settings(
-        state={"url": state_url},
+        state={"url": store_url},
         admin={"keys": [key_hash(ADMIN_KEY)]},
         backends={
             "procedural": {"type": "procedural", "prices": {"default": "0.02"}},

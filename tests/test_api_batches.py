@@ -32,10 +32,10 @@ def wait_batch(client: TestClient, batch_id: str, timeout: float = 20) -> dict[s
 
 
 def test_each_item_is_admitted_or_refused_on_its_own(
-    make_client: Callable[..., TestClient], make_settings: Callable[..., Settings], state_url: str
+    make_client: Callable[..., TestClient], make_settings: Callable[..., Settings], store_url: str
 ) -> None:
     settings = make_settings(
-        state={"url": state_url},
+        state={"url": store_url},
         plans=UNLIMITED,
         backends={"procedural": {"prices": {"default": "0.02"}}},
     )
@@ -82,10 +82,10 @@ def test_each_item_is_admitted_or_refused_on_its_own(
 
 
 def test_a_batch_of_100_under_a_rate_of_40_admits_exactly_40(
-    make_client: Callable[..., TestClient], make_settings: Callable[..., Settings], state_url: str
+    make_client: Callable[..., TestClient], make_settings: Callable[..., Settings], store_url: str
 ) -> None:
     plans = {"free": {"rate": "40/minute", "max_concurrent": None, "budget": None}}
-    settings = make_settings(state={"url": state_url}, plans=plans, workers={"concurrency": 0})
+    settings = make_settings(state={"url": store_url}, plans=plans, workers={"concurrency": 0})
     client = make_client(settings)
     answer = client.post("/images/batches", json=jobs(100), headers=AUTH)
     assert answer.status_code == 202, answer.text

@@ -39,9 +39,9 @@ class Gate:
         return Generation(images, Usage(images=len(images)))
 
 
-def priced(make_settings: Callable[..., Settings], state_url: str, **workers: Any) -> Settings:
+def priced(make_settings: Callable[..., Settings], store_url: str, **workers: Any) -> Settings:
     return make_settings(
-        state={"url": state_url},
+        state={"url": store_url},
         workers={"concurrency": 2, "shutdown_grace": "5s", **workers},
         plans={"free": {"budget": "5.00/day", "rate": None, "poll_rate": None}},
         backends={"procedural": {"prices": {"procedural-v1": PRICE}}},
@@ -75,9 +75,9 @@ def status(client: TestClient, job_id: str) -> str:
 
 
 def test_a_pending_job_ends_canceled_at_once_and_gets_its_money_back(
-    make_client: Callable[..., TestClient], make_settings: Callable[..., Settings], state_url: str
+    make_client: Callable[..., TestClient], make_settings: Callable[..., Settings], store_url: str
 ) -> None:
-    client = make_client(priced(make_settings, state_url, concurrency=0))
+    client = make_client(priced(make_settings, store_url, concurrency=0))
     job_id = submit(client)
     assert spent(client) == Decimal(PRICE)  # reserved at admission
     answer = client.post(f"/images/jobs/{job_id}/cancel", headers=AUTH)
@@ -93,9 +93,9 @@ def test_a_pending_job_ends_canceled_at_once_and_gets_its_money_back(
 
 
 def test_another_tenants_job_or_none_is_not_found(
-    make_client: Callable[..., TestClient], make_settings: Callable[..., Settings], state_url: str
+    make_client: Callable[..., TestClient], make_settings: Callable[..., Settings], store_url: str
 ) -> None:
-    client = make_client(priced(make_settings, state_url, concurrency=0))
+    client = make_client(priced(make_settings, store_url, concurrency=0))
     job_id = submit(client)
     for path, headers in ((job_id, OTHER_AUTH), ("job_missing", AUTH)):
         answer = client.post(f"/images/jobs/{path}/cancel", headers=headers)
@@ -106,9 +106,9 @@ def test_another_tenants_job_or_none_is_not_found(
 
 
 def test_a_finished_job_answers_409_with_its_status(
-    make_client: Callable[..., TestClient], make_settings: Callable[..., Settings], state_url: str
+    make_client: Callable[..., TestClient], make_settings: Callable[..., Settings], store_url: str
 ) -> None:
-    client = make_client(priced(make_settings, state_url))
+    client = make_client(priced(make_settings, store_url))
     job_id = submit(client)
     assert wait_for_job(client, job_id, AUTH)["status"] == "SUCCEEDED"
     answer = client.post(f"/images/jobs/{job_id}/cancel", headers=AUTH)
@@ -118,11 +118,11 @@ def test_a_finished_job_answers_409_with_its_status(
 
 
 def test_a_running_job_is_stopped_its_vendor_job_canceled_and_its_charge_kept(
-    make_client: Callable[..., TestClient], make_settings: Callable[..., Settings], state_url: str
+    make_client: Callable[..., TestClient], make_settings: Callable[..., Settings], store_url: str
 ) -> None:
     gate = Gate()
     backend = MockBackend("procedural", script=[gate])
-    client = make_client(priced(make_settings, state_url), backends={"procedural": backend})
+    client = make_client(priced(make_settings, store_url), backends={"procedural": backend})
     job_id = submit(client)
     wait_until(lambda: backend.active == 1)
     gateway = client.app.state.gateway  # type: ignore[attr-defined]
@@ -150,9 +150,9 @@ def test_a_running_job_is_stopped_its_vendor_job_canceled_and_its_charge_kept(
 
 
 def test_cancel_takes_an_idempotency_key(
-    make_client: Callable[..., TestClient], make_settings: Callable[..., Settings], state_url: str
+    make_client: Callable[..., TestClient], make_settings: Callable[..., Settings], store_url: str
 ) -> None:
-    client = make_client(priced(make_settings, state_url, concurrency=0))
+    client = make_client(priced(make_settings, store_url, concurrency=0))
     job_id = submit(client)
     headers = {**AUTH, "Idempotency-Key": "cancel-1"}
     first = client.post(f"/images/jobs/{job_id}/cancel", headers=headers)
@@ -163,11 +163,11 @@ def test_cancel_takes_an_idempotency_key(
 
 
 def test_a_joined_job_cancels_only_itself(
-    make_client: Callable[..., TestClient], make_settings: Callable[..., Settings], state_url: str
+    make_client: Callable[..., TestClient], make_settings: Callable[..., Settings], store_url: str
 ) -> None:
     gate = Gate()
     backend = MockBackend("procedural", script=[gate])
-    client = make_client(priced(make_settings, state_url), backends={"procedural": backend})
+    client = make_client(priced(make_settings, store_url), backends={"procedural": backend})
     leader = submit(client)
     wait_until(lambda: backend.active == 1)
     follower = submit(client)
@@ -181,11 +181,11 @@ def test_a_joined_job_cancels_only_itself(
 
 
 def test_a_canceled_leader_runs_on_for_its_follower_then_ends_canceled(
-    make_client: Callable[..., TestClient], make_settings: Callable[..., Settings], state_url: str
+    make_client: Callable[..., TestClient], make_settings: Callable[..., Settings], store_url: str
 ) -> None:
     gate = Gate()
     backend = MockBackend("procedural", script=[gate])
-    client = make_client(priced(make_settings, state_url), backends={"procedural": backend})
+    client = make_client(priced(make_settings, store_url), backends={"procedural": backend})
     leader = submit(client)
     wait_until(lambda: backend.active == 1)
     follower = submit(client)
@@ -204,11 +204,11 @@ def test_a_canceled_leader_runs_on_for_its_follower_then_ends_canceled(
 
 
 def test_the_last_waiter_leaving_stops_a_canceled_execution(
-    make_client: Callable[..., TestClient], make_settings: Callable[..., Settings], state_url: str
+    make_client: Callable[..., TestClient], make_settings: Callable[..., Settings], store_url: str
 ) -> None:
     gate = Gate()
     backend = MockBackend("procedural", script=[gate])
-    client = make_client(priced(make_settings, state_url), backends={"procedural": backend})
+    client = make_client(priced(make_settings, store_url), backends={"procedural": backend})
     leader = submit(client)
     wait_until(lambda: backend.active == 1)
     follower = submit(client)
@@ -220,9 +220,9 @@ def test_the_last_waiter_leaving_stops_a_canceled_execution(
 
 
 def test_a_batch_cancel_cancels_what_has_not_ended(
-    make_client: Callable[..., TestClient], make_settings: Callable[..., Settings], state_url: str
+    make_client: Callable[..., TestClient], make_settings: Callable[..., Settings], store_url: str
 ) -> None:
-    client = make_client(priced(make_settings, state_url, concurrency=0))
+    client = make_client(priced(make_settings, store_url, concurrency=0))
     body = {"jobs": [{"prompt": f"item {i}"} for i in range(3)]}
     batch = client.post("/images/batches", json=body, headers=AUTH).json()["data"]
     first = batch["items"][0]["jobId"]
@@ -249,11 +249,11 @@ def test_a_batch_cancel_cancels_what_has_not_ended(
 
 
 def test_a_worker_taking_over_a_stopped_job_cancels_its_vendor_job(
-    make_client: Callable[..., TestClient], make_settings: Callable[..., Settings], state_url: str
+    make_client: Callable[..., TestClient], make_settings: Callable[..., Settings], store_url: str
 ) -> None:
     backend = MockBackend("procedural")
     client = make_client(
-        priced(make_settings, state_url, concurrency=0), backends={"procedural": backend}
+        priced(make_settings, store_url, concurrency=0), backends={"procedural": backend}
     )
     job_id = submit(client)
     gateway = client.app.state.gateway  # type: ignore[attr-defined]

@@ -24,9 +24,9 @@ def keyed(key: str, auth: dict[str, str] = AUTH) -> dict[str, str]:
 
 
 def test_the_same_key_and_body_replay_the_first_answer(
-    make_client: Callable[..., TestClient], make_settings: Callable[..., Settings], state_url: str
+    make_client: Callable[..., TestClient], make_settings: Callable[..., Settings], store_url: str
 ) -> None:
-    client = make_client(make_settings(state={"url": state_url}))
+    client = make_client(make_settings(state={"url": store_url}))
     first = client.post("/images/jobs", json=BODY, headers=keyed("order-1"))
     again = client.post("/images/jobs", json=BODY, headers=keyed("order-1"))
     assert first.status_code == again.status_code == 202, first.text

@@ -29,9 +29,9 @@ def submit(client: TestClient, prompt: str) -> str:
 
 
 def test_pages_newest_first_and_only_the_callers_own(
-    make_client: Callable[..., TestClient], make_settings: Callable[..., Settings], state_url: str
+    make_client: Callable[..., TestClient], make_settings: Callable[..., Settings], store_url: str
 ) -> None:
-    client = make_client(make_settings(state={"url": state_url}, workers={"concurrency": 0}))
+    client = make_client(make_settings(state={"url": store_url}, workers={"concurrency": 0}))
     made = [submit(client, f"listed {i}") for i in range(5)]
     first = listing(client, limit=2)
     assert [job["id"] for job in first["jobs"]] == made[:2:-1][:2] == [made[4], made[3]]
@@ -46,9 +46,9 @@ def test_pages_newest_first_and_only_the_callers_own(
 
 
 def test_filters_by_status_and_creation_time(
-    make_client: Callable[..., TestClient], make_settings: Callable[..., Settings], state_url: str
+    make_client: Callable[..., TestClient], make_settings: Callable[..., Settings], store_url: str
 ) -> None:
-    client = make_client(make_settings(state={"url": state_url}))
+    client = make_client(make_settings(state={"url": store_url}))
     done = submit(client, "finished one")
     finished = wait_for_job(client, done, AUTH)
     assert finished["status"] == "SUCCEEDED"

@@ -18,10 +18,10 @@ from tests.polling import wait_for_job
 
 
 def budget_settings(
-    make_settings: Callable[..., Settings], state_url: str, **backend: object
+    make_settings: Callable[..., Settings], store_url: str, **backend: object
 ) -> Settings:
     return make_settings(
-        state={"url": state_url},
+        state={"url": store_url},
         plans={"free": {"budget": "0.10/day", "rate": None, "max_concurrent": None}},
         backends={"procedural": {"prices": {"default": "0.04"}, **backend}},
         retry={"max_attempts": 1},
@@ -35,9 +35,9 @@ def spent(client: TestClient, tenant: str = "demo", budget: str = "0.10/day") ->
 
 
 def test_concurrent_submits_admit_what_the_budget_holds(
-    make_client: Callable[..., TestClient], make_settings: Callable[..., Settings], state_url: str
+    make_client: Callable[..., TestClient], make_settings: Callable[..., Settings], store_url: str
 ) -> None:
-    client = make_client(budget_settings(make_settings, state_url, latency="1s"))
+    client = make_client(budget_settings(make_settings, store_url, latency="1s"))
     with ThreadPoolExecutor(10) as pool:
         answers = list(
             pool.map(
@@ -57,9 +57,9 @@ def test_concurrent_submits_admit_what_the_budget_holds(
 
 
 def test_a_failed_uncharged_job_is_refunded(
-    make_client: Callable[..., TestClient], make_settings: Callable[..., Settings], state_url: str
+    make_client: Callable[..., TestClient], make_settings: Callable[..., Settings], store_url: str
 ) -> None:
-    client = make_client(budget_settings(make_settings, state_url, fail_rate=1.0))
+    client = make_client(budget_settings(make_settings, store_url, fail_rate=1.0))
     job_id = client.post("/images/jobs", json={"prompt": "fails"}, headers=AUTH).json()["data"][
         "jobId"
     ]
@@ -69,9 +69,9 @@ def test_a_failed_uncharged_job_is_refunded(
 
 
 def test_cached_jobs_cost_nothing(
-    make_client: Callable[..., TestClient], make_settings: Callable[..., Settings], state_url: str
+    make_client: Callable[..., TestClient], make_settings: Callable[..., Settings], store_url: str
 ) -> None:
-    client = make_client(budget_settings(make_settings, state_url))
+    client = make_client(budget_settings(make_settings, store_url))
     first = client.post("/images/jobs", json={"prompt": "same"}, headers=AUTH).json()["data"]
     wait_for_job(client, first["jobId"], AUTH)
     for _ in range(5):
@@ -95,13 +95,13 @@ def flaky_backends() -> dict[str, MockBackend]:
 def test_each_retry_reserves_before_it_is_made(
     make_client: Callable[..., TestClient],
     make_settings: Callable[..., Settings],
-    state_url: str,
+    store_url: str,
     budget: str,
     status: str,
     cost: str,
 ) -> None:
     settings = make_settings(
-        state={"url": state_url},
+        state={"url": store_url},
         plans={"free": {"budget": budget, "max_cost_per_job": None}},
         backends={"procedural": {"prices": {"default": "0.04"}}},
     )

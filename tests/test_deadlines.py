@@ -114,9 +114,9 @@ def test_bad_deadlines_are_400s_naming_the_problem(
 
 
 def test_a_pending_job_ends_at_its_deadline_with_no_worker_and_is_refunded(
-    make_client: Callable[..., TestClient], make_settings: Callable[..., Settings], state_url: str
+    make_client: Callable[..., TestClient], make_settings: Callable[..., Settings], store_url: str
 ) -> None:
-    client = make_client(priced(make_settings, state_url, concurrency=0))
+    client = make_client(priced(make_settings, store_url, concurrency=0))
     by_body = submit(client, "by body", deadline=0.3)
     answer = client.post(
         "/images/jobs", json={"prompt": "by header"}, headers={**AUTH, "Cancel-After": "300ms"}
@@ -133,11 +133,11 @@ def test_a_pending_job_ends_at_its_deadline_with_no_worker_and_is_refunded(
 
 
 def test_a_running_job_is_stopped_at_its_deadline(
-    make_client: Callable[..., TestClient], make_settings: Callable[..., Settings], state_url: str
+    make_client: Callable[..., TestClient], make_settings: Callable[..., Settings], store_url: str
 ) -> None:
     gate = Gate()
     backend = MockBackend("procedural", script=[gate])
-    client = make_client(priced(make_settings, state_url), backends={"procedural": backend})
+    client = make_client(priced(make_settings, store_url), backends={"procedural": backend})
     # Long enough that even a loaded machine starts the vendor call before the deadline
     # (at 0.5 s a slow first claim on the cluster once let it end still PENDING).
     job_id = submit(client, deadline=3)
@@ -149,9 +149,9 @@ def test_a_running_job_is_stopped_at_its_deadline(
 
 
 def test_batch_items_take_the_batch_cancel_after_unless_they_have_their_own(
-    make_client: Callable[..., TestClient], make_settings: Callable[..., Settings], state_url: str
+    make_client: Callable[..., TestClient], make_settings: Callable[..., Settings], store_url: str
 ) -> None:
-    client = make_client(priced(make_settings, state_url, concurrency=0))
+    client = make_client(priced(make_settings, store_url, concurrency=0))
     body = {"jobs": [{"prompt": "shared"}, {"prompt": "own", "deadline": 3600}]}
     answer = client.post("/images/batches", json=body, headers={**AUTH, "Cancel-After": "200ms"})
     shared, own = (item["jobId"] for item in answer.json()["data"]["items"])

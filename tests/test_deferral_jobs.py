@@ -66,11 +66,11 @@ def deferred_count(client: TestClient, reason: str) -> float:
 def test_a_full_backend_does_not_hold_a_worker(
     make_client: Callable[..., TestClient],
     make_settings: Callable[..., Settings],
-    state_url: str,
+    store_url: str,
     scope: str,
 ) -> None:
     settings = make_settings(
-        state={"url": state_url},
+        state={"url": store_url},
         workers={"concurrency": 2},
         **two_model_config(max_concurrency=1, concurrency_scope=scope),
     )
@@ -100,10 +100,10 @@ def test_a_full_backend_does_not_hold_a_worker(
 def test_a_job_over_the_vendor_rate_runs_later(
     make_client: Callable[..., TestClient],
     make_settings: Callable[..., Settings],
-    state_url: str,
+    store_url: str,
 ) -> None:
     settings = make_settings(
-        state={"url": state_url}, workers={"concurrency": 2}, **two_model_config(rate="1/2second")
+        state={"url": store_url}, workers={"concurrency": 2}, **two_model_config(rate="1/2second")
     )
     gpu = MockBackend("gpu")
     client = make_client(settings, backends={"gpu": gpu, "procedural": MockBackend()})
@@ -118,10 +118,10 @@ def test_a_job_over_the_vendor_rate_runs_later(
 def test_a_retry_deferred_by_the_rate_resumes_with_its_tries(
     make_client: Callable[..., TestClient],
     make_settings: Callable[..., Settings],
-    state_url: str,
+    store_url: str,
 ) -> None:
     settings = make_settings(
-        state={"url": state_url},
+        state={"url": store_url},
         retry={"max_attempts": 2},
         **two_model_config(rate="1/3second"),
     )
@@ -138,10 +138,10 @@ def test_a_retry_deferred_by_the_rate_resumes_with_its_tries(
 def test_a_deferred_fallback_resumes_at_the_fallback(
     make_client: Callable[..., TestClient],
     make_settings: Callable[..., Settings],
-    state_url: str,
+    store_url: str,
 ) -> None:
     settings = make_settings(
-        state={"url": state_url},
+        state={"url": store_url},
         backends={
             "first": {"type": "procedural"},
             "second": {"type": "procedural", "rate": "1/6second"},
@@ -183,11 +183,11 @@ def queue_deferred(client: TestClient) -> float:
 def test_a_job_ended_while_deferred_is_no_longer_counted_or_run(
     make_client: Callable[..., TestClient],
     make_settings: Callable[..., Settings],
-    state_url: str,
+    store_url: str,
     ending: str,
 ) -> None:
     settings = make_settings(
-        state={"url": state_url}, workers={"concurrency": 1}, **two_model_config(rate="1/minute")
+        state={"url": store_url}, workers={"concurrency": 1}, **two_model_config(rate="1/minute")
     )
     gpu = MockBackend("gpu")
     client = make_client(settings, backends={"gpu": gpu, "procedural": MockBackend()})

@@ -20,10 +20,10 @@ from tests.test_admin import ADMIN, ADMIN_KEY
 
 @pytest.fixture
 def client(
-    make_client: Callable[..., TestClient], make_settings: Callable[..., Settings], state_url: str
+    make_client: Callable[..., TestClient], make_settings: Callable[..., Settings], store_url: str
 ) -> TestClient:
     settings = make_settings(
-        state={"url": state_url},
+        state={"url": store_url},
         # Jobs stay PENDING (nothing changes under the listing) and are dropped at the end.
         workers={"concurrency": 0, "shutdown_grace": "10ms"},
         admin={"keys": [key_hash(ADMIN_KEY)]},

@@ -68,10 +68,10 @@ def test_a_last_event_id_resumes_and_a_foreign_one_starts_over() -> None:
 
 
 def test_the_stream_follows_a_job_to_its_end(
-    make_client: Callable[..., TestClient], make_settings: Callable[..., Settings], state_url: str
+    make_client: Callable[..., TestClient], make_settings: Callable[..., Settings], store_url: str
 ) -> None:
     settings = make_settings(
-        state={"url": state_url}, backends={"procedural": {"latency": "200ms"}}
+        state={"url": store_url}, backends={"procedural": {"latency": "200ms"}}
     )
     client = make_client(settings)
     job_id = client.post("/images/jobs", json={"prompt": "live"}, headers=AUTH).json()["data"][
@@ -125,10 +125,10 @@ def test_another_tenants_job_is_404_and_no_key_is_401(
 
 
 def test_an_open_stream_counts_as_one_read(
-    make_client: Callable[..., TestClient], make_settings: Callable[..., Settings], state_url: str
+    make_client: Callable[..., TestClient], make_settings: Callable[..., Settings], store_url: str
 ) -> None:
     settings = make_settings(
-        state={"url": state_url},
+        state={"url": store_url},
         plans={"free": {"poll_rate": "2/minute"}},
         retry={"max_attempts": 3},
     )

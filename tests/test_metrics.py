@@ -37,10 +37,10 @@ def openai_fake(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeOpenAI]:
 
 
 def scripted_settings(
-    make_settings: Callable[..., Settings], fake: FakeOpenAI, state_url: str
+    make_settings: Callable[..., Settings], fake: FakeOpenAI, store_url: str
 ) -> Settings:
     return make_settings(
-        state={"url": state_url},
+        state={"url": store_url},
         admin={"keys": [key_hash(ADMIN_KEY)]},
         backends={
             "openai": {
@@ -83,9 +83,9 @@ def test_counters_equal_what_happened(
     make_client: Callable[..., TestClient],
     make_settings: Callable[..., Settings],
     openai_fake: FakeOpenAI,
-    state_url: str,
+    store_url: str,
 ) -> None:
-    settings = scripted_settings(make_settings, openai_fake, state_url)
+    settings = scripted_settings(make_settings, openai_fake, store_url)
     client = make_client(settings, sleep=Clock())
     done: dict[str, dict] = {}
 

@@ -71,14 +71,14 @@ def assert_canonical(text: str) -> None:
 def test_every_amount_is_one_canonical_string(
     make_client: Callable[..., TestClient],
     make_settings: Callable[..., Settings],
-    state_url: str,
+    store_url: str,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     backend = MockBackend("procedural")
     # An uncharged failure, then a success: attempts cost "0.00" and "0.0025".
     backend.will(VendorUnavailable("503 from the vendor"), ok())
     settings = make_settings(
-        state={"url": state_url},
+        state={"url": store_url},
         retry={"initial": "1ms", "max": "1ms"},
         plans={"free": {"budget": "0.0075/day", "max_cost_per_job": "0.01", "rate": None}},
         backends={"procedural": {"prices": {"procedural-v1": "0.0025"}}},
@@ -128,13 +128,13 @@ def test_every_amount_is_one_canonical_string(
 def test_the_admin_api_webhook_bodies_and_stored_jobs_use_it_too(
     make_client: Callable[..., TestClient],
     make_settings: Callable[..., Settings],
-    state_url: str,
+    store_url: str,
 ) -> None:
     backend = MockBackend("procedural")
     backend.will(VendorUnavailable("503 from the vendor"), ok())
     settings = webhook_settings(
         make_settings,
-        state_url,
+        store_url,
         admin={"keys": [key_hash(ADMIN_KEY)]},
         retry={"initial": "1ms", "max": "1ms"},
         plans={"free": {"budget": "5/day", "max_cost_per_job": "1", "rate": None}},

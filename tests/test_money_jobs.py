@@ -19,9 +19,9 @@ TABLE = {
 }
 
 
-def table_settings(make_settings: Callable[..., Settings], state_url: str, **plan: Any) -> Settings:
+def table_settings(make_settings: Callable[..., Settings], store_url: str, **plan: Any) -> Settings:
     return make_settings(
-        state={"url": state_url},
+        state={"url": store_url},
         plans={"free": {"budget": "5.00/day", "rate": None, "max_cost_per_job": "1.00", **plan}},
         models={"procedural": {"sizes": ["1024x1024", "1536x1024"]}},
         backends={"procedural": {"prices": {"procedural-v1": TABLE}}},
@@ -41,9 +41,9 @@ def submit(client: TestClient, **body: Any) -> dict[str, Any]:
 
 
 def test_size_by_quality_table_prices_reserves_and_charges(
-    make_client: Callable[..., TestClient], make_settings: Callable[..., Settings], state_url: str
+    make_client: Callable[..., TestClient], make_settings: Callable[..., Settings], store_url: str
 ) -> None:
-    client = make_client(table_settings(make_settings, state_url))
+    client = make_client(table_settings(make_settings, store_url))
     job = submit(client, size="1536x1024", quality="high", n=2)
     assert job["status"] == "SUCCEEDED"
     assert job["cost"] == "0.50" and [a["cost"] for a in job["attemptLog"]] == ["0.50"]
@@ -55,9 +55,9 @@ def test_size_by_quality_table_prices_reserves_and_charges(
 
 
 def test_the_budget_refusal_names_the_tables_estimate(
-    make_client: Callable[..., TestClient], make_settings: Callable[..., Settings], state_url: str
+    make_client: Callable[..., TestClient], make_settings: Callable[..., Settings], store_url: str
 ) -> None:
-    client = make_client(table_settings(make_settings, state_url, budget="0.60/day"))
+    client = make_client(table_settings(make_settings, store_url, budget="0.60/day"))
     submit(client, size="1536x1024", quality="high", n=2)
     answer = client.post("/images/jobs", json={"prompt": "over", "size": "1024x1024"}, headers=AUTH)
     assert answer.status_code == 429
@@ -68,9 +68,9 @@ def test_the_budget_refusal_names_the_tables_estimate(
 
 
 def test_a_job_whose_first_attempt_exceeds_the_cap_is_refused_at_submit(
-    make_client: Callable[..., TestClient], make_settings: Callable[..., Settings], state_url: str
+    make_client: Callable[..., TestClient], make_settings: Callable[..., Settings], store_url: str
 ) -> None:
-    client = make_client(table_settings(make_settings, state_url, max_cost_per_job="0.25"))
+    client = make_client(table_settings(make_settings, store_url, max_cost_per_job="0.25"))
     body = {"prompt": "too dear", "size": "1536x1024", "quality": "high", "n": 2}
     answer = client.post("/images/jobs", json=body, headers=AUTH)
     assert answer.status_code == 400
@@ -83,9 +83,9 @@ def test_a_job_whose_first_attempt_exceeds_the_cap_is_refused_at_submit(
 
 
 def test_each_attempt_records_its_estimate_charge_and_usage(
-    make_client: Callable[..., TestClient], make_settings: Callable[..., Settings], state_url: str
+    make_client: Callable[..., TestClient], make_settings: Callable[..., Settings], store_url: str
 ) -> None:
-    client = make_client(table_settings(make_settings, state_url))
+    client = make_client(table_settings(make_settings, store_url))
     job = submit(client, size="1024x1024", quality="low", n=3)
     assert job["attemptLog"][0]["estimatedCost"] == "0.033"
     assert job["attemptLog"][0]["cost"] == "0.033"

@@ -21,9 +21,9 @@ from gateway.settings import Settings
 from tests.conftest import AUTH
 
 
-def settings(make_settings: Callable[..., Settings], state_url: str) -> Settings:
+def settings(make_settings: Callable[..., Settings], store_url: str) -> Settings:
     return make_settings(
-        state={"url": state_url},
+        state={"url": store_url},
         workers={"concurrency": 0},  # this test delivers the job itself
         retry={"max_attempts": 5, "initial": "1ms", "max": "1ms"},
         plans={"free": {"budget": "5.00/day", "max_cost_per_job": "0.10", "rate": None}},
@@ -32,11 +32,11 @@ def settings(make_settings: Callable[..., Settings], state_url: str) -> Settings
 
 
 def test_the_cost_cap_holds_across_a_requeue(
-    make_client: Callable[..., TestClient], make_settings: Callable[..., Settings], state_url: str
+    make_client: Callable[..., TestClient], make_settings: Callable[..., Settings], store_url: str
 ) -> None:
     backend = MockBackend("procedural")
     backend.will(Timeout("no answer", sent=True), delay(3600))
-    client = make_client(settings(make_settings, state_url), backends={"procedural": backend})
+    client = make_client(settings(make_settings, store_url), backends={"procedural": backend})
     gateway: Any = client.app.state.gateway  # type: ignore[attr-defined]
     portal = client.portal
     assert portal is not None

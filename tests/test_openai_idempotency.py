@@ -18,10 +18,10 @@ from tests.conftest import API_KEY, AUTH
 
 @pytest.fixture
 def sdk(
-    make_client: Callable[..., TestClient], make_settings: Callable[..., Settings], state_url: str
+    make_client: Callable[..., TestClient], make_settings: Callable[..., Settings], store_url: str
 ) -> Iterator[tuple[openai.OpenAI, TestClient]]:
     settings = make_settings(
-        state={"url": state_url},
+        state={"url": store_url},
         models={"procedural": {"sizes": ["64x64"], "openai_names": ["gpt-image-1"]}},
     )
     client = make_client(settings)

@@ -21,10 +21,10 @@ def window_remaining(client: TestClient, rule: str, namespace: str, tenant: str 
 
 
 def test_rate_limit_admits_exactly_the_rate(
-    make_client: Callable[..., TestClient], make_settings: Callable[..., Settings], state_url: str
+    make_client: Callable[..., TestClient], make_settings: Callable[..., Settings], store_url: str
 ) -> None:
     settings = make_settings(
-        state={"url": state_url}, plans={"free": {"rate": "5/minute", "max_concurrent": None}}
+        state={"url": store_url}, plans={"free": {"rate": "5/minute", "max_concurrent": None}}
     )
     client = make_client(settings)
     answers = [
@@ -46,10 +46,10 @@ def test_rate_limit_admits_exactly_the_rate(
 
 
 def test_several_windows_report_the_tightest(
-    make_client: Callable[..., TestClient], make_settings: Callable[..., Settings], state_url: str
+    make_client: Callable[..., TestClient], make_settings: Callable[..., Settings], store_url: str
 ) -> None:
     settings = make_settings(
-        state={"url": state_url},
+        state={"url": store_url},
         plans={"free": {"rate": "100/minute;3/hour", "max_concurrent": None}},
     )
     client = make_client(settings)
@@ -65,9 +65,9 @@ def test_several_windows_report_the_tightest(
 
 
 def test_poll_rate(
-    make_client: Callable[..., TestClient], make_settings: Callable[..., Settings], state_url: str
+    make_client: Callable[..., TestClient], make_settings: Callable[..., Settings], store_url: str
 ) -> None:
-    settings = make_settings(state={"url": state_url}, plans={"free": {"poll_rate": "3/minute"}})
+    settings = make_settings(state={"url": store_url}, plans={"free": {"poll_rate": "3/minute"}})
     client = make_client(settings)
     job_id = client.post("/images/jobs", json={"prompt": "p"}, headers=AUTH).json()["data"]["jobId"]
     codes = [client.get(f"/images/jobs/{job_id}", headers=AUTH).status_code for _ in range(5)]
@@ -75,10 +75,10 @@ def test_poll_rate(
 
 
 def test_max_concurrent_refuses_without_spending_rate(
-    make_client: Callable[..., TestClient], make_settings: Callable[..., Settings], state_url: str
+    make_client: Callable[..., TestClient], make_settings: Callable[..., Settings], store_url: str
 ) -> None:
     settings = make_settings(
-        state={"url": state_url},
+        state={"url": store_url},
         plans={"free": {"rate": "50/minute", "max_concurrent": 2}},
         backends={"procedural": {"latency": "3s"}},
     )

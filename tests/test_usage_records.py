@@ -24,9 +24,9 @@ TABLE = {"1536x1024": {"low": "0.016", "medium": "0.063", "high": "0.25"}}
 BODY = {"prompt": "a lighthouse", "size": "1536x1024", "quality": "high"}
 
 
-def priced(make_settings: Callable[..., Settings], state_url: str) -> Settings:
+def priced(make_settings: Callable[..., Settings], store_url: str) -> Settings:
     return make_settings(
-        state={"url": state_url},
+        state={"url": store_url},
         plans={"free": {"budget": "5.00/day", "rate": None, "max_cost_per_job": "1.00"}},
         models={"procedural": {"sizes": ["1536x1024"]}},
         backends={"procedural": {"prices": {"procedural-v1": TABLE}}},
@@ -47,13 +47,13 @@ def wait_running(client: TestClient, job_id: str) -> None:
 
 
 def test_usage_counts_charges_joins_and_cache_hits_per_tenant(
-    make_client: Callable[..., TestClient], make_settings: Callable[..., Settings], state_url: str
+    make_client: Callable[..., TestClient], make_settings: Callable[..., Settings], store_url: str
 ) -> None:
     gate = asyncio.Event()
     backend = MockBackend("procedural", before=gate.wait)
     # The first call times out after it was sent (charged, retried), the second succeeds.
     backend.will(Timeout("no answer", sent=True), ok())
-    client = make_client(priced(make_settings, state_url), backends={"procedural": backend})
+    client = make_client(priced(make_settings, store_url), backends={"procedural": backend})
     assert client.portal is not None
     leader = submit(client, AUTH)
     wait_running(client, leader)
@@ -91,9 +91,9 @@ def test_usage_counts_charges_joins_and_cache_hits_per_tenant(
 
 
 def test_since_filters_and_bad_queries_answer_openai_errors(
-    make_client: Callable[..., TestClient], make_settings: Callable[..., Settings], state_url: str
+    make_client: Callable[..., TestClient], make_settings: Callable[..., Settings], store_url: str
 ) -> None:
-    client = make_client(priced(make_settings, state_url))
+    client = make_client(priced(make_settings, store_url))
     wait_for_job(client, submit(client, AUTH), AUTH)
     today = datetime.now(UTC).date().isoformat()
     assert len(client.get(f"/v1/usage?since={today}", headers=AUTH).json()["data"]) == 1

@@ -17,10 +17,10 @@ RESULT = JobResult("sha", "procedural", "256x256", "procedural", 5, 1, Decimal("
 
 
 async def test_a_waiter_wakes_when_the_job_ends(
-    make_settings: Callable[..., Settings], state_url: str
+    make_settings: Callable[..., Settings], store_url: str
 ) -> None:
-    state = state_from_settings(make_settings(state={"url": state_url}))
-    events = events_from_url(state_url)
+    state = state_from_settings(make_settings(state={"url": store_url}))
+    events = events_from_url(store_url)
     try:
         job = await state.submit(Job(new_job_id(), "demo", SPEC, fingerprint(SPEC, None)))
         waiter = asyncio.create_task(wait_until_ended(state, events, job.id, timeout=30))
@@ -42,10 +42,10 @@ async def test_a_waiter_wakes_when_the_job_ends(
 
 
 async def test_a_timeout_answers_the_job_as_it_is(
-    make_settings: Callable[..., Settings], state_url: str
+    make_settings: Callable[..., Settings], store_url: str
 ) -> None:
-    state = state_from_settings(make_settings(state={"url": state_url}))
-    events = events_from_url(state_url)
+    state = state_from_settings(make_settings(state={"url": store_url}))
+    events = events_from_url(store_url)
     try:
         job = await state.submit(Job(new_job_id(), "demo", SPEC, fingerprint(SPEC, None)))
         waited = await wait_until_ended(state, events, job.id, timeout=0.05)

@@ -36,9 +36,9 @@ def test_every_delivery_verifies_with_the_standardwebhooks_package(
     make_client: Callable[..., TestClient],
     make_settings: Callable[..., Settings],
     receiver: Receiver,
-    state_url: str,
+    store_url: str,
 ) -> None:
-    settings = webhook_settings(make_settings, state_url)
+    settings = webhook_settings(make_settings, store_url)
     client = make_client(settings, environ=ENVIRON)
     jobs = [submit(client, receiver.url, prompt=f"lighthouse {i}") for i in range(5)]
     for job_id in jobs:
@@ -120,10 +120,10 @@ def test_a_receiver_failing_three_times_gets_one_event_four_times(
     make_client: Callable[..., TestClient],
     make_settings: Callable[..., Settings],
     receiver: Receiver,
-    state_url: str,
+    store_url: str,
 ) -> None:
     receiver.answers.extend([503, 500, 429])
-    client = make_client(webhook_settings(make_settings, state_url), environ=ENVIRON)
+    client = make_client(webhook_settings(make_settings, store_url), environ=ENVIRON)
     job = settled(client, submit(client, receiver.url, prompt="persistent"))
     assert job["webhook"] == {
         "status": "delivered",
@@ -145,10 +145,10 @@ def test_410_gone_stops_and_an_exhausted_schedule_gives_up(
     make_client: Callable[..., TestClient],
     make_settings: Callable[..., Settings],
     receiver: Receiver,
-    state_url: str,
+    store_url: str,
 ) -> None:
     settings = webhook_settings(
-        make_settings, state_url, webhooks={"retry_schedule": ["0s", "10ms", "10ms"]}
+        make_settings, store_url, webhooks={"retry_schedule": ["0s", "10ms", "10ms"]}
     )
     client = make_client(settings, environ=ENVIRON)
     receiver.answers.append(410)
@@ -171,9 +171,9 @@ def test_redelivery_on_request_keeps_the_event_id(
     make_client: Callable[..., TestClient],
     make_settings: Callable[..., Settings],
     receiver: Receiver,
-    state_url: str,
+    store_url: str,
 ) -> None:
-    settings = webhook_settings(make_settings, state_url, webhooks={"retry_schedule": ["0s"]})
+    settings = webhook_settings(make_settings, store_url, webhooks={"retry_schedule": ["0s"]})
     client = make_client(settings, environ=ENVIRON)
     receiver.answers.append(500)
     job_id = submit(client, receiver.url, prompt="again please")

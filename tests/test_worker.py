@@ -67,10 +67,10 @@ def test_shutdown_on_redis_hands_running_jobs_back(
 
 
 def test_a_vendor_rate_makes_jobs_wait_not_fail(
-    make_client: Callable[..., TestClient], make_settings: Callable[..., Settings], state_url: str
+    make_client: Callable[..., TestClient], make_settings: Callable[..., Settings], store_url: str
 ) -> None:
     settings = make_settings(
-        state={"url": state_url},
+        state={"url": store_url},
         backends={"procedural": {"rate": "2/minute"}},
         workers={"concurrency": 3, "shutdown_grace": "100ms"},
     )
