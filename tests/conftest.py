@@ -59,7 +59,13 @@ def config_dict(tmp_path: Path, **overrides: Any) -> dict[str, Any]:
             },
         },
     )
-    return merge(base, overrides)
+    merged = merge(base, overrides)
+    workers = merged["workers"]
+    if workers["concurrency"] == 0 and "shutdown_grace" not in overrides.get("workers", {}):
+        # No in-process worker: nothing drains a memory:// queue at shutdown, so its
+        # grace would only be waited out (5 s at the end of every such test).
+        workers["shutdown_grace"] = "10ms"
+    return merged
 
 
 @pytest.fixture

@@ -9,12 +9,13 @@ from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
+import pytest
 from starlette.testclient import TestClient
 
 from backends.base import Generation, GenerationRequest, Progress, Usage
 from backends.mock import MockBackend
 from backends.procedural import render_all
-from gateway import jobs
+from gateway import jobs, submissions
 from gateway.budgets import Budget
 from gateway.jobs import VendorJob
 from gateway.settings import Settings
@@ -42,7 +43,7 @@ class Gate:
 def priced(make_settings: Callable[..., Settings], store_url: str, **workers: Any) -> Settings:
     return make_settings(
         state={"url": store_url},
-        workers={"concurrency": 2, "shutdown_grace": "5s", **workers},
+        workers={"concurrency": 2, **workers},
         plans={"free": {"budget": "5.00/day", "rate": None, "poll_rate": None}},
         backends={"procedural": {"prices": {"procedural-v1": PRICE}}},
     )
@@ -249,8 +250,13 @@ def test_a_batch_cancel_cancels_what_has_not_ended(
 
 
 def test_a_worker_taking_over_a_stopped_job_cancels_its_vendor_job(
-    make_client: Callable[..., TestClient], make_settings: Callable[..., Settings], store_url: str
+    make_client: Callable[..., TestClient],
+    make_settings: Callable[..., Settings],
+    store_url: str,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    # The worker holding the job is dead: the cancel waits for it in vain, then answers 202.
+    monkeypatch.setattr(submissions, "CANCEL_WAIT", 0.2)
     backend = MockBackend("procedural")
     client = make_client(
         priced(make_settings, store_url, concurrency=0), backends={"procedural": backend}

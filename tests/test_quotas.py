@@ -81,6 +81,8 @@ def test_max_concurrent_refuses_without_spending_rate(
         state={"url": store_url},
         plans={"free": {"rate": "50/minute", "max_concurrent": 2}},
         backends={"procedural": {"latency": "3s"}},
+        # The slow jobs only hold the slots while the test runs: shutdown need not wait.
+        workers={"shutdown_grace": "100ms"},
     )
     client = make_client(settings)
     first = [
