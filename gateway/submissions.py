@@ -50,6 +50,9 @@ class Submitted:
 
 T = TypeVar("T")
 # How long a cancel waits for a RUNNING job's worker to stop it before answering 202.
+# Longer than the worker's STOP_CHECK_EVERY (gateway/worker.py), its re-read of the job for
+# a wake-up it did not get (a cancel published before its watch listened): such a cancel
+# still sees the job stopped within this wait.
 CANCEL_WAIT = 5.0
 
 

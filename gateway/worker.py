@@ -31,7 +31,7 @@ log = logging.getLogger("imagegate.worker")
 
 CLAIM_WAIT = 1.0  # seconds a claim blocks before the loop checks for shutdown
 BACKOFF_MAX = 5.0
-STOP_CHECK_EVERY = 5.0  # a running job is read again this often, in case a wake-up was lost
+STOP_CHECK_EVERY = 2.0  # re-read for a missed wake-up; < CANCEL_WAIT, so a cancel still sees it
 
 
 class WorkerPool:

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from decimal import Decimal
 from typing import Any
 
@@ -17,8 +18,12 @@ from backends.mock import MockBackend
 from backends.procedural import render_all
 from gateway import jobs, submissions
 from gateway.budgets import Budget
+from gateway.cancels import Cancels
+from gateway.events.base import Watch
+from gateway.events.redis import RedisJobEvents
 from gateway.jobs import VendorJob
 from gateway.settings import Settings
+from gateway.state.base import Canceled
 from tests.conftest import AUTH, OTHER_AUTH
 from tests.polling import wait_for_job
 
@@ -148,6 +153,46 @@ def test_a_running_job_is_stopped_its_vendor_job_canceled_and_its_charge_kept(
     assert job["cost"] == PRICE
     assert spent(client) == Decimal(PRICE)
     assert backend.calls == 1
+
+
+def test_a_cancel_the_workers_watch_did_not_hear_still_stops_the_job(
+    make_client: Callable[..., TestClient],
+    make_settings: Callable[..., Settings],
+    redis_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The worker's stop watch subscribes while the attempt starts, so a cancel can be
+    published before it listens (a slow subscription on a loaded cluster did that): the
+    watch's periodic re-read must still find `stop` while the cancel waits (200, not 202).
+    Here the worker's watch is held until the cancel has been applied and published."""
+    canceled = asyncio.Event()
+    held: list[str] = []
+    watch, apply = RedisJobEvents.watch, Cancels.cancel
+
+    @asynccontextmanager
+    async def late_watch(self: RedisJobEvents, *job_ids: str) -> AsyncIterator[Watch]:
+        if not held:  # the first watch is the worker's
+            held.extend(job_ids)
+            await canceled.wait()
+        async with watch(self, *job_ids) as opened:
+            yield opened
+
+    async def noted_cancel(self: Cancels, *args: Any, **kwargs: Any) -> Canceled:
+        outcome = await apply(self, *args, **kwargs)
+        canceled.set()
+        return outcome
+
+    monkeypatch.setattr(RedisJobEvents, "watch", late_watch)
+    monkeypatch.setattr(Cancels, "cancel", noted_cancel)
+    gate = Gate()
+    backend = MockBackend("procedural", script=[gate])
+    client = make_client(priced(make_settings, redis_url), backends={"procedural": backend})
+    job_id = submit(client)
+    wait_until(lambda: backend.active == 1)
+    answer = client.post(f"/images/jobs/{job_id}/cancel", headers=AUTH)
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["data"]["status"] == "CANCELED"
+    assert held == [job_id] and backend.canceled == ["pred-1"]
 
 
 def test_cancel_takes_an_idempotency_key(
