@@ -97,6 +97,18 @@ async def test_the_last_watch_to_leave_unsubscribes(shared_url: str) -> None:
         await events.aclose()
 
 
+async def test_a_watch_starts_and_ends_without_waiting_out_a_poll(events: JobEvents) -> None:
+    """On a cluster redis-py's subscriber holds its lock for a whole poll: with 1 s polls a
+    watch's end (its unsubscribe) took 1.0 s, and every waited answer was that late."""
+    loop = asyncio.get_running_loop()
+    for job_id in ("job_a", "job_b", "job_c"):
+        async with events.watch(job_id) as watch:
+            await events.publish([job_id])
+            assert await watch.changed(5)
+            heard = loop.time()
+        assert loop.time() - heard < 0.5
+
+
 def test_an_unknown_scheme_is_a_configuration_error() -> None:
     with pytest.raises(ConfigError, match="nosuch://x"):
         events_from_url("nosuch://x")

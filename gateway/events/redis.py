@@ -43,6 +43,10 @@ PROGRESS = "progress"
 CONFIRM_WAIT = 2.0  # past this a watch goes on unconfirmed: its timeout re-reads cover it
 BACKOFF_MAX = 5.0
 IDLE = 0.1  # a cluster subscriber with no channel returns at once: wait this long
+# redis-py's cluster subscriber holds its node's lock for a whole poll, and a subscribe or
+# an unsubscribe waits for it: a short poll keeps a watch's start and end that quick (a
+# 1 s poll made every waited answer on a cluster about 1 s late).
+CLUSTER_POLL = 0.02
 
 
 class RedisJobEvents:
@@ -146,7 +150,7 @@ class RedisJobEvents:
         if not pubsub.node_pubsub_mapping:  # nothing subscribed: it would return at once
             await asyncio.sleep(IDLE)
             return None
-        sharded: dict[str, Any] | None = await pubsub.get_sharded_message(timeout=1.0)
+        sharded: dict[str, Any] | None = await pubsub.get_sharded_message(timeout=CLUSTER_POLL)
         return sharded
 
     async def _follow_failover(self) -> None:
