@@ -16,6 +16,7 @@ import time
 import uuid
 
 from gateway.cancels import Stopped, cancel_vendor_job
+from gateway.claimer import BACKOFF_FIRST, Claimer
 from gateway.deferral import Deferred
 from gateway.endings import Endings
 from gateway.errors import redact
@@ -29,12 +30,13 @@ from gateway.tasks import cancel_and_wait
 
 log = logging.getLogger("imagegate.worker")
 
-CLAIM_WAIT = 1.0  # seconds a claim blocks before the loop checks for shutdown
-BACKOFF_MAX = 5.0
 STOP_CHECK_EVERY = 2.0  # re-read for a missed wake-up; < CANCEL_WAIT, so a cancel still sees it
 
 
 class WorkerPool:
+    """`concurrency` workers fed by one claim loop (gateway/claimer.py); each job runs on
+    its own task, with its heartbeats and its cancel watch."""
+
     def __init__(
         self,
         state: StateStore,
@@ -57,17 +59,26 @@ class WorkerPool:
         self.heartbeat_every = heartbeat_every
         self.metrics = metrics or Metrics()
         self.metrics.watch_workers(lambda: self.busy, lambda: self.alive)
+        # The pool's consumer name on the queue, for every claim and heartbeat.
         self.name = f"{socket.gethostname()}-{uuid.uuid4().hex[:8]}"
-        self._loops: list[asyncio.Task[None]] = []
-        self._running: dict[str, asyncio.Task[None]] = {}
+        self._claiming: asyncio.Task[None] | None = None
+        self._running: set[asyncio.Task[None]] = set()
         self._stopping = asyncio.Event()
 
     async def start(self) -> None:
         log.info("%s: %d in-process workers", self.name, self.concurrency)
-        self._loops = [
-            asyncio.create_task(self._loop(f"{self.name}-{i}"), name=f"worker-{i}")
-            for i in range(self.concurrency)
-        ]
+        if self.concurrency == 0:
+            return
+        claimer = Claimer(
+            self.state,
+            self.name,
+            self.concurrency,
+            self._start_job,
+            stopping=self._stopping,
+            metrics=self.metrics,
+        )
+        self._claiming = asyncio.create_task(claimer.run(), name=f"claimer-{self.name}")
+        self._claiming.add_done_callback(_claimer_ended)
 
     @property
     def busy(self) -> int:
@@ -76,18 +87,23 @@ class WorkerPool:
 
     @property
     def alive(self) -> int:
-        """Worker loops still running (fewer than `concurrency` means one died)."""
-        return sum(1 for task in self._loops if not task.done())
+        """Workers able to take a job: all of them while the claim loop runs, none once
+        it has ended (it died, or the pool stopped)."""
+        running = self._claiming is not None and not self._claiming.done()
+        return self.concurrency if running else 0
 
     async def stop(self) -> None:
         deadline = time.monotonic() + self.grace
         if not self.durable:
             await self._drain(deadline)
         self._stopping.set()
-        running = list(self._running.values())
+        running = list(self._running)
         if running:
             await asyncio.wait(running, timeout=max(0.0, deadline - time.monotonic()))
-        await cancel_and_wait(*self._loops)
+        # The claim loop first, so that no job starts after the running ones are stopped;
+        # each of those hands its job back (`_work`).
+        await cancel_and_wait(self._claiming)
+        await cancel_and_wait(*self._running)
         abandoned = self.state.queued
         if abandoned and not self.durable:
             log.error(
@@ -101,27 +117,18 @@ class WorkerPool:
         while self.state.queued and time.monotonic() < deadline:
             await asyncio.sleep(0.05)
 
-    async def _loop(self, worker_id: str) -> None:
-        backoff = 0.1
-        while not self._stopping.is_set():
+    def _start_job(self, job: Job) -> asyncio.Task[None]:
+        task = asyncio.create_task(self._work(job), name=f"job-{job.id}")
+        self._running.add(task)
+        task.add_done_callback(self._running.discard)
+        return task
+
+    async def _work(self, job: Job) -> None:
+        """One worker's run of a claimed job (its slot is free again once this ends)."""
+        beats = asyncio.create_task(self._heartbeats(job.id, self.name))
+        with job_context(job.tenant, job.id):
             try:
-                job = await self.state.claim(worker_id, CLAIM_WAIT)
-                backoff = 0.1
-            except StateUnavailable as exc:
-                self.metrics.state_error("worker")
-                log.warning("state unavailable, retrying in %.1fs: %s", backoff, exc)
-                await asyncio.sleep(backoff)
-                backoff = min(BACKOFF_MAX, backoff * 2)
-                continue
-            if job is None:
-                continue
-            task = asyncio.current_task()
-            assert task is not None
-            self._running[job.id] = task
-            beats = asyncio.create_task(self._heartbeats(job.id, worker_id))
-            try:
-                with job_context(job.tenant, job.id):
-                    await self.process(job)
+                await self.process(job)
             except asyncio.CancelledError:
                 await self._requeue(job)
                 raise
@@ -130,10 +137,13 @@ class WorkerPool:
                 # visibility timeout passes. This worker backs off and goes on.
                 self.metrics.state_error("worker")
                 log.warning("state unavailable while finishing job %s: %s", job.id, exc)
-                await asyncio.sleep(backoff)
+                await asyncio.sleep(BACKOFF_FIRST)
+            except Exception as exc:
+                # A bug, not an outcome: the job stays claimed as above, and the worker
+                # goes on (its slot is given back) instead of ending with it.
+                log.exception("worker failed on job %s: %s", job.id, redact(str(exc)))
             finally:
                 await cancel_and_wait(beats)
-                self._running.pop(job.id, None)
 
     async def _heartbeats(self, job_id: str, worker_id: str) -> None:
         """Keep a long job claimed (a durable queue would otherwise hand it to another
@@ -212,3 +222,9 @@ class WorkerPool:
         with contextlib.suppress(Exception):
             await asyncio.shield(self.state.requeue(job.id))
             log.warning("job %s handed back to the queue at shutdown", job.id)
+
+
+def _claimer_ended(task: asyncio.Task[None]) -> None:
+    """Say so when the claim loop dies (readiness reports it, the metric drops to 0)."""
+    if not task.cancelled() and (exc := task.exception()) is not None:
+        log.error("the claim loop died, no job starts here now: %s", redact(str(exc)), exc_info=exc)
