@@ -176,7 +176,9 @@ class Metrics:
             "imagegate_workers_busy", "Workers of this process running a job.", registry=r
         )
         self.workers_total = Gauge(
-            "imagegate_workers_total", "Workers this process runs.", registry=r
+            "imagegate_workers_total",
+            "Workers this process runs (0 once its claim loop has ended).",
+            registry=r,
         )
         self.webhook_deliveries = Counter(
             "imagegate_webhook_deliveries_total",

@@ -1,8 +1,9 @@
 """Readiness: the parts a process needs to do its work, each checked with a short timeout.
 
 `config` (loaded and validated: always true once the gateway is open), `state` and
-`storage` (reachable), `workers` (every configured worker loop still running; "none" in
-an API-only process). `/readyz` answers 503 naming the failed parts.
+`storage` (reachable), `workers` (the workers' claim loop still running, so every
+configured worker can take a job; "none" in an API-only process). `/readyz` answers 503
+naming the failed parts.
 """
 
 from __future__ import annotations
