@@ -1,0 +1,141 @@
+"""The pool's one claim loop: one claim in flight however many workers are idle, nothing
+claimed while every worker is busy (the jobs stay in the queue for other processes), one
+consumer on a Redis queue, and a worker that hits a bug goes on with the next job."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+import pytest
+
+from gateway.jobs import Job, JobStatus
+from gateway.state.base import StateStore
+from gateway.state.memory import MemoryState
+from gateway.state.redis import GROUP, RedisState
+from gateway.worker import WorkerPool
+from tests.test_state_contract import RESULT, make_job
+
+WORKERS = 3
+
+
+class Counting:
+    """A state store that counts the claims in flight (and the most at once)."""
+
+    def __init__(self, inner: StateStore) -> None:
+        self.inner = inner
+        self.claiming = 0
+        self.most = 0
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+    async def claim(self, worker_id: str, timeout: float) -> Job | None:
+        self.claiming += 1
+        self.most = max(self.most, self.claiming)
+        try:
+            return await self.inner.claim(worker_id, timeout)
+        finally:
+            self.claiming -= 1
+
+
+class GatedPool(WorkerPool):
+    """Each job runs until the test opens its gate, then succeeds (or raises `fails`)."""
+
+    def __init__(self, state: Any, fails: set[str] | None = None) -> None:
+        unused: Any = None  # process() is replaced: no runner, no endings
+        super().__init__(state, unused, unused, concurrency=WORKERS, grace=5.0)
+        self.gates: dict[str, asyncio.Event] = {}
+        self.started: list[str] = []
+        self.fails = fails or set()
+
+    async def process(self, job: Job) -> list[Job]:
+        self.started.append(job.id)
+        await self.gates.setdefault(job.id, asyncio.Event()).wait()
+        if job.id in self.fails:
+            raise RuntimeError("a bug in the worker")
+        finished: list[Job] = await self.state.finish(job.id, result=RESULT)
+        return finished
+
+
+@pytest.fixture
+async def state(state_url: str) -> AsyncIterator[Counting]:
+    ttls: dict[str, Any] = {"job_ttl": 60, "cache_ttl": 60}
+    store: StateStore = (
+        MemoryState(**ttls)
+        if state_url == "memory://"
+        else RedisState.from_url(state_url, visibility_timeout=30, **ttls)
+    )
+    yield Counting(store)
+    await store.aclose()
+
+
+async def until(condition: Callable[[], bool | Awaitable[bool]], timeout: float = 10) -> None:
+    async with asyncio.timeout(timeout):
+        while True:
+            outcome = condition()
+            if not isinstance(outcome, bool):
+                outcome = await outcome
+            if outcome:
+                return
+            await asyncio.sleep(0.01)
+
+
+async def depth(state: Counting) -> int:
+    return (await state.queue_stats()).depth
+
+
+async def test_idle_workers_share_one_claim_and_busy_ones_claim_nothing(
+    state: Counting,
+) -> None:
+    pool = GatedPool(state)
+    await pool.start()
+    try:
+        await until(lambda: state.claiming > 0)  # idle: one claim waits for all three
+        assert state.most == 1 and pool.alive == WORKERS and pool.busy == 0
+
+        jobs = [await state.submit(make_job(f"gated {i}")) for i in range(5)]
+        await until(lambda: len(pool.started) == WORKERS)
+        # Every worker busy: no claim in flight, the other two jobs still queued.
+        assert state.claiming == 0 and pool.busy == WORKERS
+        assert await depth(state) == 2
+        assert pool.started == [job.id for job in jobs[:WORKERS]]  # in queue order
+
+        pool.gates[jobs[0].id].set()  # one worker is free: it takes one job, no more
+        await until(lambda: len(pool.started) == WORKERS + 1)
+        assert await depth(state) == 1 and pool.busy == WORKERS
+
+        for job in jobs:
+            pool.gates.setdefault(job.id, asyncio.Event()).set()
+        await until(lambda: len(pool.started) == len(jobs) and pool.busy == 0)
+        for job in jobs:
+            stored = await state.get_job(job.id)
+            assert stored is not None and stored.status is JobStatus.SUCCEEDED
+        assert state.most == 1 and await depth(state) == 0
+        if isinstance(state.inner, RedisState):  # one consumer for the pool, not one each
+            consumers = await state.inner.blocking.xinfo_consumers(state.inner.stream, GROUP)
+            assert [c["name"] for c in consumers] == [pool.name.encode()]
+    finally:
+        await pool.stop()
+    assert pool.alive == 0
+
+
+async def test_a_worker_that_hits_a_bug_goes_on_with_the_next_job(state: Counting) -> None:
+    broken = make_job("breaks its worker")
+    pool = GatedPool(state, fails={broken.id})
+    await state.submit(broken)
+    pool.gates[broken.id] = asyncio.Event()
+    pool.gates[broken.id].set()
+    await pool.start()
+    try:
+        await until(lambda: pool.started == [broken.id] and pool.busy == 0)
+        assert pool.alive == WORKERS
+        jobs = [await state.submit(make_job(f"after the bug {i}")) for i in range(WORKERS)]
+        await until(lambda: len(pool.started) == 1 + WORKERS)  # all three slots still there
+        assert pool.busy == WORKERS
+        for job in jobs:
+            pool.gates[job.id].set()
+        await until(lambda: pool.busy == 0)
+    finally:
+        await pool.stop()
