@@ -81,8 +81,8 @@ def write_bench_config(
 VENDOR_KEY_ENV = "BENCH_VENDOR_KEY"
 VENDOR_MODEL = "bench-image"  # not an OpenAI family name: sizes pass through (1x1 included)
 # A worker is an asyncio task that waits on one vendor call: enough of them that 64
-# concurrent clients never queue behind the pool (a vendor call is I/O, not CPU), and few
-# more: each idle one polls the queue (a claim script, then a blocking read) every second.
+# concurrent clients never queue behind the pool (a vendor call is I/O, not CPU). Idle ones
+# cost nothing of their own: one claim loop per process claims for them all.
 VENDOR_WORKERS = 80
 
 
