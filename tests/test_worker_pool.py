@@ -67,12 +67,12 @@ class GatedPool(WorkerPool):
 
 
 @pytest.fixture
-async def state(state_url: str) -> AsyncIterator[Counting]:
+async def state(store_url: str) -> AsyncIterator[Counting]:
     ttls: dict[str, Any] = {"job_ttl": 60, "cache_ttl": 60}
     store: StateStore = (
         MemoryState(**ttls)
-        if state_url == "memory://"
-        else RedisState.from_url(state_url, visibility_timeout=30, **ttls)
+        if store_url == "memory://"
+        else RedisState.from_url(store_url, visibility_timeout=30, **ttls)
     )
     yield Counting(store)
     await store.aclose()
