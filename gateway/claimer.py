@@ -32,6 +32,7 @@ import asyncio
 import logging
 from collections.abc import Callable
 
+from gateway.errors import redact
 from gateway.jobs import Job
 from gateway.metrics import Metrics
 from gateway.state.base import StateStore, StateUnavailable
@@ -86,33 +87,41 @@ class Claimer:
                     await self._freed.wait()
                     continue
                 done, claims = await asyncio.wait(claims, return_when=asyncio.FIRST_COMPLETED)
-                failed = [claim for claim in done if claim.exception() is not None]
-                for claim in done.difference(failed):
+                for claim in done:
                     if (job := claim.result()) is None:
                         self._release()
                         width = 1
                     else:
                         self.start(job).add_done_callback(self._release)
                         width = min(MAX_CLAIMS, width * 2)
-                for claim in failed:
-                    claim.result()  # an unexpected error ends the loop (readiness says so)
         finally:
             await cancel_and_wait(*claims)
 
     async def _claim(self) -> Job | None:
-        """One claim; None when nothing came, or after a back-off when the state is down."""
+        """One claim; None when nothing came, or after a back-off when it failed: the state
+        is down, or answered something unexpected (an error Redis gives for a while, such
+        as OOM, or a bug). One loop claims for every worker, so no failure may end it."""
         backoff = self._backoff
         try:
             job = await self.state.claim(self.consumer, CLAIM_WAIT)
         except StateUnavailable as exc:
             self.metrics.state_error("worker")
             log.warning("state unavailable, retrying in %.1fs: %s", backoff, exc)
-            # From the value this claim began with: claims that fail together double it once.
-            self._backoff = min(BACKOFF_MAX, backoff * 2)
-            await asyncio.sleep(backoff)
-            return None
-        self._backoff = BACKOFF_FIRST
-        return job
+        except Exception as exc:
+            self.metrics.state_error("worker")
+            log.error(
+                "claim failed unexpectedly, retrying in %.1fs: %s: %s",
+                backoff,
+                type(exc).__name__,
+                redact(str(exc)),
+            )
+        else:
+            self._backoff = BACKOFF_FIRST
+            return job
+        # From the value this claim began with: claims that fail together double it once.
+        self._backoff = min(BACKOFF_MAX, backoff * 2)
+        await asyncio.sleep(backoff)
+        return None
 
     def _release(self, _: object = None) -> None:
         self._free += 1

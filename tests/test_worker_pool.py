@@ -1,7 +1,8 @@
 """The pool's one claim loop: one claim in flight however many workers are idle, never more
 claims and running jobs than workers, nothing claimed while every worker is busy (the jobs
-stay in the queue for other processes), one consumer on a Redis queue, and a worker that
-hits a bug goes on with the next job."""
+stay in the queue for other processes), one consumer on a Redis queue, a worker that hits
+a bug goes on with the next job, and a claim that fails unexpectedly backs off without
+ending the loop."""
 
 from __future__ import annotations
 
@@ -146,3 +147,35 @@ async def test_a_worker_that_hits_a_bug_goes_on_with_the_next_job(state: Countin
         await until(lambda: pool.busy == 0)
     finally:
         await pool.stop()
+
+
+class Faulty(Counting):
+    """Its first claims fail as nothing a state store should raise."""
+
+    def __init__(self, inner: StateStore, failures: int) -> None:
+        super().__init__(inner)
+        self.failures = failures
+
+    async def claim(self, worker_id: str, timeout: float) -> Job | None:
+        if self.failures:
+            self.failures -= 1
+            raise RuntimeError("OOM command not allowed when used memory > 'maxmemory'")
+        return await super().claim(worker_id, timeout)
+
+
+async def test_an_unexpected_claim_error_backs_off_and_claiming_goes_on(
+    state: Counting, caplog: pytest.LogCaptureFixture
+) -> None:
+    faulty = Faulty(state.inner, failures=2)
+    pool = GatedPool(faulty)
+    job = await faulty.submit(make_job("claimed after two failed claims"))
+    pool.gates[job.id] = asyncio.Event()
+    pool.gates[job.id].set()
+    await pool.start()
+    try:
+        await until(lambda: pool.started == [job.id] and pool.busy == 0)
+        assert (await faulty.get_job(job.id)).status is JobStatus.SUCCEEDED
+        assert pool.alive == WORKERS  # the one claim loop lives on
+    finally:
+        await pool.stop()
+    assert caplog.text.count("claim failed unexpectedly") == 2
