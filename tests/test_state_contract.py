@@ -37,8 +37,9 @@ from gateway.jobs import (
     worker_lost,
 )
 from gateway.state.base import StateStore, StateUnavailable
+from gateway.state.keys import Keys
 from gateway.state.memory import MemoryState
-from gateway.state.redis import RedisState
+from gateway.state.redis import GROUP, RedisState
 from gateway.usage.recorder import birth_usage
 from tests.conftest import SHARED
 from tests.servers import RedisServer, free_port
@@ -359,6 +360,32 @@ async def test_scripts_store_exactly_job_to_json(redis_url: str, raw: aioredis.R
         assert await stored() == done.to_json()
     finally:
         await state.aclose()
+
+
+async def holders(raw: aioredis.Redis) -> list[bytes]:
+    """The consumer holding each pending delivery of the queue."""
+    pending = await raw.xpending_range(Keys().queue, GROUP, "-", "+", 10)
+    return [entry["consumer"] for entry in pending]
+
+
+async def test_a_stalled_workers_heartbeat_does_not_take_a_reclaimed_delivery_back(
+    redis_url: str, raw: aioredis.Redis
+) -> None:
+    stalled = redis_state(redis_url, visibility_timeout=0.3)
+    other = redis_state(redis_url, visibility_timeout=0.3)
+    try:
+        job = await stalled.submit(make_job())
+        assert (await stalled.claim("stalled", 1)).id == job.id
+        await stalled.heartbeat(job.id, "stalled")  # its own: kept
+        await asyncio.sleep(0.4)
+        assert (await other.claim("other", NOTHING)).id == job.id  # reclaimed
+        await stalled.heartbeat(job.id, "stalled")  # wakes up late: not taken back
+        assert await holders(raw) == [b"other"]
+        await other.heartbeat(job.id, "other")
+        assert await holders(raw) == [b"other"]
+    finally:
+        await stalled.aclose()
+        await other.aclose()
 
 
 async def test_a_dead_workers_delivery_is_reclaimed(redis_url: str) -> None:

@@ -394,12 +394,16 @@ return deliver(
 )
 
 # KEYS: job, stream. ARGV[4..5]: job id, consumer. Reset the delivery's idle clock, so a
-# job that runs longer than the visibility timeout is not reclaimed while its worker lives.
+# job that runs longer than the visibility timeout is not reclaimed while its worker lives;
+# only while `consumer` still holds it: a worker that stalled past the timeout, whose job
+# another consumer reclaimed, does not take the delivery back. -> 1 | 0
 HEARTBEAT = (
     PRELUDE
     + """
 local entry = redis.call('GET', named('entry', ARGV[4]))
 if not entry then return 0 end
+local held = redis.call('XPENDING', KEYS[2], ctx.group, entry, entry, 1)
+if #held == 0 or held[1][2] ~= ARGV[5] then return 0 end
 return #redis.call('XCLAIM', KEYS[2], ctx.group, ARGV[5], 0, entry, 'JUSTID')
 """
 )
