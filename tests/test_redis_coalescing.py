@@ -16,29 +16,38 @@ from gateway.state.redis import RedisState
 from gateway.state.redis_client import close, connect
 
 
+class PipelineCount:
+    made = 0
+
+
+def count_pipelines(client: Any) -> PipelineCount:
+    """Count the pipelines `client` makes from now on (a coalesced batch is one)."""
+    count = PipelineCount()
+    original = client.pipeline
+
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        count.made += 1
+        return original(*args, **kwargs)
+
+    client.pipeline = counted
+    return count
+
+
 async def test_concurrent_commands_share_one_pipeline_with_their_own_replies(
     redis_url: str,
 ) -> None:
     client: Any = connect(redis_url, coalesce=True)
-    pipelines = 0
-    original = client.pipeline
-
-    def counted(*args: Any, **kwargs: Any) -> Any:
-        nonlocal pipelines
-        pipelines += 1
-        return original(*args, **kwargs)
-
-    client.pipeline = counted
+    pipelines = count_pipelines(client)
     try:
         await client.set("text", "x")
-        assert pipelines == 0  # alone: sent as before
+        assert pipelines.made == 0  # alone: sent as before
         replies = await asyncio.gather(
             *(client.incr("n") for _ in range(20)),
             client.get("text"),
             client.hget("text", "field"),  # WRONGTYPE: this caller's error only
             return_exceptions=True,
         )
-        assert pipelines == 1
+        assert pipelines.made == 1
         assert sorted(replies[:20]) == list(range(1, 21))  # type: ignore[type-var]
         assert replies[20] == b"x"
         assert isinstance(replies[21], ResponseError)
@@ -48,24 +57,15 @@ async def test_concurrent_commands_share_one_pipeline_with_their_own_replies(
 
 async def test_the_states_reads_share_a_write_while_a_claim_blocks(redis_url: str) -> None:
     state = RedisState.from_url(redis_url, job_ttl=60, cache_ttl=60, visibility_timeout=30)
-    client: Any = state.client
-    pipelines = 0
-    original = client.pipeline
-
-    def counted(*args: Any, **kwargs: Any) -> Any:
-        nonlocal pipelines
-        pipelines += 1
-        return original(*args, **kwargs)
-
-    client.pipeline = counted
+    pipelines = count_pipelines(state.client)
     try:
         claim = asyncio.create_task(state.claim("worker-1", 2.0))  # the queue is empty
         await asyncio.sleep(0.3)  # it is blocked in its read now
-        before = pipelines
+        before = pipelines.made
         async with asyncio.timeout(1.0):  # not held up behind the blocked read
             found = await asyncio.gather(*(state.get_job(f"job_{i}") for i in range(5)))
         assert found == [None] * 5
-        assert pipelines == before + 1  # the five GETs went out in one write
+        assert pipelines.made == before + 1  # the five GETs went out in one write
         assert not claim.done()
         assert await claim is None
     finally:
