@@ -21,9 +21,9 @@ one, so an idle pool waits on a single claim again within `CLAIM_WAIT`.
 
 One consumer name for the pool is enough: on `redis://` everything a delivery needs is per
 stream entry, not per consumer: its idle clock (a heartbeat XCLAIMs the entry to the same
-name with min-idle 0), the reclaim of a stale entry by whoever claims next (XPENDING IDLE,
-then XCLAIM to that claimer's name), and `finish`/`requeue` (XACK and XDEL by the entry id
-recorded on the job). `memory://` ignores the name.
+name with min-idle 0, while that name holds it), the reclaim of a stale entry by whoever
+claims next (XPENDING IDLE, then XCLAIM to that claimer's name), and `finish`/`requeue`
+(XACK and XDEL by the entry id recorded on the job). `memory://` ignores the name.
 """
 
 from __future__ import annotations

@@ -153,10 +153,14 @@ local function followers(id)
   return found
 end
 
--- Apply a change to each follower of an execution; the documents of those it changed.
-local function apply_to_followers(id, change, docs)
+-- Apply a change to each follower of an execution; the documents of those it changed
+-- (and their ids into `ids`, when given).
+local function apply_to_followers(id, change, docs, ids)
   for _, follower in ipairs(followers(id)) do
-    if apply(follower, change) then table.insert(docs, save(follower)) end
+    if apply(follower, change) then
+      table.insert(docs, save(follower))
+      if ids then table.insert(ids, follower.id) end
+    end
   end
   return docs
 end
@@ -454,13 +458,8 @@ if present(job.cancel) then
   own.set.error = job.cancel
 end
 if not apply(job, own) then return {} end
-local docs, ended = {save(job)}, {job.id}
-for _, follower in ipairs(followers(job.id)) do
-  if apply(follower, change) then
-    table.insert(docs, save(follower))
-    table.insert(ended, follower.id)
-  end
-end
+local ended = {job.id}
+local docs = apply_to_followers(job.id, change, {save(job)}, ended)
 end_execution(KEYS[2], job)
 if ARGV[5] ~= '' then
   redis.call('SET', named('cache', job.fingerprint), ARGV[5], 'PX', ARGV[6])
