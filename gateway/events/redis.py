@@ -15,9 +15,16 @@ after a failover (this listener asks it to when its connection drops).
 
 Every watch in this process shares one subscriber connection: the first watch of a job
 SSUBSCRIBEs its channel and waits for Redis to confirm it (so a change published after
-`watch()` returns is heard), the last one to leave SUNSUBSCRIBEs. One listener task reads
-the connection and wakes the watches. If the connection drops, every watch is woken (it
-reads the job again) and redis-py resubscribes when it reconnects.
+`watch()` returns is heard). One listener task reads the connection and wakes the watches.
+If the connection drops, every watch is woken (it reads the job again) and redis-py
+resubscribes when it reconnects.
+
+Subscribing costs a command per job, so commands are shared: the channels first watched in
+one turn of the event loop go out in one SSUBSCRIBE, and a channel nobody watches any more
+is unsubscribed `LINGER` seconds later, together with the others left meanwhile (one
+SUNSUBSCRIBE; a watch opened again meanwhile keeps the subscription). Both go out under
+one lock, and the unsubscribe leaves out, under it, every channel watched again: so a
+subscribe is never overtaken by an older unsubscribe of its channel.
 """
 
 from __future__ import annotations
@@ -47,6 +54,10 @@ IDLE = 0.1  # a cluster subscriber with no channel returns at once: wait this lo
 # an unsubscribe waits for it: a short poll keeps a watch's start and end that quick (a
 # 1 s poll made every waited answer on a cluster about 1 s late).
 CLUSTER_POLL = 0.02
+# How long an unwatched channel stays subscribed, so that its SUNSUBSCRIBE goes out with
+# the others of that time (a message on it meanwhile wakes nobody).
+LINGER = 0.1
+MAX_CHANNELS = 1000  # per SUNSUBSCRIBE
 
 
 class RedisJobEvents:
@@ -59,6 +70,11 @@ class RedisJobEvents:
         self._registry = Registry()
         self._confirmed: dict[str, asyncio.Event] = {}
         self._listener: asyncio.Task[None] | None = None
+        self._commands = asyncio.Lock()  # SSUBSCRIBE and SUNSUBSCRIBE go out in order
+        self._joining: list[str] | None = None  # channels of the next SSUBSCRIBE
+        self._joined: asyncio.Task[None] | None = None  # that SSUBSCRIBE, once sent
+        self._leaving: set[str] = set()  # unwatched, still subscribed until `_leave`
+        self._leaver: asyncio.Task[None] | None = None
         self._closing = False  # checked by the listener: a cancel alone can be swallowed
 
     @classmethod
@@ -93,21 +109,20 @@ class RedisJobEvents:
                 await self.also(watch, job_id)
             yield watch
         finally:
-            unwatched = [self.channel(job_id) for job_id in self._registry.drop(watch)]
-            for channel in unwatched:
-                self._confirmed.pop(channel, None)
+            unwatched = self._registry.drop(watch)
             if unwatched and not watch.closed:
-                with contextlib.suppress(ConnectionError, TimeoutError):
-                    await self._pubsub.sunsubscribe(*unwatched)
+                self._leaving.update(self.channel(job_id) for job_id in unwatched)
+                if self._leaver is None or self._leaver.done():
+                    self._leaver = asyncio.create_task(self._leave(), name="job-events-leave")
 
     async def also(self, watch: Watch, job_id: str) -> None:
         channel = self.channel(job_id)
         if self._registry.add(job_id, watch):
-            self._confirmed[channel] = asyncio.Event()
-            with unavailable():
-                if isinstance(self.client, RedisCluster):  # it routes by the slot map
-                    await self.client.initialize()
-                await self._pubsub.ssubscribe(channel)
+            if channel in self._leaving:  # still subscribed: it just stays so
+                self._leaving.discard(channel)
+            else:
+                self._confirmed[channel] = asyncio.Event()
+                await self._join(channel)
             if self._listener is None or self._listener.done():
                 self._listener = asyncio.create_task(self._listen(), name="job-events")
         confirmed = self._confirmed.get(channel)
@@ -117,9 +132,42 @@ class RedisJobEvents:
                 async with asyncio.timeout(CONFIRM_WAIT):
                     await confirmed.wait()
 
+    async def _join(self, channel: str) -> None:
+        """SSUBSCRIBE `channel`, in one command with every channel asked for until the
+        command's task runs (the watches started in this turn of the loop)."""
+        if self._joining is None:
+            self._joining = []
+            self._joined = asyncio.create_task(self._send_join(), name="job-events-join")
+            self._joined.add_done_callback(_retrieved)  # each joiner raises it, if any waits
+        self._joining.append(channel)
+        assert self._joined is not None
+        await asyncio.shield(self._joined)  # one watcher leaving cancels nobody's subscribe
+
+    async def _send_join(self) -> None:
+        channels, self._joining = self._joining or [], None
+        with unavailable():
+            async with self._commands:
+                if isinstance(self.client, RedisCluster):  # it routes by the slot map
+                    await self.client.initialize()
+                await self._pubsub.ssubscribe(*channels)
+
+    async def _leave(self) -> None:
+        """After `LINGER`, unsubscribe from the channels left meanwhile and not watched again."""
+        await asyncio.sleep(LINGER)
+        async with self._commands:
+            watched = set(self._registry.job_ids)
+            channels = [c for c in self._leaving if c.removeprefix(self._head) not in watched]
+            self._leaving.clear()
+            for channel in channels:
+                self._confirmed.pop(channel, None)
+            with contextlib.suppress(ConnectionError, TimeoutError):
+                for start in range(0, len(channels), MAX_CHANNELS):
+                    await self._pubsub.sunsubscribe(*channels[start : start + MAX_CHANNELS])
+
     async def aclose(self) -> None:
         self._registry.close_all()
         self._closing = True
+        await cancel_and_wait(self._leaver)
         await cancel_and_wait(self._listener)
         with contextlib.suppress(ConnectionError, TimeoutError):
             await self._pubsub.aclose()
@@ -176,3 +224,9 @@ class RedisJobEvents:
             job_id = channel.removeprefix(self._head)
             # Anything but "progress" (an older process's "changed" too) may be an ending.
             self._registry.notify(job_id, message["data"] in (PROGRESS, PROGRESS.encode()))
+
+
+def _retrieved(task: asyncio.Task[None]) -> None:
+    """Mark a shared command's failure as seen: its callers (if any still wait) raise it."""
+    if not task.cancelled():
+        task.exception()
