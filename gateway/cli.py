@@ -57,6 +57,7 @@ def _serve(args: argparse.Namespace) -> None:
 
     from gateway.app import create_app
     from gateway.bootstrap import bootstrap
+    from gateway.http_protocol import HttpProtocol
 
     settings = _checked(args.config)
     server = settings.server.model_copy(
@@ -84,6 +85,7 @@ def _serve(args: argparse.Namespace) -> None:
         "log_level": settings.logging.level,
         "proxy_headers": False,
         "server_header": False,
+        "http": HttpProtocol,  # a response's head and body in one send
     }
     if args.workers > 1:
         os.environ.update(child_environment(args.config, settings, args.workers))
