@@ -125,11 +125,17 @@ class WorkerPool:
 
     async def _work(self, job: Job) -> None:
         """One worker's run of a claimed job (its slot is free again once this ends)."""
-        beats = asyncio.create_task(self._heartbeats(job.id, self.name))
+        work = asyncio.current_task()
+        assert work is not None
+        lost: list[bool] = []
+        beats = asyncio.create_task(self._heartbeats(job.id, self.name, work, lost))
         with job_context(job.tenant, job.id):
             try:
                 await self.process(job)
             except asyncio.CancelledError:
+                if lost:  # another consumer runs the job now: neither hand it back nor end it
+                    work.uncancel()
+                    return
                 await self._requeue(job)
                 raise
             except StateUnavailable as exc:
@@ -145,17 +151,34 @@ class WorkerPool:
             finally:
                 await cancel_and_wait(beats)
 
-    async def _heartbeats(self, job_id: str, worker_id: str) -> None:
+    async def _heartbeats(
+        self, job_id: str, worker_id: str, work: asyncio.Task[None], lost: list[bool]
+    ) -> None:
         """Keep a long job claimed (a durable queue would otherwise hand it to another
-        worker after the visibility timeout, and the vendor would be paid twice)."""
+        worker after the visibility timeout, and the vendor would be paid twice).
+
+        A heartbeat that finds the delivery held by another consumer (this process stalled
+        past the timeout, and the job was reclaimed) stops this run: the other one goes
+        on. A vendor call in flight is abandoned and stays charged its estimate, like any
+        canceled call; nothing here ends the job or hands it back."""
         if self.heartbeat_every is None:
             return
         while True:
             await asyncio.sleep(self.heartbeat_every)
             try:
-                await self.state.heartbeat(job_id, worker_id)
+                held = await self.state.heartbeat(job_id, worker_id)
             except StateUnavailable as exc:
                 log.warning("heartbeat for job %s failed: %s", job_id, exc)
+                continue
+            if not held:
+                log.warning(
+                    "job %s: its delivery is no longer this worker's (reclaimed after a "
+                    "stall past the visibility timeout, or ended); stopping this run",
+                    job_id,
+                )
+                lost.append(True)
+                work.cancel()
+                return
 
     async def process(self, job: Job) -> list[Job]:
         """Run a claimed job to its end and record the outcome (finish pipeline)."""

@@ -376,13 +376,16 @@ async def test_a_stalled_workers_heartbeat_does_not_take_a_reclaimed_delivery_ba
     try:
         job = await stalled.submit(make_job())
         assert (await stalled.claim("stalled", 1)).id == job.id
-        await stalled.heartbeat(job.id, "stalled")  # its own: kept
+        assert await stalled.heartbeat(job.id, "stalled")  # its own: kept
         await asyncio.sleep(0.4)
         assert (await other.claim("other", NOTHING)).id == job.id  # reclaimed
-        await stalled.heartbeat(job.id, "stalled")  # wakes up late: not taken back
+        # It wakes up late: told so (its run stops), and the delivery is not taken back.
+        assert await stalled.heartbeat(job.id, "stalled") is False
         assert await holders(raw) == [b"other"]
-        await other.heartbeat(job.id, "other")
+        assert await other.heartbeat(job.id, "other")
         assert await holders(raw) == [b"other"]
+        await other.finish(job.id, result=RESULT)
+        assert await other.heartbeat(job.id, "other") is False  # its execution ended
     finally:
         await stalled.aclose()
         await other.aclose()

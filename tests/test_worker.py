@@ -5,10 +5,13 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
+from redis import Redis as SyncRedis
 from starlette.testclient import TestClient
 
 from backends.mock import MockBackend, delay
 from gateway.settings import Settings
+from gateway.state.keys import Keys
+from gateway.state.redis import GROUP
 from tests.conftest import AUTH
 from tests.polling import wait_for_job
 
@@ -91,4 +94,46 @@ def test_a_vendor_rate_makes_jobs_wait_not_fail(
     assert len(succeeded) == 2, [job["status"] for job in jobs]
     (waiting,) = [job for job in jobs if job["status"] != "SUCCEEDED"]
     assert waiting["status"] in ("PENDING", "RUNNING") and waiting["error"] is None
+    assert backend.calls == 2
+
+
+def test_a_worker_whose_delivery_was_reclaimed_stops_its_run_and_the_job_still_ends_once(
+    make_client: Callable[..., TestClient], make_settings: Callable[..., Settings], redis_url: str
+) -> None:
+    """This process stalled past the visibility timeout and another consumer reclaimed the
+    job (the test's XCLAIM plays that consumer). The next heartbeat stops the run here:
+    its abandoned call is recorded, charged its estimate; the job is neither ended nor
+    handed back by this worker. The reclaimed delivery, left idle, is then reclaimed and
+    run to the end: one job, two calls, both in its attempt log."""
+    settings = make_settings(
+        state={"url": redis_url}, workers={"concurrency": 1, "visibility_timeout": "900ms"}
+    )
+    backend = MockBackend("procedural")
+    backend.will(delay(30.0))  # the stalled run: never ends on its own in this test
+    client = make_client(settings, backends={"procedural": backend})
+    job_id = client.post("/images/jobs", json={"prompt": "stalled"}, headers=AUTH).json()["data"][
+        "jobId"
+    ]
+    raw = SyncRedis.from_url(redis_url)
+    try:
+        deadline = time.monotonic() + 10
+        while backend.active == 0:
+            assert time.monotonic() < deadline, "the job never started"
+            time.sleep(0.02)
+        keys = Keys()
+        entry = raw.get(keys.entry(job_id))
+        assert entry is not None
+        raw.xclaim(keys.queue, GROUP, "another-process", 0, [entry], justid=True)
+        while backend.active:  # the next heartbeat (every 300 ms) stops the run
+            assert time.monotonic() < deadline, "the stalled run went on"
+            time.sleep(0.02)
+        job = client.get(f"/images/jobs/{job_id}", headers=AUTH).json()["data"]
+        assert job["status"] == "RUNNING"
+        assert [a["outcome"] for a in job["attemptLog"]] == ["canceled"]
+        assert raw.xlen(keys.queue) == 1  # not handed back: the entry is the other one's
+        done = wait_for_job(client, job_id, AUTH, timeout=15)
+    finally:
+        raw.close()
+    assert done["status"] == "SUCCEEDED"
+    assert [a["outcome"] for a in done["attemptLog"]] == ["canceled", "ok"]
     assert backend.calls == 2

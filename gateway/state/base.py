@@ -194,8 +194,10 @@ class StateStore(Protocol):
         """
         ...
 
-    async def heartbeat(self, job_id: str, worker_id: str) -> None:
-        """The worker still holds the job: restart its visibility timeout."""
+    async def heartbeat(self, job_id: str, worker_id: str) -> bool:
+        """The worker still runs the job: restart its visibility timeout. False when
+        `worker_id` no longer holds its delivery (it stalled past the timeout and another
+        consumer reclaimed it, or the job's execution ended): its run is to stop."""
         ...
 
     async def add_attempt(self, job_id: str, attempt: Attempt) -> None:

@@ -192,8 +192,8 @@ class MemoryState:
         self.events.notify([job_id], progress=True)
         return job
 
-    async def heartbeat(self, job_id: str, worker_id: str) -> None:
-        return None  # nothing is ever reclaimed in one process
+    async def heartbeat(self, job_id: str, worker_id: str) -> bool:
+        return True  # nothing is ever reclaimed in one process
 
     async def patch(self, job_id: str, change: Change) -> None:
         job = self._get(job_id)

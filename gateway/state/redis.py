@@ -355,10 +355,12 @@ class RedisState:
         )
         return _loads(reply[1]) if reply else None
 
-    async def heartbeat(self, job_id: str, worker_id: str) -> None:
+    async def heartbeat(self, job_id: str, worker_id: str) -> bool:
         args = self._args(job_id, worker_id)
         with unavailable():
-            await self._run(self._heartbeat, keys=[self.keys.job(job_id), self.stream], args=args)
+            keys = [self.keys.job(job_id), self.stream]
+            held = await self._run(self._heartbeat, keys=keys, args=args)
+        return bool(held)
 
     async def patch(self, job_id: str, change: jobs.Change) -> None:
         with unavailable():
