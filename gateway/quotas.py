@@ -22,9 +22,9 @@ from limits.aio.strategies import MovingWindowRateLimiter
 from limits.errors import StorageError
 
 from gateway.errors import ApiError
-from gateway.schemes import quota_scheme
+from gateway.schemes import is_cluster, quota_scheme
 from gateway.state.base import StateUnavailable
-from gateway.state.redis_client import close, connect, is_cluster
+from gateway.state.redis_client import close, connect
 
 SEEN_FRESH = 1.0  # seconds a window report is trusted to skip the pre-test
 
@@ -91,6 +91,8 @@ class RateLimiter:
             return cls(MemoryStorage())
         _, rest = state_url.split("://", 1)
         kind = RedisClusterStorage if is_cluster(state_url) else RedisStorage
+        if kind is RedisClusterStorage:
+            rest = rest.partition("?")[0]  # the TLS options are our client's (below)
         storage = kind(f"{scheme}://{rest}", wrap_exceptions=True, implementation="redispy")
         # The bridge's own client is built from the URL alone (no connection is opened
         # yet): ours has the state's timeouts, retry and pool size, and on a cluster it

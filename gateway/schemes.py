@@ -3,6 +3,7 @@
     [state] url     memory://              in this process (the embedded default)
                     redis://, rediss://, unix://   one Redis, shared by every process
                     redis+cluster://host:port[,host:port...]   a Redis Cluster
+                    rediss+cluster://host:port[,...][?ssl_ca_certs=FILE...]   one over TLS
     [storage] url   file://PATH, memory://, s3://BUCKET/PREFIX
 
 The state's URL also chooses every store beside it (events, previews, idempotency, batches,
@@ -14,7 +15,7 @@ scheme is refused in one way everywhere: a `ConfigError` naming the scheme and t
 from __future__ import annotations
 
 from typing import Literal
-from urllib.parse import unquote, urlsplit
+from urllib.parse import parse_qs, unquote, urlsplit
 
 StateKind = Literal["memory", "redis"]
 StorageKind = Literal["file", "memory", "s3"]
@@ -25,6 +26,7 @@ STATE_SCHEMES: dict[str, StateKind] = {
     "rediss": "redis",
     "unix": "redis",
     "redis+cluster": "redis",
+    "rediss+cluster": "redis",
 }
 STORAGE_SCHEMES: dict[str, StorageKind] = {"file": "file", "memory": "memory", "s3": "s3"}
 # The `limits` library's async storage for each shared state scheme (limits.aio.storage).
@@ -33,7 +35,14 @@ QUOTA_SCHEMES = {
     "rediss": "async+rediss",
     "unix": "async+unix",
     "redis+cluster": "async+redis+cluster",
+    # Its client is ours (gateway/quotas.py), with the TLS settings: the URL names nodes.
+    "rediss+cluster": "async+redis+cluster",
 }
+CLUSTER_SCHEMES = ("redis+cluster", "rediss+cluster")
+# The TLS settings a `rediss+cluster://` URL may carry in its query, as redis-py names them
+# (and reads them from a `rediss://` URL): a CA bundle, a client certificate, checks.
+CLUSTER_TLS = ("ssl_ca_certs", "ssl_certfile", "ssl_keyfile", "ssl_cert_reqs", "ssl_check_hostname")
+CERT_REQS = ("none", "optional", "required")
 
 
 class ConfigError(Exception):
@@ -73,6 +82,10 @@ def state_kind(url: str) -> StateKind:
     return kind
 
 
+def is_cluster(url: str) -> bool:
+    return _scheme(url) in CLUSTER_SCHEMES
+
+
 def cluster_nodes(url: str) -> tuple[list[tuple[str, int]], dict[str, str]]:
     """The startup nodes `(host, port)` of a `redis+cluster://` URL and its credentials.
 
@@ -98,6 +111,37 @@ def cluster_nodes(url: str) -> tuple[list[tuple[str, int]], dict[str, str]]:
     if not nodes:
         raise BadUrl("state", "name the cluster's nodes: redis+cluster://host:port,...")
     return nodes, auth
+
+
+def cluster_tls(url: str) -> dict[str, str | bool]:
+    """The TLS options of a cluster URL: none for `redis+cluster://`; for
+    `rediss+cluster://`, TLS with the system's CAs unless the query names others.
+
+    >>> cluster_tls("rediss+cluster://10.0.0.1:6379?ssl_ca_certs=/etc/ca.pem")
+    {'ssl': True, 'ssl_ca_certs': '/etc/ca.pem'}
+    """
+    parts = urlsplit(url)
+    query = parse_qs(parts.query, keep_blank_values=True)
+    tls = _scheme(url) == "rediss+cluster"
+    for name, values in query.items():
+        if name not in CLUSTER_TLS:
+            known = ", ".join(CLUSTER_TLS)
+            raise BadUrl("state", f"unknown cluster URL option {name!r}; known: {known}")
+        if not tls:
+            raise BadUrl("state", f"{name!r} is a TLS option: use rediss+cluster://")
+        if len(values) != 1 or not values[0]:
+            raise BadUrl("state", f"give {name!r} one value")
+    options: dict[str, str | bool] = {"ssl": True} if tls else {}
+    for name, (value,) in query.items():
+        options[name] = value
+    if options.get("ssl_cert_reqs", "required") not in CERT_REQS:
+        raise BadUrl("state", f"ssl_cert_reqs is one of {', '.join(CERT_REQS)}")
+    if "ssl_check_hostname" in options:
+        check = str(options["ssl_check_hostname"]).lower()
+        if check not in ("true", "false"):
+            raise BadUrl("state", "ssl_check_hostname is true or false")
+        options["ssl_check_hostname"] = check == "true"
+    return options
 
 
 def storage_kind(url: str) -> StorageKind:

@@ -30,7 +30,14 @@ from pydantic import (
 from gateway.money.prices import ModelPrice, parse_model_price
 from gateway.money.tokens import TokenPrices
 from gateway.money.validation import price_problems
-from gateway.schemes import BadUrl, cluster_nodes, state_kind, storage_kind
+from gateway.schemes import (
+    BadUrl,
+    cluster_nodes,
+    cluster_tls,
+    is_cluster,
+    state_kind,
+    storage_kind,
+)
 from gateway.schemes import ConfigError as ConfigError
 from gateway.units import parse_budget, parse_duration, parse_money, parse_size
 
@@ -96,8 +103,9 @@ class StateSettings(Section):
     def _known_scheme(cls, url: str) -> str:
         try:
             state_kind(url)
-            if url.startswith("redis+cluster://"):
+            if is_cluster(url):
                 cluster_nodes(url)
+                cluster_tls(url)
         except BadUrl as exc:
             raise ValueError(exc.detail) from None
         return url

@@ -140,9 +140,9 @@ def redis_server(workdir: Path, aof: bool = False) -> Iterator[RedisServer]:
         server.stop()
 
 
-class RedisTlsServer(RedisServer):
-    """`redis-server` answering TLS only (`--port 0 --tls-port N`), with a certificate for
-    127.0.0.1 from a test CA (trustme); `url` is `rediss://` naming that CA's file."""
+class TestCa:
+    """A test CA (trustme) and the certificate it issued for 127.0.0.1, as files in
+    `workdir`; `server_args` are what a TLS redis-server needs of them."""
 
     def __init__(self, workdir: Path) -> None:
         import trustme  # only the TLS tests need it
@@ -152,22 +152,48 @@ class RedisTlsServer(RedisServer):
         self.ca_file = workdir / "ca.pem"
         ca.cert_pem.write_to_path(str(self.ca_file))
         cert = ca.issue_cert("127.0.0.1")
-        cert.private_key_pem.write_to_path(str(workdir / "server.key"))
-        cert.cert_chain_pems[0].write_to_path(str(workdir / "server.pem"))
-        port = free_port()
-        tls = ("--port", "0", "--tls-port", str(port), "--tls-auth-clients", "no")
-        files = ("--tls-cert-file", str(workdir / "server.pem"))
-        files += ("--tls-key-file", str(workdir / "server.key"))
-        files += ("--tls-ca-cert-file", str(self.ca_file))
+        self.key_file, self.cert_file = workdir / "server.key", workdir / "server.pem"
+        cert.private_key_pem.write_to_path(str(self.key_file))
+        cert.cert_chain_pems[0].write_to_path(str(self.cert_file))
+
+    @property
+    def server_args(self) -> tuple[str, ...]:
+        return (
+            *("--tls-auth-clients", "no"),
+            *("--tls-cert-file", str(self.cert_file), "--tls-key-file", str(self.key_file)),
+            *("--tls-ca-cert-file", str(self.ca_file)),
+        )
+
+
+class RedisTlsServer(RedisServer):
+    """`redis-server` answering TLS only (`--port 0 --tls-port N`), with a certificate for
+    127.0.0.1 from a test CA; `url` is `rediss://` naming that CA's file."""
+
+    def __init__(
+        self,
+        workdir: Path,
+        ca: TestCa | None = None,
+        port: int | None = None,
+        extra: tuple[str, ...] = (),
+    ) -> None:
+        self.ca = ca or TestCa(workdir)
+        port = port or free_port()
+        tls = ("--port", "0", "--tls-port", str(port), *self.ca.server_args)
         # The later --port wins over RedisServer's own: plain TCP is off.
-        super().__init__(workdir, port=port, extra=(*tls, *files))
+        super().__init__(workdir, port=port, extra=(*tls, *extra))
+
+    @property
+    def ca_file(self) -> Path:
+        return self.ca.ca_file
 
     @property
     def url(self) -> str:
         return f"rediss://127.0.0.1:{self.port}/0?ssl_ca_certs={self.ca_file}"
 
     def client(self) -> redis.Redis:
-        return redis.Redis.from_url(self.url)
+        return redis.Redis(
+            host="127.0.0.1", port=self.port, ssl=True, ssl_ca_certs=str(self.ca_file)
+        )
 
 
 @contextmanager
@@ -198,7 +224,13 @@ class RedisClusterServers:
     """
 
     def __init__(
-        self, workdir: Path, masters: int = 3, replicas: int = 0, node_timeout_ms: int = 20000
+        self,
+        workdir: Path,
+        masters: int = 3,
+        replicas: int = 0,
+        node_timeout_ms: int = 20000,
+        *,
+        tls: bool = False,
     ) -> None:
         cli = shutil.which("redis-cli")
         if cli is None:
@@ -206,37 +238,43 @@ class RedisClusterServers:
         self.cli = cli
         count = masters * (1 + replicas)
         ports = free_ports(2 * count)  # each node's port and its cluster bus port
+        # With TLS, clients, the cluster bus and replication all speak it (one test CA).
+        self.ca = TestCa(workdir / "ca") if tls else None
         self.nodes = [
-            RedisServer(
-                workdir / f"node{i}",
-                port=ports[i],
-                extra=(
-                    "--cluster-enabled",
-                    "yes",
-                    "--cluster-config-file",
-                    str(workdir / f"node{i}" / "nodes.conf"),
-                    "--cluster-node-timeout",
-                    str(node_timeout_ms),
-                    # the bus port, else port + 10000 (which may be taken, or above 65535)
-                    "--cluster-port",
-                    str(ports[count + i]),
-                ),
-            )
+            self._node(workdir / f"node{i}", ports[i], ports[count + i], node_timeout_ms)
             for i in range(count)
         ]
         self.replicas = replicas
 
+    def _node(self, workdir: Path, port: int, bus: int, node_timeout_ms: int) -> RedisServer:
+        cluster = (
+            *("--cluster-enabled", "yes"),
+            *("--cluster-config-file", str(workdir / "nodes.conf")),
+            *("--cluster-node-timeout", str(node_timeout_ms)),
+            # the bus port, else port + 10000 (which may be taken, or above 65535)
+            *("--cluster-port", str(bus)),
+        )
+        if self.ca is None:
+            return RedisServer(workdir, port=port, extra=cluster)
+        tls = ("--tls-cluster", "yes", "--tls-replication", "yes")
+        return RedisTlsServer(workdir, self.ca, port, extra=(*cluster, *tls))
+
     @property
     def url(self) -> str:
         live = [node for node in self.nodes if node.process is not None]
-        return "redis+cluster://" + ",".join(f"127.0.0.1:{node.port}" for node in live)
+        nodes = ",".join(f"127.0.0.1:{node.port}" for node in live)
+        if self.ca is None:
+            return f"redis+cluster://{nodes}"
+        return f"rediss+cluster://{nodes}?ssl_ca_certs={self.ca.ca_file}"
 
     def start(self) -> None:
         for node in self.nodes:
             node.start()
+        tls = ("--tls", "--cacert", str(self.ca.ca_file)) if self.ca is not None else ()
         subprocess.run(
             [
                 self.cli,
+                *tls,
                 "--cluster",
                 "create",
                 *(f"127.0.0.1:{node.port}" for node in self.nodes),
@@ -257,7 +295,7 @@ class RedisClusterServers:
             for node in self.nodes:
                 if node.process is None:
                     continue
-                with redis.Redis(port=node.port) as client:
+                with node.client() as client:
                     info = client.execute_command("CLUSTER", "INFO")
                     if b"cluster_state:ok" not in info and "cluster_state:ok" not in str(info):
                         return False
@@ -269,7 +307,7 @@ class RedisClusterServers:
         _wait("the cluster is not ok", ok)
 
     def role(self, node: RedisServer) -> str:
-        with redis.Redis(port=node.port) as client:
+        with node.client() as client:
             role: str = client.info("replication")["role"]
             return role
 
@@ -278,7 +316,7 @@ class RedisClusterServers:
 
     def owner(self, key: str) -> RedisServer:
         """The master serving `key`'s slot."""
-        with redis.Redis(port=self.masters()[0].port) as client:
+        with self.masters()[0].client() as client:
             slot = int(client.execute_command("CLUSTER", "KEYSLOT", key))
             ranges = client.execute_command("CLUSTER", "SLOTS")
         for start, end, (_, port, *_ids), *_replicas in ranges:
@@ -290,7 +328,7 @@ class RedisClusterServers:
         for node in self.nodes:
             if node.process is None or node is master:
                 continue
-            with redis.Redis(port=node.port) as client:
+            with node.client() as client:
                 info = client.info("replication")
             if info["role"] == "slave" and int(info["master_port"]) == master.port:
                 return node
@@ -298,7 +336,7 @@ class RedisClusterServers:
 
     def flush(self) -> None:
         for node in self.masters():
-            with redis.Redis(port=node.port) as client:
+            with node.client() as client:
                 client.flushall()
 
     def stop(self) -> None:
@@ -308,10 +346,10 @@ class RedisClusterServers:
 
 @contextmanager
 def redis_cluster(
-    workdir: Path, masters: int = 3, replicas: int = 0
+    workdir: Path, masters: int = 3, replicas: int = 0, *, tls: bool = False
 ) -> Iterator[RedisClusterServers]:
     for attempt in range(3):
-        cluster = RedisClusterServers(workdir / f"start{attempt}", masters, replicas)
+        cluster = RedisClusterServers(workdir / f"start{attempt}", masters, replicas, tls=tls)
         try:
             cluster.start()
             break

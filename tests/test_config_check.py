@@ -193,6 +193,15 @@ def test_a_cluster_state_url_is_accepted_and_a_bad_one_is_named(tmp_path: Path) 
     assert "unknown scheme 'mongodb'" in message and "redis+cluster://" in message
     [(path, message)] = state_url_problems("redis+cluster://10.0.0.1,10.0.0.2:6379")
     assert path == "state.url" and "'10.0.0.1' in the cluster URL is not host:port" in message
+    # Over TLS: the CA file (and redis-py's other TLS options) in the query, nothing else.
+    assert state_url_problems("rediss+cluster://10.0.0.1:6379?ssl_ca_certs=/etc/ca.pem") == []
+    for url, named in (
+        ("rediss+cluster://10.0.0.1:6379?ssl_ca=/etc/ca.pem", "unknown cluster URL option"),
+        ("redis+cluster://10.0.0.1:6379?ssl_ca_certs=/etc/ca.pem", "use rediss+cluster://"),
+        ("rediss+cluster://10.0.0.1:6379?ssl_cert_reqs=maybe", "ssl_cert_reqs is one of"),
+    ):
+        [(path, message)] = state_url_problems(url)
+        assert path == "state.url" and named in message, message
 
 
 def test_replica_acks_name_a_timeout_too_long_and_are_idle_on_memory(tmp_path: Path) -> None:

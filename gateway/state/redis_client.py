@@ -4,6 +4,7 @@ quick retry, and connection-level failures raised as `StateUnavailable`.
     redis://[user:password@]host:port/db              one node (rediss:// with TLS)
     redis+cluster://[user:password@]host:port[,host:port...]   Redis Cluster: the nodes
                                                      listed are where discovery starts
+    rediss+cluster://...[?ssl_ca_certs=FILE&...]     the same over TLS (gateway/schemes.py)
 
 The same options (`options`) serve the state's clients and the `limits` storage, so rate
 limits time out and retry like the rest.
@@ -14,7 +15,6 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
-from urllib.parse import urlsplit
 
 from redis.asyncio import Redis
 from redis.asyncio.cluster import ClusterNode, RedisCluster
@@ -30,7 +30,7 @@ from redis.exceptions import (
     TryAgainError,
 )
 
-from gateway.schemes import cluster_nodes
+from gateway.schemes import cluster_nodes, cluster_tls, is_cluster
 from gateway.state.base import StateUnavailable
 from gateway.state.redis_coalescing import CoalescingRedis
 
@@ -44,7 +44,6 @@ MAX_CONNECTIONS = 2048
 # master killed within a second of the last refresh retries on the promoted replica
 # instead of on the stale slot map; refreshes still collapse into one per interval.
 TOPOLOGY_REFRESH_MIN_INTERVAL = 0.05
-CLUSTER_SCHEME = "redis+cluster"
 SINGLE_SCHEMES = ("redis", "rediss", "unix")
 
 # The client of either form: the commands the stores use exist on both.
@@ -71,10 +70,6 @@ def quick_retry() -> Retry:
     return Retry(ExponentialBackoff(cap=0.2, base=0.05), retries=1)
 
 
-def is_cluster(url: str) -> bool:
-    return urlsplit(url).scheme == CLUSTER_SCHEME
-
-
 def options(socket_timeout: float = COMMAND_TIMEOUT) -> dict[str, Any]:
     """The connection options of every client, the `limits` storage's included."""
     return {
@@ -92,12 +87,12 @@ def connect(url: str, socket_timeout: float = COMMAND_TIMEOUT, *, coalesce: bool
     stores that never block)."""
     if is_cluster(url):
         nodes, found = cluster_nodes(url)
-        auth: dict[str, Any] = dict(found)
+        connection: dict[str, Any] = {**found, **cluster_tls(url)}  # credentials, TLS
         startup = [ClusterNode(host, port) for host, port in nodes]
         return ClusterClient(
             startup_nodes=startup,
             topology_refresh_min_interval=TOPOLOGY_REFRESH_MIN_INTERVAL,
-            **auth,
+            **connection,
             **options(socket_timeout),
         )
     kind = CoalescingRedis if coalesce else Redis
