@@ -23,6 +23,7 @@ from typing import Any
 import httpx
 import pybase64
 
+from backends.b64_answer import loads_decoding
 from backends.base import Generation, GenerationRequest, Progress, Usage
 from backends.capabilities import ALL_FORMATS, ModelCapabilities
 from backends.errors import BackendError, BadResponse
@@ -140,7 +141,10 @@ class OpenAIBackend(VendorBackend):
             )
         if response.status_code != 200:
             raise self._failure(response)
-        answer = json_object(response)
+        # Images decoded straight from the body's bytes; else parsed whole, as any answer.
+        answer = loads_decoding(response.content)
+        if not isinstance(answer, dict):
+            answer = json_object(response)
         items = answer.get("data")
         if not isinstance(items, list) or not items:
             raise BadResponse("openai answered 200 without image data")
@@ -189,6 +193,8 @@ class OpenAIBackend(VendorBackend):
         return parts
 
     async def _bytes(self, item: Any) -> bytes:
+        if isinstance(item, dict) and isinstance(item.get("b64_json"), bytes):
+            return item["b64_json"]  # decoded by loads_decoding
         if isinstance(item, dict) and isinstance(item.get("b64_json"), str):
             try:
                 return pybase64.b64decode(item["b64_json"], validate=True)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import json
 import os
 from collections.abc import Iterator
 from typing import Any
@@ -9,14 +11,15 @@ from typing import Any
 import httpx
 import pytest
 
+from backends import b64_answer
 from backends.base import BackendError, GenerationRequest
-from backends.errors import InvalidRequest, QuotaExhausted
+from backends.errors import BadImage, BadResponse, InvalidRequest, QuotaExhausted
 from backends.openai import OpenAIBackend
 from gateway.backend_setup import build_backend
 from gateway.settings import BackendSettings, ConfigError
 from tests.fakes.kit import decoded, raised, serving
 from tests.fakes.openai_server import FakeOpenAI, content_policy, error_body
-from tests.fakes.script import Step, error, rate_limited
+from tests.fakes.script import Step, error, png, rate_limited
 
 KEY = "sk-test-openai-0123456789abcdef"
 ENV = "IMAGEGATE_TEST_OPENAI_KEY"
@@ -105,6 +108,52 @@ async def test_dall_e_3_n_above_one_becomes_single_image_calls(
 
     assert len(images) == 3
     assert [r.json["n"] for r in fake.requests_to("/v1/images/generations")] == [1, 1, 1]
+
+
+def answer_of(data: bytes, indent: int | None = None) -> str:
+    return json.dumps(
+        {"created": 1, "data": [{"b64_json": base64.b64encode(data).decode()}]}, indent=indent
+    )
+
+
+async def test_b64_json_is_read_however_the_answer_is_encoded(
+    fake: FakeOpenAI, http: httpx.AsyncClient
+) -> None:
+    data = png(128, 96)  # over b64_answer.MIN_BYTES: read from the body's bytes
+    assert len(answer_of(data)) > b64_answer.MIN_BYTES
+    answers = [
+        answer_of(data, indent=2),  # pretty-printed, as OpenAI answers
+        answer_of(data).replace("/", "\\/"),  # slashes escaped, as PHP's encoder writes them
+        answer_of(data).replace('"b64_json"', '"b64\\u005fjson"'),  # the key itself escaped
+        answer_of(data).replace('"created": 1', '"created": NaN'),  # orjson refuses, json takes
+    ]
+    assert "/" in base64.b64encode(data).decode()
+    assert b64_answer.loads_decoding(answers[0].encode()) is not None  # the first: from bytes
+    backend = make(fake.base_url, http)
+    for answer in answers:
+        fake.will(Step("raw", body=answer.encode()))
+        [image] = (await backend.generate(request(width=128, height=96))).images
+        assert image.data == data
+
+
+@pytest.mark.parametrize(
+    ("answer", "kind"),
+    [
+        (answer_of(png(128, 96))[:-1], BadResponse),  # the JSON cut short: no image data
+        (answer_of(png(128, 96)).replace("}]", "}]]"), BadResponse),
+        (answer_of(png(128, 96)[:-20]), BadImage),  # a cut-short PNG
+        ('{"data": [{"b64_json": "not base64!"}]}', BadImage),
+        ('{"data": [{"b64_json": "iVBORw0KGgo"}]}', BadImage),  # a PNG's first bytes only
+        ('{"data": [{"b64_json": 1}]}', BadResponse),
+    ],
+)
+async def test_a_malformed_b64_json_answer_fails(
+    fake: FakeOpenAI, http: httpx.AsyncClient, answer: str, kind: type[BackendError]
+) -> None:
+    fake.will(Step("raw", body=answer.encode()))
+    err = await failure(make(fake.base_url, http), request(width=128, height=96))
+
+    assert type(err) is kind and err.retryable and err.charged
 
 
 @pytest.mark.parametrize("code", ["content_policy_violation", "moderation_blocked"])

@@ -9,7 +9,7 @@ unless `response_format: "b64_json"`, gpt-image models always answer `b64_json` 
 the Images API answers them: `input_tokens`, `input_tokens_details`, `output_tokens`,
 `total_tokens`); errors are `{"error": {message, type, code,
 param}}`. Step kinds: ok, error, slow, truncated, html (a URL whose download is HTML), url,
-broken (a stream that ends with an error event).
+broken (a stream that ends with an error event), raw (`body`: the answer's bytes, as JSON).
 """
 
 from __future__ import annotations
@@ -131,6 +131,8 @@ class FakeOpenAI(FakeVendor):
         step = self.next_step()
         if step.kind == "error":
             return JSONResponse(step.body, step.status, headers=dict(step.headers))
+        if step.kind == "raw":
+            return Response(step.body, step.status, media_type="application/json")
         if step.kind == "slow":
             await pause(self, request, step.delay)
         model = str(body.get("model", "dall-e-2"))
