@@ -54,6 +54,8 @@ from backends.errors import BackendError
 if TYPE_CHECKING:
     import httpx
 
+    from backends.imaging import ImageInfo
+
 __all__ = [
     "NO_PROGRESS",
     "Backend",
@@ -131,11 +133,14 @@ class GenerationRequest:
 
 @dataclass(frozen=True)
 class GeneratedImage:
-    """Encoded image bytes as a backend produced them."""
+    """Encoded image bytes as a backend produced them. `checked`: what the whole-image check
+    (`backends.imaging.inspect`) answered for exactly these bytes, when the backend made it
+    (`VendorBackend.image` does); the host then stores them without checking them again."""
 
     data: bytes
     media_type: str = "image/png"
     revised_prompt: str | None = None
+    checked: ImageInfo | None = None
 
 
 @dataclass(frozen=True)

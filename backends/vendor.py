@@ -29,7 +29,7 @@ from backends.base import (
 )
 from backends.errors import BackendError, BadImage, Timeout
 from backends.http_errors import clean, status_error, transport_errors
-from backends.imaging import FORMATS, INLINE_BYTES, NotAnImage, conform, inspect
+from backends.imaging import FORMATS, NotAnImage, conform, inspect_inline
 
 OptionsT = TypeVar("OptionsT", bound=BaseModel)
 
@@ -114,19 +114,20 @@ class VendorBackend(Generic[OptionsT]):
         return response.content
 
     async def image(self, data: bytes, request: GenerationRequest) -> GeneratedImage:
-        """Whole-image check plus fit to the requested size (off the event loop unless the
-        image is small and already the right size)."""
+        """Whole-image check plus fit to the requested size. The check stays on the event
+        loop unless it must decode a large image (`inspect_inline`); a fit goes to a thread.
+        The image carries the check's answer, so the host does not check it again."""
         size = (request.width, request.height)
         try:
-            small = inspect(data) if len(data) <= INLINE_BYTES else None
-            if small is not None and (small.width, small.height) == size:
-                info = small
+            checked = inspect_inline(data)
+            if checked is not None and (checked.width, checked.height) == size:
+                info = checked
             else:
-                data, info = await asyncio.to_thread(conform, data, *size)
+                data, info = await asyncio.to_thread(conform, data, *size, checked)
         except NotAnImage as exc:
             raise BadImage(f"{self.vendor} returned bytes that are not a whole image") from exc
         media_type = FORMATS[info.format][1] if info.format in FORMATS else f"image/{info.format}"
-        return GeneratedImage(data, media_type)
+        return GeneratedImage(data, media_type, checked=info)
 
     async def fan_out(
         self, n: int, one: Callable[[int], Coroutine[Any, Any, Generation]]

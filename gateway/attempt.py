@@ -201,7 +201,8 @@ class Attempter:
             raise BadResponse(f"backend returned {len(images)} images, expected {request.n}")
         try:
             prepared = [
-                await self.images.prepare(image.data, request.output_format) for image in images
+                await self.images.prepare(image.data, request.output_format, image.checked)
+                for image in images
             ]
         except NotAnImage as exc:
             raise BadImage("backend returned bytes that are not a whole image") from exc

@@ -10,13 +10,17 @@ from typing import Any
 
 import httpx
 import pytest
+from obstore.store import MemoryStore
 
 from backends import b64_answer
 from backends.base import BackendError, GenerationRequest
 from backends.errors import BadImage, BadResponse, InvalidRequest, QuotaExhausted
+from backends.image_check import STRUCTURE_CHECKS, png_is_whole
+from backends.imaging import INLINE_BYTES
 from backends.openai import OpenAIBackend
 from gateway.backend_setup import build_backend
 from gateway.settings import BackendSettings, ConfigError
+from gateway.storage import ImageStore
 from tests.fakes.kit import decoded, raised, serving
 from tests.fakes.openai_server import FakeOpenAI, content_policy, error_body
 from tests.fakes.script import Step, error, png, rate_limited
@@ -154,6 +158,26 @@ async def test_a_malformed_b64_json_answer_fails(
     err = await failure(make(fake.base_url, http), request(width=128, height=96))
 
     assert type(err) is kind and err.retryable and err.charged
+
+
+async def test_a_large_image_is_checked_once_between_the_vendor_and_storage(
+    fake: FakeOpenAI, http: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    checks: list[int] = []
+
+    def counted(data: bytes) -> bool:
+        checks.append(len(data))
+        return png_is_whole(data)
+
+    monkeypatch.setitem(STRUCTURE_CHECKS, "png", counted)
+    req = request("gpt-image-1", width=1200, height=900)
+    [image] = (await make(fake.base_url, http).generate(req)).images
+    assert len(image.data) > INLINE_BYTES
+    store = ImageStore(MemoryStore(), keeps_attributes=True)
+    prepared = await store.prepare(image.data, "png", image.checked)
+
+    assert checks == [len(image.data)]  # the backend's check; storage hashes what it checked
+    assert (prepared.data, prepared.width, prepared.height) == (image.data, 1200, 900)
 
 
 @pytest.mark.parametrize("code", ["content_policy_violation", "moderation_blocked"])

@@ -5,10 +5,11 @@ from __future__ import annotations
 import io
 
 import pytest
+from obstore.store import MemoryStore
 from PIL import Image, ImageFile
 
-from backends.imaging import NotAnImage, conform, inspect
-from gateway.storage import prepare_image
+from backends.imaging import INLINE_BYTES, NotAnImage, conform, inspect, inspect_inline
+from gateway.storage import ImageStore, prepare_image
 from tests.fakes.script import png
 
 FORMATS = ("png", "jpeg", "webp")
@@ -83,3 +84,44 @@ def test_a_conversion_decodes_and_re_encodes() -> None:
     assert prepared.data.startswith(b"\x89PNG") and prepared.media_type == "image/png"
     assert inspect(prepared.data).format == "png"
     assert (prepared.width, prepared.height) == (40, 30)
+
+
+def gif(width: int, height: int) -> bytes:
+    buffer = io.BytesIO()
+    Image.effect_noise((width, height), 60).convert("P").save(buffer, "GIF")
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize("output_format", FORMATS)
+def test_a_large_image_with_a_structure_check_is_checked_inline(
+    output_format: str, no_decoding: None
+) -> None:
+    data = png(1200, 900, output_format)
+    assert len(data) > INLINE_BYTES
+    assert inspect_inline(data) == inspect(data)
+    with pytest.raises(NotAnImage):
+        inspect_inline(data[: len(data) // 2])
+
+
+def test_only_a_small_image_of_another_format_is_decoded_inline() -> None:
+    small, large = gif(64, 48), gif(800, 600)
+    assert len(small) <= INLINE_BYTES < len(large)
+    assert inspect_inline(small) == inspect(small)
+    assert inspect_inline(large) is None  # decoding it is left to a thread
+    with pytest.raises(NotAnImage):
+        inspect_inline(small[: len(small) // 2])
+
+
+async def test_storage_checks_what_no_backend_checked() -> None:
+    store = ImageStore(MemoryStore(), keeps_attributes=True)
+    data = png(1200, 900)
+    for cut in (data[: len(data) // 2], data[:-1], gif(800, 600)[:-100]):
+        with pytest.raises(NotAnImage):
+            await store.prepare(cut)
+    prepared = await store.prepare(data)
+    assert (prepared.data, prepared.width, prepared.height) == (data, 1200, 900)
+    converted = await store.prepare(gif(800, 600), "png")  # checked by decoding, converted
+    assert converted.data.startswith(b"\x89PNG") and (converted.width, converted.height) == (
+        800,
+        600,
+    )

@@ -20,7 +20,7 @@ import obstore
 from obstore.exceptions import BaseError
 from obstore.store import ObjectStore
 
-from backends.imaging import FORMATS, INLINE_BYTES, ImageInfo, convert, inspect
+from backends.imaging import FORMATS, INLINE_BYTES, ImageInfo, convert, inspect, inspect_inline
 from gateway.errors import redact
 from gateway.jobs import StoredImage
 
@@ -66,11 +66,14 @@ class PreparedImage:
         return f"{PREFIX}{self.sha256[:2]}/{self.sha256}.{self.extension}"
 
 
-def prepare_image(data: bytes, output_format: str) -> PreparedImage:
+def prepare_image(
+    data: bytes, output_format: str, checked: ImageInfo | None = None
+) -> PreparedImage:
     """Check the image whole (truncated or non-image bytes raise `NotAnImage`; nothing is
-    decoded unless it must be converted), convert it when the vendor returned another
-    format than the requested one, and hash it. CPU work: call it in a thread."""
-    info = inspect(data)
+    decoded unless it must be converted) unless `checked` holds what `inspect` answered for
+    these bytes, convert it when the vendor returned another format than the requested one,
+    and hash it. CPU work: call it in a thread."""
+    info = checked if checked is not None else inspect(data)
     if info.format != output_format:
         data = convert(data, output_format)
     return _prepared(data, info, output_format)
@@ -116,13 +119,17 @@ class ImageStore:
         self.store = store
         self._keeps_attributes = keeps_attributes
 
-    async def prepare(self, data: bytes, output_format: str = "png") -> PreparedImage:
-        """`prepare_image`, in a thread unless the image is small and needs no conversion."""
-        if len(data) <= INLINE_BYTES:
-            info = inspect(data)
-            if info.format == output_format:
-                return _prepared(data, info, output_format)
-        return await asyncio.to_thread(prepare_image, data, output_format)
+    async def prepare(
+        self, data: bytes, output_format: str = "png", checked: ImageInfo | None = None
+    ) -> PreparedImage:
+        """`prepare_image`: the check on the event loop where it is cheap (`inspect_inline`),
+        or none when `checked` (a backend's check of these bytes) answers it; the hash there
+        too when the image is small. A large image's hash, and any conversion or decoding
+        check, take one thread hop."""
+        info = checked if checked is not None else inspect_inline(data)
+        if info is not None and info.format == output_format and len(data) <= INLINE_BYTES:
+            return _prepared(data, info, output_format)
+        return await asyncio.to_thread(prepare_image, data, output_format, info)
 
     async def upload(self, image: PreparedImage) -> StoredImage:
         attributes = (
