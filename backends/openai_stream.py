@@ -8,12 +8,14 @@ stream in failure. Partial images go to the host through `progress.partial`.
 
 from __future__ import annotations
 
-import base64
 import binascii
 import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
+
+import orjson
+import pybase64
 
 from backends.base import GeneratedImage, Progress
 from backends.errors import BackendError, BadResponse, ContentRefused, VendorFailed
@@ -51,9 +53,18 @@ async def server_sent_events(lines: AsyncIterator[str]) -> AsyncIterator[tuple[s
         yield event, "\n".join(data)
 
 
+def _loads(data: str) -> Any:
+    """An event's JSON: orjson (a completed event holds the whole image in base64), and the
+    standard parser for what orjson refuses (NaN, integers past 64 bits)."""
+    try:
+        return orjson.loads(data)
+    except orjson.JSONDecodeError:
+        return json.loads(data)
+
+
 def _decoded(payload: dict[str, Any]) -> bytes:
     try:
-        return base64.b64decode(str(payload.get("b64_json") or ""), validate=True)
+        return pybase64.b64decode(str(payload.get("b64_json") or ""), validate=True)
     except binascii.Error:
         return b""  # reported by the image check as "not a whole image"
 
@@ -75,7 +86,7 @@ async def consume(
     final: Streamed | None = None
     async for event, data in server_sent_events(lines):
         try:
-            payload = json.loads(data)
+            payload = _loads(data)
         except ValueError:
             raise BadResponse("openai streamed an event that is not JSON") from None
         if not isinstance(payload, dict):

@@ -4,15 +4,18 @@ charged `VendorFailed`, and SSE framing is parsed as the spec has it."""
 
 from __future__ import annotations
 
+import base64
+import json
 from collections.abc import AsyncIterator, Iterator
+from typing import Any
 
 import httpx
 import pytest
 
-from backends.base import GeneratedImage
-from backends.errors import VendorFailed
+from backends.base import NO_PROGRESS, GeneratedImage
+from backends.errors import BadResponse, VendorFailed
 from backends.openai import OpenAIBackend
-from backends.openai_stream import server_sent_events
+from backends.openai_stream import consume, server_sent_events
 from tests.fakes.kit import built, decoded, raised, request, serving
 from tests.fakes.openai_server import FakeOpenAI
 from tests.fakes.script import Step
@@ -77,3 +80,33 @@ async def test_server_sent_events_framing() -> None:
             yield line
 
     assert [pair async for pair in server_sent_events(lines())] == [("a", "{\n}"), ("", "x")]
+
+
+async def events(*payloads: Any) -> AsyncIterator[str]:
+    for payload in payloads:
+        yield f"data: {json.dumps(payload)}"
+        yield ""
+
+
+def completed(b64_json: str, usage: Any = None) -> dict[str, Any]:
+    return {"type": "image_generation.completed", "b64_json": b64_json, "usage": usage}
+
+
+async def test_a_streamed_image_that_is_not_base64_is_not_a_whole_image() -> None:
+    # Non-ASCII raised ValueError out of the standard decoder: an "unexpected" failure.
+    for b64_json in ("not base64!", "QUJD\u00e9", "QU\nJD"):
+        streamed = await consume(events(completed(b64_json)), NO_PROGRESS, "image/png", str)
+        assert streamed.data == b""  # the image check then raises BadImage
+
+
+async def test_an_event_only_the_standard_parser_reads_is_read() -> None:
+    payload = completed(base64.b64encode(b"ABC").decode(), {"input_tokens": float("nan")})
+    streamed = await consume(events(payload), NO_PROGRESS, "image/png", str)
+    assert streamed.data == b"ABC"
+    with pytest.raises(BadResponse, match="not JSON"):
+        await consume(_lines("data: {nope", ""), NO_PROGRESS, "image/png", str)
+
+
+async def _lines(*lines: str) -> AsyncIterator[str]:
+    for line in lines:
+        yield line
