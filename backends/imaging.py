@@ -69,7 +69,13 @@ def _inspected(data: bytes, *, decode: bool) -> ImageInfo | None:
                 if not decode:
                     return None
                 image.load()
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+    except (
+        UnidentifiedImageError,
+        OSError,
+        SyntaxError,
+        ValueError,
+        Image.DecompressionBombError,  # a header claiming far more pixels than any vendor makes
+    ) as exc:
         raise NotAnImage(f"not a decodable image: {exc.__class__.__name__}") from exc
     check = STRUCTURE_CHECKS.get(info.format)
     if check is not None and not check(data):

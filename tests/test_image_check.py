@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import zlib
 
 import pytest
 from obstore.store import MemoryStore
@@ -125,3 +126,16 @@ async def test_storage_checks_what_no_backend_checked() -> None:
         800,
         600,
     )
+
+
+def test_a_header_claiming_a_decompression_bomb_is_not_an_image() -> None:
+    """Pillow refuses to open what claims more than twice its pixel cap (about 179 MP): that
+    is a bad image from the vendor, not the gateway failing unexpectedly."""
+    data = bytearray(png(8, 8))
+    ihdr = data.index(b"IHDR")
+    data[ihdr + 4 : ihdr + 12] = (20000).to_bytes(4, "big") * 2  # width, height
+    data[ihdr + 17 : ihdr + 21] = zlib.crc32(data[ihdr : ihdr + 17]).to_bytes(4, "big")
+    with pytest.raises(NotAnImage, match="DecompressionBombError"):
+        inspect(bytes(data))
+    with pytest.raises(NotAnImage, match="DecompressionBombError"):
+        inspect_inline(bytes(data))
