@@ -44,6 +44,13 @@ async def echo(request: Request) -> Response:
     )
 
 
+async def cookie(request: Request) -> Response:
+    """Sets a session cookie, and says which cookies the call carried."""
+    response = JSONResponse({"cookie": request.headers.get("cookie")})
+    response.set_cookie("vendor_session", "tenant-a")
+    return response
+
+
 async def gzipped(request: Request) -> Response:
     return Response(gzip.compress(b"x" * 5000), headers={"content-encoding": "gzip"})
 
@@ -64,6 +71,7 @@ async def events(request: Request) -> Response:
 APP = Starlette(
     routes=[
         Route("/echo", echo, methods=["GET", "POST"]),
+        Route("/cookie", cookie),
         Route("/gzip", gzipped),
         Route("/big", big),
         Route("/events", events),
@@ -100,6 +108,18 @@ async def test_a_request_goes_out_as_httpx_built_it(server: str) -> None:
         "body": '{"prompt":"a lighthouse"}',
         "form": {},
     }
+
+
+async def test_a_vendors_cookie_is_not_sent_with_the_next_call(server: str) -> None:
+    # One client serves every tenant: a Set-Cookie from one call must not ride along on
+    # the next (httpx's client keeps them by default). A cookie set on purpose still goes.
+    async with vendor_client() as http:
+        first = await http.get(f"{server}/cookie")
+        assert first.cookies["vendor_session"] == "tenant-a"
+        assert (await http.get(f"{server}/cookie")).json() == {"cookie": None}
+        assert not http.cookies
+        http.cookies = {"chosen": "yes"}
+        assert (await http.get(f"{server}/cookie")).json() == {"cookie": "chosen=yes"}
 
 
 async def test_multipart_gzip_and_large_answers(server: str) -> None:
