@@ -21,6 +21,7 @@ from gateway.deferral import Deferred
 from gateway.endings import Endings
 from gateway.errors import redact
 from gateway.events import JobEvents
+from gateway.heartbeats import Heartbeats
 from gateway.jobs import Job, JobError, JobResult, client_cancel, delivery_exhausted, worker_lost
 from gateway.logs import job_context
 from gateway.metrics import Metrics
@@ -35,7 +36,7 @@ STOP_CHECK_EVERY = 2.0  # re-read for a missed wake-up; < CANCEL_WAIT, so a canc
 
 class WorkerPool:
     """`concurrency` workers fed by one claim loop (gateway/claimer.py); each job runs on
-    its own task, with its heartbeats and its cancel watch."""
+    its own task, with its heartbeats (a timer, gateway/heartbeats.py) and its cancel watch."""
 
     def __init__(
         self,
@@ -127,13 +128,12 @@ class WorkerPool:
         """One worker's run of a claimed job (its slot is free again once this ends)."""
         work = asyncio.current_task()
         assert work is not None
-        lost: list[bool] = []
-        beats = asyncio.create_task(self._heartbeats(job.id, self.name, work, lost))
+        beats = Heartbeats(self.state, job.id, self.name, self.heartbeat_every, work.cancel)
         with job_context(job.tenant, job.id):
             try:
                 await self.process(job)
             except asyncio.CancelledError:
-                if lost:  # another consumer runs the job now: neither hand it back nor end it
+                if beats.lost:  # another consumer runs the job now: neither hand it back nor end it
                     work.uncancel()
                     return
                 await self._requeue(job)
@@ -149,36 +149,7 @@ class WorkerPool:
                 # goes on (its slot is given back) instead of ending with it.
                 log.exception("worker failed on job %s: %s", job.id, redact(str(exc)))
             finally:
-                await cancel_and_wait(beats)
-
-    async def _heartbeats(
-        self, job_id: str, worker_id: str, work: asyncio.Task[None], lost: list[bool]
-    ) -> None:
-        """Keep a long job claimed (a durable queue would otherwise hand it to another
-        worker after the visibility timeout, and the vendor would be paid twice).
-
-        A heartbeat that finds the delivery held by another consumer (this process stalled
-        past the timeout, and the job was reclaimed) stops this run: the other one goes
-        on. A vendor call in flight is abandoned and stays charged its estimate, like any
-        canceled call; nothing here ends the job or hands it back."""
-        if self.heartbeat_every is None:
-            return
-        while True:
-            await asyncio.sleep(self.heartbeat_every)
-            try:
-                held = await self.state.heartbeat(job_id, worker_id)
-            except StateUnavailable as exc:
-                log.warning("heartbeat for job %s failed: %s", job_id, exc)
-                continue
-            if not held:
-                log.warning(
-                    "job %s: its delivery is no longer this worker's (reclaimed after a "
-                    "stall past the visibility timeout, or ended); stopping this run",
-                    job_id,
-                )
-                lost.append(True)
-                work.cancel()
-                return
+                await beats.stop()
 
     async def process(self, job: Job) -> list[Job]:
         """Run a claimed job to its end and record the outcome (finish pipeline)."""

@@ -1,8 +1,8 @@
 """The pool's one claim loop: one claim in flight however many workers are idle, never more
 claims and running jobs than workers, nothing claimed while every worker is busy (the jobs
 stay in the queue for other processes), one consumer on a Redis queue, a worker that hits
-a bug goes on with the next job, and a claim that fails unexpectedly backs off without
-ending the loop."""
+a bug goes on with the next job, a claim that fails unexpectedly backs off without
+ending the loop, and a running job is heartbeaten until it ends."""
 
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ from gateway.worker import WorkerPool
 from tests.test_state_contract import RESULT, make_job
 
 WORKERS = 3
+HEARTBEAT_EVERY = 0.03
 
 
 class Counting:
@@ -179,3 +180,33 @@ async def test_an_unexpected_claim_error_backs_off_and_claiming_goes_on(
     finally:
         await pool.stop()
     assert caplog.text.count("claim failed unexpectedly") == 2
+
+
+class HeartbeatCounting(Counting):
+    def __init__(self, inner: Any) -> None:
+        super().__init__(inner)
+        self.beats: list[str] = []
+
+    async def heartbeat(self, job_id: str, worker_id: str) -> bool:
+        self.beats.append(job_id)
+        held: bool = await self.inner.heartbeat(job_id, worker_id)
+        return held
+
+
+async def test_a_pool_heartbeats_the_job_it_runs_until_it_ends(state: Counting) -> None:
+    counting = HeartbeatCounting(state.inner)
+    pool = GatedPool(counting)
+    pool.heartbeat_every = HEARTBEAT_EVERY
+    job = await counting.submit(make_job("runs for a few heartbeats"))
+    await pool.start()
+    try:
+        await until(lambda: len(counting.beats) >= 3)
+        assert set(counting.beats) == {job.id}
+        pool.gates[job.id].set()
+        await until(lambda: pool.busy == 0)
+        ended = len(counting.beats)
+        await asyncio.sleep(HEARTBEAT_EVERY * 4)
+        assert len(counting.beats) == ended
+        assert (await counting.get_job(job.id)).status is JobStatus.SUCCEEDED
+    finally:
+        await pool.stop()
