@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from importlib.metadata import PackageNotFoundError, version
 from typing import TYPE_CHECKING, Any
 
-from gateway import __version__
+from gateway import __version__, heap
 from gateway.auth import key_hash, new_key
 from gateway.config_check import check_config
 from gateway.logs import configure_logging
@@ -89,9 +89,11 @@ def _serve(args: argparse.Namespace) -> None:
     }
     if args.workers > 1:
         os.environ.update(child_environment(args.config, settings, args.workers))
-        uvicorn.run(FACTORY, factory=True, workers=args.workers, **common)
+        uvicorn.run(FACTORY, factory=True, workers=args.workers, **common)  # each child tunes
         return
-    uvicorn.run(create_app(settings, reload=lambda: load_settings(args.config)), **common)
+    app = create_app(settings, reload=lambda: load_settings(args.config))
+    heap.tune()
+    uvicorn.run(app, **common)
 
 
 def _print_new_webhook_secrets(settings: Settings) -> None:
@@ -139,6 +141,7 @@ def _worker(args: argparse.Namespace) -> None:
 
     async def run() -> None:
         gateway = await Gateway.open(settings)
+        heap.tune()
         install_sighup(gateway, lambda: load_settings(args.config))
         if args.metrics_port is not None:
             _serve_metrics(gateway, args.metrics_host, args.metrics_port)

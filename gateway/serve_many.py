@@ -56,9 +56,12 @@ def child_environment(config: str | None, settings: Settings, processes: int) ->
 
 def app_from_environment() -> Starlette:
     """uvicorn's factory in each child process."""
+    from gateway import heap
     from gateway.app import create_app
     from gateway.logs import configure_logging
 
     settings = load_settings()
     configure_logging(settings.logging)
-    return create_app(settings, reload=load_settings)
+    app = create_app(settings, reload=load_settings)
+    heap.tune()
+    return app
