@@ -17,7 +17,7 @@ from backends.base import BackendError, GenerationRequest
 from backends.errors import BadImage, BadResponse, InvalidRequest, QuotaExhausted
 from backends.image_check import STRUCTURE_CHECKS, png_is_whole
 from backends.imaging import INLINE_BYTES
-from backends.openai import OpenAIBackend
+from backends.openai import OpenAIBackend, _json
 from gateway.backend_setup import build_backend
 from gateway.settings import BackendSettings, ConfigError
 from gateway.storage import ImageStore
@@ -71,6 +71,7 @@ async def test_dall_e_asks_for_b64_json_and_returns_real_pngs(
     assert {image.media_type for image in images} == {"image/png"}
     [sent] = fake.requests_to("/v1/images/generations")
     assert sent.headers["authorization"] == f"Bearer {KEY}"
+    assert sent.headers["content-type"] == "application/json"
     assert sent.json == {
         "model": "dall-e-2",
         "prompt": "a red fox",
@@ -78,6 +79,23 @@ async def test_dall_e_asks_for_b64_json_and_returns_real_pngs(
         "size": "64x48",
         "response_format": "b64_json",
     }
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {
+            "model": "gpt-image-1",
+            "prompt": "un renard roux, à l'aube — 狐",
+            "n": 1,
+            "seed": 2**63 - 1,
+        },
+        {"prompt": 'quotes " and \\ and \n', "stream": True, "partial_images": 2},
+        {"seed": 2**70},  # past 64 bits: the standard library encodes it
+    ],
+)
+def test_a_generation_body_is_the_bytes_httpx_json_would_send(body: dict[str, Any]) -> None:
+    assert _json(body) == httpx.Request("POST", "http://vendor/", json=body).content
 
 
 async def test_gpt_image_never_sends_response_format(
