@@ -362,6 +362,9 @@ def redis_cluster(
             cluster.stop()
             if not exited or attempt == 2:
                 raise
+        except BaseException:
+            cluster.stop()  # no node outlives a start that failed otherwise
+            raise
     try:
         yield cluster
     finally:
