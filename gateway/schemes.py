@@ -86,20 +86,22 @@ def is_cluster(url: str) -> bool:
     return _scheme(url) in CLUSTER_SCHEMES
 
 
-def cluster_nodes(url: str) -> tuple[list[tuple[str, int]], dict[str, str]]:
-    """The startup nodes `(host, port)` of a `redis+cluster://` URL and its credentials.
+def cluster_nodes(url: str) -> tuple[list[tuple[str, int]], dict[str, str | bool]]:
+    """The startup nodes `(host, port)` of a cluster URL and the connection options every
+    node's client takes: its credentials, and for `rediss+cluster://` TLS (`_tls`).
 
     >>> cluster_nodes("redis+cluster://:pw@10.0.0.1:6379,10.0.0.2:6379")
     ([('10.0.0.1', 6379), ('10.0.0.2', 6379)], {'password': 'pw'})
     """
-    userinfo, at, hosts = urlsplit(url).netloc.rpartition("@")
-    auth: dict[str, str] = {}
+    parts = urlsplit(url)
+    userinfo, at, hosts = parts.netloc.rpartition("@")
+    options: dict[str, str | bool] = {}
     if at:
         user, _, password = userinfo.partition(":")
         if user:
-            auth["username"] = unquote(user)
+            options["username"] = unquote(user)
         if password:
-            auth["password"] = unquote(password)
+            options["password"] = unquote(password)
     nodes = []
     for location in filter(None, hosts.split(",")):
         host, _, port = location.rpartition(":")
@@ -110,20 +112,18 @@ def cluster_nodes(url: str) -> tuple[list[tuple[str, int]], dict[str, str]]:
         nodes.append((host.strip("[]"), int(port)))
     if not nodes:
         raise BadUrl("state", "name the cluster's nodes: redis+cluster://host:port,...")
-    return nodes, auth
+    return nodes, {**options, **_tls(_scheme(url) == "rediss+cluster", parts.query)}
 
 
-def cluster_tls(url: str) -> dict[str, str | bool]:
-    """The TLS options of a cluster URL: none for `redis+cluster://`; for
-    `rediss+cluster://`, TLS with the system's CAs unless the query names others.
+def _tls(tls: bool, query: str) -> dict[str, str | bool]:
+    """A cluster URL's TLS options: none without TLS; with it, the system's CAs unless the
+    query names others (redis-py's `ssl_*` names, each once).
 
-    >>> cluster_tls("rediss+cluster://10.0.0.1:6379?ssl_ca_certs=/etc/ca.pem")
+    >>> _tls(True, "ssl_ca_certs=/etc/ca.pem")
     {'ssl': True, 'ssl_ca_certs': '/etc/ca.pem'}
     """
-    parts = urlsplit(url)
-    query = parse_qs(parts.query, keep_blank_values=True)
-    tls = _scheme(url) == "rediss+cluster"
-    for name, values in query.items():
+    options: dict[str, str | bool] = {"ssl": True} if tls else {}
+    for name, values in parse_qs(query, keep_blank_values=True).items():
         if name not in CLUSTER_TLS:
             known = ", ".join(CLUSTER_TLS)
             raise BadUrl("state", f"unknown cluster URL option {name!r}; known: {known}")
@@ -131,9 +131,7 @@ def cluster_tls(url: str) -> dict[str, str | bool]:
             raise BadUrl("state", f"{name!r} is a TLS option: use rediss+cluster://")
         if len(values) != 1 or not values[0]:
             raise BadUrl("state", f"give {name!r} one value")
-    options: dict[str, str | bool] = {"ssl": True} if tls else {}
-    for name, (value,) in query.items():
-        options[name] = value
+        options[name] = values[0]
     if options.get("ssl_cert_reqs", "required") not in CERT_REQS:
         raise BadUrl("state", f"ssl_cert_reqs is one of {', '.join(CERT_REQS)}")
     if "ssl_check_hostname" in options:

@@ -33,7 +33,6 @@ from gateway.money.validation import price_problems
 from gateway.schemes import (
     BadUrl,
     cluster_nodes,
-    cluster_tls,
     is_cluster,
     state_kind,
     storage_kind,
@@ -105,7 +104,6 @@ class StateSettings(Section):
             state_kind(url)
             if is_cluster(url):
                 cluster_nodes(url)
-                cluster_tls(url)
         except BadUrl as exc:
             raise ValueError(exc.detail) from None
         return url

@@ -30,7 +30,7 @@ from redis.exceptions import (
     TryAgainError,
 )
 
-from gateway.schemes import cluster_nodes, cluster_tls, is_cluster
+from gateway.schemes import cluster_nodes, is_cluster
 from gateway.state.base import StateUnavailable
 from gateway.state.redis_coalescing import CoalescingRedis
 
@@ -44,7 +44,6 @@ MAX_CONNECTIONS = 2048
 # master killed within a second of the last refresh retries on the promoted replica
 # instead of on the stale slot map; refreshes still collapse into one per interval.
 TOPOLOGY_REFRESH_MIN_INTERVAL = 0.05
-SINGLE_SCHEMES = ("redis", "rediss", "unix")
 
 # The client of either form: the commands the stores use exist on both.
 Client = Redis | RedisCluster
@@ -87,7 +86,7 @@ def connect(url: str, socket_timeout: float = COMMAND_TIMEOUT, *, coalesce: bool
     stores that never block)."""
     if is_cluster(url):
         nodes, found = cluster_nodes(url)
-        connection: dict[str, Any] = {**found, **cluster_tls(url)}  # credentials, TLS
+        connection: dict[str, Any] = dict(found)  # credentials, TLS
         startup = [ClusterNode(host, port) for host, port in nodes]
         return ClusterClient(
             startup_nodes=startup,
