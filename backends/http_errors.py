@@ -13,6 +13,7 @@ already charged for (downloading a finished result), so every failure there is c
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
@@ -46,18 +47,23 @@ def clean(text: str, secrets: Iterable[str] = ()) -> str:
     return text if len(text) <= MAX_DETAIL else text[: MAX_DETAIL - 1] + "…"
 
 
+def parse_json(data: str | bytes) -> Any:
+    """A vendor's JSON. orjson first: an image answer is megabytes of base64, which it
+    reads several times faster; what it refuses (NaN, integers past 64 bits) the standard
+    parser still gets. Raises ValueError for what neither reads."""
+    try:
+        return orjson.loads(data)
+    except orjson.JSONDecodeError:
+        return json.loads(data)
+
+
 def json_object(response: httpx.Response) -> dict[str, Any]:
     """A vendor's JSON object, or {} (error bodies are JSON by contract, but proxies in front
-    of vendors answer HTML). orjson first: an image answer is megabytes of base64, which it
-    reads several times faster; what it refuses (NaN, integers past 64 bits) the standard
-    parser still gets."""
+    of vendors answer HTML)."""
     try:
-        body = orjson.loads(response.content)
-    except orjson.JSONDecodeError:
-        try:
-            body = response.json()
-        except ValueError:
-            return {}
+        body = parse_json(response.content)
+    except ValueError:
+        return {}
     return body if isinstance(body, dict) else {}
 
 

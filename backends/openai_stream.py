@@ -9,16 +9,15 @@ stream in failure. Partial images go to the host through `progress.partial`.
 from __future__ import annotations
 
 import binascii
-import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
-import orjson
 import pybase64
 
 from backends.base import GeneratedImage, Progress
 from backends.errors import BackendError, BadResponse, ContentRefused, VendorFailed
+from backends.http_errors import parse_json
 
 REFUSED = frozenset({"content_policy_violation", "moderation_blocked"})
 
@@ -53,15 +52,6 @@ async def server_sent_events(lines: AsyncIterator[str]) -> AsyncIterator[tuple[s
         yield event, "\n".join(data)
 
 
-def _loads(data: str) -> Any:
-    """An event's JSON: orjson (a completed event holds the whole image in base64), and the
-    standard parser for what orjson refuses (NaN, integers past 64 bits)."""
-    try:
-        return orjson.loads(data)
-    except orjson.JSONDecodeError:
-        return json.loads(data)
-
-
 def _decoded(payload: dict[str, Any]) -> bytes:
     try:
         return pybase64.b64decode(str(payload.get("b64_json") or ""), validate=True)
@@ -86,7 +76,7 @@ async def consume(
     final: Streamed | None = None
     async for event, data in server_sent_events(lines):
         try:
-            payload = _loads(data)
+            payload = parse_json(data)  # a completed event holds the whole image
         except ValueError:
             raise BadResponse("openai streamed an event that is not JSON") from None
         if not isinstance(payload, dict):
