@@ -32,12 +32,17 @@ class Endings:
         """Call `hook` with every batch of jobs that ended."""
         self.hooks.append(hook)
 
-    async def finish(self, job_id: str, outcome: JobResult | JobError) -> list[Job]:
-        """End an execution with its outcome (the job and every job following it)."""
+    async def finish(
+        self, job_id: str, outcome: JobResult | JobError, *, worker_id: str | None = None
+    ) -> list[Job]:
+        """End an execution with its outcome (the job and every job following it).
+
+        A worker passes its consumer name: the store ends nothing (and this returns []) once
+        the job's delivery is another consumer's (`StateStore.finish`)."""
         if isinstance(outcome, JobResult):
-            ended = await self.state.finish(job_id, result=outcome)
+            ended = await self.state.finish(job_id, result=outcome, worker_id=worker_id)
         else:
-            ended = await self.state.finish(job_id, error=outcome)
+            ended = await self.state.finish(job_id, error=outcome, worker_id=worker_id)
         await self.settle(ended)
         return ended
 

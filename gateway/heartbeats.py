@@ -10,7 +10,8 @@ after it ended, as a loop of sleeps and heartbeats would have it.
 
 A heartbeat that finds the delivery held by another consumer (this process stalled past
 the timeout, and the job was reclaimed) stops the heartbeats and calls `on_lost`: the
-worker stops its run, and the other consumer goes on.
+worker stops its run, and the other consumer goes on. Until that heartbeat, the store
+refuses the stalled worker's finish, requeue and defer (`StateStore.finish`).
 """
 
 from __future__ import annotations

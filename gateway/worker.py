@@ -22,7 +22,15 @@ from gateway.endings import Endings
 from gateway.errors import redact
 from gateway.events import JobEvents
 from gateway.heartbeats import Heartbeats
-from gateway.jobs import Job, JobError, JobResult, client_cancel, delivery_exhausted, worker_lost
+from gateway.jobs import (
+    ACTIVE,
+    Job,
+    JobError,
+    JobResult,
+    client_cancel,
+    delivery_exhausted,
+    worker_lost,
+)
 from gateway.logs import job_context
 from gateway.metrics import Metrics
 from gateway.runner import JobRunner
@@ -156,10 +164,10 @@ class WorkerPool:
         limit = self.state.max_deliveries
         if delivery_exhausted(job, limit):
             log.warning("job %s failed after %d deliveries (worker_lost)", job.id, limit)
-            return await self.endings.finish(job.id, worker_lost(limit))
+            return await self._finish(job, worker_lost(limit))
         if job.stop:  # canceled while its last worker held it; that worker is gone
             await cancel_vendor_job(self.runner.backends, job.vendor_job)
-            return await self.endings.finish(job.id, client_cancel())
+            return await self._finish(job, client_cancel())
         run = asyncio.create_task(self.runner.run(job))
         asked: list[bool] = []
         watching = asyncio.create_task(self._stop_when_asked(job.id, run, asked))
@@ -182,12 +190,30 @@ class WorkerPool:
             outcome = JobError("internal_error", "the gateway failed while running this job")
         finally:
             watching.cancel()
-        return await self.endings.finish(job.id, outcome)
+        return await self._finish(job, outcome)
+
+    async def _finish(self, job: Job, outcome: JobResult | JobError) -> list[Job]:
+        """End the job as the holder of its delivery. Once another consumer reclaimed it
+        (this process stalled past the visibility timeout, before a heartbeat could tell),
+        the store ends nothing: that consumer ends the job, with every billed call on it."""
+        ended = await self.endings.finish(job.id, outcome, worker_id=self.name)
+        if not ended:
+            with contextlib.suppress(StateUnavailable):  # the reason is only for the log
+                current = await self.state.get_job(job.id)
+                if current is not None and current.status in ACTIVE:
+                    log.warning(
+                        "job %s not ended here: another consumer reclaimed its delivery "
+                        "(this worker stalled past the visibility timeout) and ends it",
+                        job.id,
+                    )
+        return ended
 
     async def _defer(self, job: Job, deferred: Deferred) -> None:
         """Hand the job back to the queue until its backend has room (the worker goes on)."""
         assert deferred.resume is not None, "the runner sets where the route stood"
-        await self.state.defer(job.id, deferred.delay, deferred.resume)
+        if not await self.state.defer(job.id, deferred.delay, deferred.resume, worker_id=self.name):
+            log.info("job %s not deferred: it ended, or another consumer holds it now", job.id)
+            return
         await self.runner.attempter.changed([job.id])  # PENDING again: tell live streams
         self.metrics.deferred(deferred.backend, deferred.reason)
         log.info("job %s deferred %.2fs: %s", job.id, deferred.delay, deferred)
@@ -214,8 +240,8 @@ class WorkerPool:
 
     async def _requeue(self, job: Job) -> None:
         with contextlib.suppress(Exception):
-            await asyncio.shield(self.state.requeue(job.id))
-            log.warning("job %s handed back to the queue at shutdown", job.id)
+            if await asyncio.shield(self.state.requeue(job.id, worker_id=self.name)):
+                log.warning("job %s handed back to the queue at shutdown", job.id)
 
 
 def _claimer_ended(task: asyncio.Task[None]) -> None:

@@ -317,7 +317,7 @@ def test_a_worker_taking_over_a_stopped_job_cancels_its_vendor_job(
     )
     assert client.post(f"/images/jobs/{job_id}/cancel", headers=AUTH).status_code == 202
     portal.call(gateway.state.requeue, job_id)  # (a reclaim, on Redis)
-    again = portal.call(gateway.state.claim, "heir", 1)
+    again = portal.call(gateway.state.claim, gateway.workers.name, 1)  # this pool is the heir
     ended = portal.call(gateway.workers.process, again)
     assert [job.status.value for job in ended] == ["CANCELED"]
     assert backend.canceled == ["pred-7"] and backend.calls == 0

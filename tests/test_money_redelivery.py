@@ -43,8 +43,10 @@ def test_the_cost_cap_holds_across_a_requeue(
     answer = client.post("/images/jobs", json={"prompt": "twice delivered"}, headers=AUTH)
     job_id = answer.json()["data"]["jobId"]
 
+    # Claimed under the pool's consumer name, as its claim loop would: only the delivery's
+    # holder ends the job (StateStore.finish).
     async def first_delivery() -> None:
-        job = await gateway.state.claim("w1", 5)
+        job = await gateway.state.claim(gateway.workers.name, 5)
         running = asyncio.create_task(gateway.workers.process(job))
         while backend.calls < 2:  # the second attempt is at the vendor
             await asyncio.sleep(0.01)
@@ -53,7 +55,7 @@ def test_the_cost_cap_holds_across_a_requeue(
         await gateway.state.requeue(job_id)
 
     async def second_delivery() -> list[Any]:
-        job = await gateway.state.claim("w2", 5)
+        job = await gateway.state.claim(gateway.workers.name, 5)
         assert job is not None and job.id == job_id and job.deliveries == 2
         return list(await gateway.workers.process(job))
 

@@ -30,6 +30,7 @@ from gateway.jobs import (
     JobResult,
     JobSpec,
     JobStatus,
+    Resume,
     StoredImage,
     delivery_exhausted,
     new_job_id,
@@ -249,6 +250,25 @@ async def test_requeue_makes_a_running_job_claimable_again(state: Any) -> None:
     assert len(await state.finish(job.id, result=RESULT)) == 2
 
 
+async def test_only_the_worker_holding_a_delivery_ends_requeues_or_defers_it(state: Any) -> None:
+    """A worker that handed its job back no longer holds it (on Redis, neither does one
+    whose delivery was reclaimed, below): once another worker claimed the job, the first
+    one's finish, requeue and defer do nothing."""
+    job = await state.submit(make_job())
+    assert (await state.claim("w1", 1)).id == job.id
+    assert await state.requeue(job.id, worker_id="w2") is False  # w1's, not w2's
+    assert await state.requeue(job.id, worker_id="w1") is True
+    assert (await state.claim("w2", 1)).id == job.id
+    assert await state.finish(job.id, error=ERROR, worker_id="w1") == []
+    assert await state.requeue(job.id, worker_id="w1") is False
+    assert await state.defer(job.id, 0.0, Resume(0, 0), worker_id="w1") is False
+    assert (await state.get_job(job.id)).status is JobStatus.RUNNING
+    assert await state.claim("w1", NOTHING) is None  # nothing went back to the queue
+    [done] = await state.finish(job.id, result=RESULT, worker_id="w2")
+    assert done.status is JobStatus.SUCCEEDED and done.result == RESULT
+    assert await state.finish(job.id, error=ERROR, worker_id="w2") == []
+
+
 async def test_count_active_is_exact(state: Any) -> None:
     a = await state.submit(make_job("a"))
     await state.submit(make_job("a"))  # a follower is active too
@@ -401,14 +421,50 @@ async def test_a_dead_workers_delivery_is_reclaimed(redis_url: str) -> None:
         await asyncio.sleep(0.6)
         reclaimed = await alive.claim("live-worker", NOTHING)
         assert reclaimed is not None and reclaimed.id == job.id and reclaimed.deliveries == 2
-        assert len(await alive.finish(job.id, result=RESULT)) == 1
-        assert await crashed.finish(job.id, error=ERROR) == []  # the paused one wakes up late
+        # The paused one wakes up: its ending is refused before the new holder's, and after.
+        assert await crashed.finish(job.id, error=ERROR, worker_id="dead-worker") == []
+        assert len(await alive.finish(job.id, result=RESULT, worker_id="live-worker")) == 1
+        assert await crashed.finish(job.id, error=ERROR, worker_id="dead-worker") == []
+        assert await crashed.finish(job.id, error=ERROR) == []  # ended: no one ends it again
         assert (await alive.get_job(job.id)).status is JobStatus.SUCCEEDED
         await asyncio.sleep(0.6)
         assert await alive.claim("live-worker", NOTHING) is None  # acked: nothing to reclaim
     finally:
         await crashed.aclose()
         await alive.aclose()
+
+
+async def test_a_stalled_worker_cannot_end_a_job_another_consumer_reclaimed(
+    shared_url: str,
+) -> None:
+    """Between its stall and its next heartbeat, a worker whose delivery was reclaimed
+    could end the job, and the new holder's billed call would then never be recorded on it
+    (attempts are recorded only while the job is active). Only the holder ends a run."""
+    stalled = redis_state(shared_url, visibility_timeout=0.3)
+    other = redis_state(shared_url, visibility_timeout=0.3)
+    first = Attempt("procedural", "v1", "ok", Decimal("0.040"), 7)
+    second = Attempt("procedural", "v1", "ok", Decimal("0.040"), 9)
+    try:
+        job = await stalled.submit(make_job())
+        assert (await stalled.claim("stalled", 1)).id == job.id
+        await stalled.add_attempt(job.id, first)
+        await asyncio.sleep(0.4)
+        assert (await other.claim("other", NOTHING)).id == job.id  # reclaimed
+        # It wakes up before a heartbeat could tell it: none of its endings applies.
+        assert await stalled.finish(job.id, result=RESULT, worker_id="stalled") == []
+        assert await stalled.requeue(job.id, worker_id="stalled") is False
+        assert await stalled.defer(job.id, 0.0, Resume(0, 0), worker_id="stalled") is False
+        assert (await stalled.get_job(job.id)).status is JobStatus.RUNNING
+        assert await other.heartbeat(job.id, "other")  # the delivery is still the other's
+        await other.add_attempt(job.id, second)
+        [done] = await other.finish(job.id, result=RESULT, worker_id="other")
+        assert done.status is JobStatus.SUCCEEDED and done.attempts == (first, second)
+        assert done.cost == Decimal("0.080")  # both billed calls, on the job
+        assert await stalled.finish(job.id, error=ERROR, worker_id="stalled") == []
+        assert await other.get_job(job.id) == done
+    finally:
+        await stalled.aclose()
+        await other.aclose()
 
 
 async def test_heartbeats_keep_a_long_job_from_being_reclaimed(redis_url: str) -> None:

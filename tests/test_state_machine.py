@@ -1,12 +1,17 @@
 """A hypothesis state machine over the state contract, on `memory://` and a real Redis.
 
 Rules: submit (identical prompts join, some bypass the cache, some carry a deadline
-already past), claim (with a tiny visibility timeout on Redis, so a claim also reclaims
-what another "worker" holds: a dead worker's delivery), attempt (reserve, then record a
-charged or free call), requeue, defer (due at once, or long after the run), cancel,
-finish, a worker honouring `stop`, and the deadline sweep. Every ending goes through the
-real finish pipeline (the store's step, which settles the money, then `Endings`' hooks), as
-in the gateway.
+already past), claim by one of two workers (with a tiny visibility timeout on Redis, so a
+claim also reclaims what the other worker holds: a dead or stalled worker's delivery),
+attempt (reserve, then record a charged or free call; any worker that believes it holds the
+job, as a stalled one still calls its vendor), requeue, defer (due at once, or long after
+the run), cancel, finish, a worker honouring `stop`, and the deadline sweep. Every ending
+goes through the real finish pipeline (the store's step, which settles the money, then
+`Endings`' hooks), as in the gateway, and every worker passes its name.
+
+After each finish, requeue and defer: it applied exactly when its worker held the job's
+delivery (it claimed the job last, and the job has not been handed back or ended since)
+and the job was in a status it applies to.
 
 Invariants after every step:
 - at most one terminal write per job, and a terminal job never changes again;
@@ -64,6 +69,8 @@ from gateway.state.redis import RedisState
 from gateway.state.redis_client import close, connect
 from tests.test_state_contract import RESULT, make_job
 
+WORKERS = ("w1", "w2")
+RUNNING = frozenset({JobStatus.RUNNING})  # what a requeue or a defer applies to
 HOLD = 40_000  # micro-dollars reserved for each attempt (and at admission)
 LIMIT = 10**12
 TENANTS = ("alpha", "beta")
@@ -91,7 +98,8 @@ class StateMachine(RuleBasedStateMachine):
         self.cancels = Cancels(self.state, self.endings, MemoryJobEvents())
         self.sweeper = DeadlineSweep(self.state, self.cancels, grace=0)
         self.known: set[str] = set()
-        self.held: set[str] = set()  # job ids some worker believes it holds
+        self.held: set[tuple[str, str]] = set()  # (job id, worker) it believes it holds
+        self.holder: dict[str, str] = {}  # job id -> the worker holding its delivery
         self.writes: dict[str, int] = {}  # terminal writes seen per job
         self.final: dict[str, Job] = {}  # each job as it first ended
 
@@ -148,20 +156,40 @@ class StateMachine(RuleBasedStateMachine):
             self.final[stored.id] = stored
         return stored.id
 
-    @rule()
-    def claim(self) -> None:
-        job = self.run(self.state.claim("worker", 0.001))
+    def ending(self, job_id: str, worker: str, *, expected: frozenset[JobStatus]) -> bool:
+        """Whether an ending, requeue or defer by `worker` must apply now: it holds the
+        job's delivery, and the job is in a status the change expects."""
+        job = self.run(self.state.get_job(job_id))
+        return job is not None and self.holder.get(job_id) == worker and job.status in expected
+
+    def applied(self, job_id: str, worker: str, expected: bool, applied: bool) -> None:
+        """Check the store's answer; the worker lets the job go, and one that applied
+        leaves the job with no holder (ended, or back in the queue)."""
+        assert applied == expected, (job_id, worker, self.holder.get(job_id), applied)
+        self.held.discard((job_id, worker))
+        if applied:
+            del self.holder[job_id]
+
+    def finish_as(self, job_id: str, worker: str, outcome: Any) -> None:
+        expected = self.ending(job_id, worker, expected=ACTIVE)
+        ended = self.run(self.endings.finish(job_id, outcome, worker_id=worker))
+        self.applied(job_id, worker, expected, bool(ended))
+
+    @rule(worker=st.sampled_from(WORKERS))
+    def claim(self, worker: str) -> None:
+        job = self.run(self.state.claim(worker, 0.001))
         if job is None:
             return
+        self.holder[job.id] = worker  # a reclaim moves the delivery to this worker
         if delivery_exhausted(job, self.state.max_deliveries):
-            self.run(self.endings.finish(job.id, worker_lost(self.state.max_deliveries)))
+            self.finish_as(job.id, worker, worker_lost(self.state.max_deliveries))
             return
-        self.held.add(job.id)
+        self.held.add((job.id, worker))
 
     @precondition(lambda self: bool(self.held))
     @rule(data=st.data(), charged=st.booleans())
     def attempt(self, data: st.DataObject, charged: bool) -> None:
-        job_id = data.draw(st.sampled_from(sorted(self.held)))
+        job_id, _ = data.draw(st.sampled_from(sorted(self.held)))
         job = self.run(self.state.get_job(job_id))
         hold = Reservation(self.key(job.tenant), HOLD, LIMIT, 3 * 86400)
         if not self.run(self.state.reserve(hold, job_id)):
@@ -173,34 +201,35 @@ class StateMachine(RuleBasedStateMachine):
     @precondition(lambda self: bool(self.held))
     @rule(data=st.data())
     def requeue(self, data: st.DataObject) -> None:
-        job_id = data.draw(st.sampled_from(sorted(self.held)))
-        self.held.discard(job_id)
-        self.run(self.state.requeue(job_id))
+        job_id, worker = data.draw(st.sampled_from(sorted(self.held)))
+        expected = self.ending(job_id, worker, expected=RUNNING)
+        applied = self.run(self.state.requeue(job_id, worker_id=worker))
+        self.applied(job_id, worker, expected, applied)
 
     @precondition(lambda self: bool(self.held))
     @rule(data=st.data(), due=st.booleans())
     def defer(self, data: st.DataObject, due: bool) -> None:
         """Its backend is full: back to the queue, due at once or long after the run."""
-        job_id = data.draw(st.sampled_from(sorted(self.held)))
-        self.held.discard(job_id)
-        self.run(self.state.defer(job_id, 0.0 if due else 3600.0, Resume(0, 0)))
+        job_id, worker = data.draw(st.sampled_from(sorted(self.held)))
+        expected = self.ending(job_id, worker, expected=RUNNING)
+        delay = 0.0 if due else 3600.0
+        applied = self.run(self.state.defer(job_id, delay, Resume(0, 0), worker_id=worker))
+        self.applied(job_id, worker, expected, applied)
 
     @precondition(lambda self: bool(self.held))
     @rule(data=st.data(), succeeded=st.booleans())
     def finish(self, data: st.DataObject, succeeded: bool) -> None:
-        job_id = data.draw(st.sampled_from(sorted(self.held)))
-        self.held.discard(job_id)
-        self.run(self.endings.finish(job_id, RESULT if succeeded else ERROR))
+        job_id, worker = data.draw(st.sampled_from(sorted(self.held)))
+        self.finish_as(job_id, worker, RESULT if succeeded else ERROR)
 
     @precondition(lambda self: bool(self.held))
     @rule(data=st.data())
     def honour_stop(self, data: st.DataObject) -> None:
         """A worker that heard its job is to stop ends it (the store names the reason)."""
-        job_id = data.draw(st.sampled_from(sorted(self.held)))
+        job_id, worker = data.draw(st.sampled_from(sorted(self.held)))
         job = self.run(self.state.get_job(job_id))
         if job is not None and job.stop:
-            self.held.discard(job_id)
-            self.run(self.endings.finish(job_id, client_cancel()))
+            self.finish_as(job_id, worker, client_cancel())
 
     @rule(job_id=jobs)
     def cancel(self, job_id: str) -> None:

@@ -1,19 +1,27 @@
-"""Workers: long jobs stay claimed, shutdown loses nothing, a vendor's rate makes jobs wait."""
+"""Workers: long jobs stay claimed, shutdown loses nothing, a vendor's rate makes jobs wait,
+and a worker whose delivery was reclaimed neither goes on nor ends the job."""
 
 from __future__ import annotations
 
+import asyncio
+import logging
+import threading
 import time
 from collections.abc import Callable
+from decimal import Decimal
 
+import pytest
 from redis import Redis as SyncRedis
 from starlette.testclient import TestClient
 
 from backends.mock import MockBackend, delay
+from gateway.jobs import Attempt, Job
 from gateway.settings import Settings
 from gateway.state.keys import Keys
-from gateway.state.redis import GROUP
+from gateway.state.redis import GROUP, RedisState
 from tests.conftest import AUTH
 from tests.polling import wait_for_job
+from tests.test_state_contract import RESULT
 
 
 def slow_backend(seconds: float) -> MockBackend:
@@ -137,3 +145,69 @@ def test_a_worker_whose_delivery_was_reclaimed_stops_its_run_and_the_job_still_e
     assert done["status"] == "SUCCEEDED"
     assert [a["outcome"] for a in done["attemptLog"]] == ["canceled", "ok"]
     assert backend.calls == 2
+
+
+async def run_as(url: str, job_id: str, consumer: str, attempt: Attempt) -> list[Job]:
+    """Another process's worker that holds the job's delivery: its call, then its ending."""
+    state = RedisState.from_url(url, job_ttl=60, cache_ttl=60, visibility_timeout=30)
+    try:
+        await state.add_attempt(job_id, attempt)
+        ended: list[Job] = await state.finish(job_id, result=RESULT, worker_id=consumer)
+        return ended
+    finally:
+        await state.aclose()
+
+
+def test_a_worker_whose_delivery_was_reclaimed_before_its_heartbeat_cannot_end_the_job(
+    make_client: Callable[..., TestClient],
+    make_settings: Callable[..., Settings],
+    redis_url: str,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """This process stalled and another consumer reclaimed the job (the test's XCLAIM), but
+    the stall ends before a heartbeat could tell (they come every 10 s here): the call
+    returns and the worker's finish is refused. The other consumer's call is recorded too,
+    and its finish ends the job: both billed calls are on it."""
+    settings = make_settings(
+        state={"url": redis_url}, workers={"concurrency": 1, "visibility_timeout": "30s"}
+    )
+    gate = threading.Event()
+
+    async def stall() -> None:
+        while not gate.is_set():
+            await asyncio.sleep(0.01)
+
+    backend = MockBackend("procedural", before=stall)
+    client = make_client(settings, backends={"procedural": backend})
+    job_id = client.post("/images/jobs", json={"prompt": "stalled"}, headers=AUTH).json()["data"][
+        "jobId"
+    ]
+    keys = Keys()
+    raw = SyncRedis.from_url(redis_url)
+    try:
+        deadline = time.monotonic() + 10
+        while backend.active == 0:
+            assert time.monotonic() < deadline, "the job never started"
+            time.sleep(0.02)
+        entry = raw.get(keys.entry(job_id))
+        assert entry is not None
+        raw.xclaim(keys.queue, GROUP, "another-process", 0, [entry], justid=True)
+        with caplog.at_level(logging.WARNING, logger="imagegate.worker"):
+            gate.set()  # the stall is over: the call returns, the worker tries to finish
+            while "not ended here" not in caplog.text:
+                assert time.monotonic() < deadline, "the worker never tried to finish"
+                time.sleep(0.02)
+        job = client.get(f"/images/jobs/{job_id}", headers=AUTH).json()["data"]
+        assert job["status"] == "RUNNING"
+        assert [a["outcome"] for a in job["attemptLog"]] == ["ok"]  # its call is recorded
+        pending = raw.xpending_range(keys.queue, GROUP, "-", "+", 10)
+        assert [each["consumer"] for each in pending] == [b"another-process"]
+    finally:
+        raw.close()
+    theirs = Attempt("procedural", "v1", "ok", Decimal("0.040"), 9)
+    [ended] = asyncio.run(run_as(redis_url, job_id, "another-process", theirs))
+    assert ended.status.value == "SUCCEEDED" and len(ended.attempts) == 2
+    done = client.get(f"/images/jobs/{job_id}", headers=AUTH).json()["data"]
+    assert done["status"] == "SUCCEEDED"
+    assert [a["outcome"] for a in done["attemptLog"]] == ["ok", "ok"]
+    assert backend.calls == 1  # this process made one call, and went on to nothing else

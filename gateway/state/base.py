@@ -4,8 +4,10 @@ Every method that changes more than one thing is atomic in each implementation (
 store runs each method without awaiting in the middle; the Redis store uses scripts), and
 every write that a retried command could repeat is idempotent: `submit` creates one job per
 id, and every status change is a `gateway.jobs.Change` applied compare-and-set, so a
-reclaimed or paused worker can never overwrite a finished job. Stores decide no status:
-they apply what `gateway/jobs.py` computes. Whatever step ends a job (finish, cancel, a
+reclaimed or paused worker can never overwrite a finished job. A worker ends, requeues or
+defers a job only while it holds the job's delivery (`finish`), so a stalled one cannot end
+a run another consumer took over. Stores decide no status: they apply what
+`gateway/jobs.py` computes. Whatever step ends a job (finish, cancel, a
 deadline) also settles its budget reservations against what it was charged, once
 (`gateway/money/settle.py`), so no crash or outage between the two can lose a refund.
 """
@@ -211,12 +213,19 @@ class StateStore(Protocol):
         result: JobResult | None = None,
         error: JobError | None = None,
         now: datetime | None = None,
+        worker_id: str | None = None,
     ) -> list[Job]:
         """Apply `jobs.ended`: the job (and its followers) SUCCEEDED with `result` or FAILED
         with `error`.
 
         Caches a success under the fingerprint, ends the in-flight execution, acknowledges
         the delivery. Returns the jobs it finished (none when the job was already terminal).
+
+        A worker passes its consumer name as `worker_id`: the ending then applies only while
+        that worker still holds the job's delivery, and ends nothing (returns []) once
+        another consumer reclaimed it. Only the delivery holder ends a run, so every billed
+        attempt of a reclaimed job lands on it (`add_attempt` records any worker's call
+        while the job is active). None: a caller that holds no delivery, unchecked.
         """
         ...
 
@@ -225,14 +234,21 @@ class StateStore(Protocol):
         compare-and-set like every other."""
         ...
 
-    async def requeue(self, job_id: str) -> None:
-        """Give a RUNNING job back to the queue (shutdown, or a worker that cannot finish it)."""
+    async def requeue(self, job_id: str, *, worker_id: str | None = None) -> bool:
+        """Give a RUNNING job back to the queue (shutdown, or a worker that cannot finish it).
+
+        With `worker_id`, only while that worker holds the job's delivery (as `finish`): a
+        stalled worker does not take a job away from the consumer that reclaimed it.
+        Whether the job went back."""
         ...
 
-    async def defer(self, job_id: str, delay: float, resume: Resume) -> None:
+    async def defer(
+        self, job_id: str, delay: float, resume: Resume, *, worker_id: str | None = None
+    ) -> bool:
         """Apply `jobs.deferred(resume)` to a RUNNING job (its followers go back to PENDING)
         and give it back to the queue, which hands it out no sooner than `delay` seconds
-        from now (by the store's clock)."""
+        from now (by the store's clock). With `worker_id`, only while that worker holds the
+        job's delivery (as `requeue`). Whether the job was deferred."""
         ...
 
     async def cancel(self, job_id: str, change: Cancel) -> Canceled:

@@ -31,10 +31,12 @@ Why one slot: the guarantees are cross-key. A submit checks the cache, joins the
 execution (its leader's followers list), counts the tenant's active jobs against its cap,
 reserves from the tenant's budget and enqueues, all or nothing; a finish ends the leader and
 every follower (whose tenants' sets Lua names only once it read them), settles each one's
-budget, caches the result and acks the queue. Split over slots, each of those would become a
-multi-step protocol with its own failure cases; in one slot each stays one script, so the
-exact quotas, concurrency caps, budgets, single-flight, at-least-once queue with reclaim,
-idempotent submit and compare-and-set finish hold on a cluster exactly as on one node.
+budget, caches the result and acks the queue, and only while the finishing worker still
+holds the delivery that `entry` names (so a reclaimed job's billed attempts all land on
+it). Split over slots, each of those would become a multi-step protocol with its own
+failure cases; in one slot each stays one script, so the exact quotas, concurrency caps,
+budgets, single-flight, at-least-once queue with reclaim, idempotent submit and
+compare-and-set finish hold on a cluster exactly as on one node.
 
 What a cluster gives then: failover (a replica of the slot's master is promoted), and room
 for everything that needs no cross-key step, spread by its own tag over the other masters:

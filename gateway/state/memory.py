@@ -70,6 +70,9 @@ class MemoryState:
         self._by_tenant: dict[str, dict[str, datetime]] = {}  # tenant -> {job id: created}
         self._deadlines: dict[str, float] = {}  # active job id -> its deadline (epoch s)
         self._queue: deque[str] = deque()
+        # job id -> the worker that claimed it last and has not handed it back: the holder
+        # of its delivery, the one worker whose finish, requeue or defer applies (StateStore).
+        self._holders: dict[str, str] = {}
         self._deferred: list[tuple[float, str]] = []  # heap of (not-before, job id), monotonic
         self._ready = asyncio.Condition()
         self._next_sweep = time.monotonic() + 60
@@ -188,6 +191,7 @@ class MemoryState:
             return None
         job = start.apply(job)
         self._put(job)
+        self._holders[job_id] = worker_id
         self._apply_to_followers(job_id, jobs.follower_started(now))
         self.events.notify([job_id], progress=True)
         return job
@@ -213,11 +217,12 @@ class MemoryState:
         result: JobResult | None = None,
         error: JobError | None = None,
         now: datetime | None = None,
+        worker_id: str | None = None,
     ) -> list[Job]:
         job = self._get(job_id)
         now = now or utcnow()
         change = jobs.ended(now, result, error)
-        if job is None or not change.applies_to(job):
+        if job is None or not change.applies_to(job) or not self._holds(job_id, worker_id):
             return []
         own = change
         if job.cancel is not None:  # canceled while it ran for others: ends CANCELED
@@ -234,25 +239,31 @@ class MemoryState:
         self.events.notify(ended.id for ended in finished)
         return finished
 
-    async def requeue(self, job_id: str) -> None:
+    async def requeue(self, job_id: str, *, worker_id: str | None = None) -> bool:
         job = self._get(job_id)
         change = jobs.requeued()
-        if job is None or not change.applies_to(job):
-            return
+        if job is None or not change.applies_to(job) or not self._holds(job_id, worker_id):
+            return False
         self._put(change.apply(job))
+        self._holders.pop(job_id, None)
         self._apply_to_followers(job_id, change)
         self._queue.appendleft(job_id)
         await self._notify()
+        return True
 
-    async def defer(self, job_id: str, delay: float, resume: Resume) -> None:
+    async def defer(
+        self, job_id: str, delay: float, resume: Resume, *, worker_id: str | None = None
+    ) -> bool:
         job = self._get(job_id)
         change = jobs.deferred(resume)
-        if job is None or not change.applies_to(job):
-            return
+        if job is None or not change.applies_to(job) or not self._holds(job_id, worker_id):
+            return False
         self._put(change.apply(job))
+        self._holders.pop(job_id, None)
         self._apply_to_followers(job_id, jobs.requeued())
         heapq.heappush(self._deferred, (time.monotonic() + delay, job_id))
         await self._notify()  # a claim waiting for the previous earliest wakes to re-aim
+        return True
 
     async def reserve(self, reservation: Reservation, job_id: str | None = None) -> bool:
         job = self._get(job_id) if job_id is not None else None
@@ -380,8 +391,13 @@ class MemoryState:
                 self._put(changed[-1])
         return changed
 
+    def _holds(self, job_id: str, worker_id: str | None) -> bool:
+        """Whether `worker_id` holds the job's delivery (None: a caller holding none)."""
+        return worker_id is None or self._holders.get(job_id) == worker_id
+
     def _end_execution(self, job: Job) -> None:
-        """The execution led by `job` is over: no followers, no in-flight entry."""
+        """The execution led by `job` is over: no followers, no in-flight entry, no holder."""
+        self._holders.pop(job.id, None)
         for follower_id in self._followers.pop(job.id, ()):
             follower = self._get(follower_id)
             if follower is not None and follower.status not in ACTIVE:
@@ -521,3 +537,4 @@ class MemoryState:
         self._jobs = {k: v for k, v in self._jobs.items() if v[0] >= now}
         self._finished = {k: None for k in self._finished if k in self._jobs}
         self._cache = {k: v for k, v in self._cache.items() if v[0] >= now}
+        self._holders = {k: v for k, v in self._holders.items() if k in self._jobs}

@@ -27,9 +27,11 @@ keeps them.)
 
 The queue is at-least-once: an entry stays pending in the group until `finish` acks and
 deletes it; a worker that dies leaves it pending, and after `visibility_timeout` another
-worker takes it over (XPENDING IDLE + XCLAIM). A job delivered more than `max_deliveries`
-times is handed out unstarted, and the worker ends it `worker_lost` through the same
-finish pipeline as every other ending.
+worker takes it over (XPENDING IDLE + XCLAIM). From then on only the new holder's finish,
+requeue or defer applies (the scripts check the entry's consumer, as a heartbeat does): a
+worker that merely stalled cannot end the job before the new holder's billed call is
+recorded on it. A job delivered more than `max_deliveries` times is handed out unstarted,
+and the worker ends it `worker_lost` through the same finish pipeline as every other ending.
 
 Redis Cluster (`redis+cluster://`): every key a script touches is in the state's one slot
 (see gateway/state/keys.py), so each script stays one atomic step on one node and every
@@ -380,6 +382,7 @@ class RedisState:
         result: JobResult | None = None,
         error: JobError | None = None,
         now: datetime | None = None,
+        worker_id: str | None = None,
     ) -> list[Job]:
         now = now or utcnow()
         args = self._args(
@@ -387,6 +390,7 @@ class RedisState:
             json.dumps(record_to_json(result)) if result is not None else "",
             _ms(self.cache_ttl),
             _change(jobs.cancel_ending(now)),
+            worker_id or "",
         )
         with unavailable():
             docs = await self._run(
@@ -394,16 +398,21 @@ class RedisState:
             )
         return self._kept([_loads(doc) for doc in docs])
 
-    async def requeue(self, job_id: str) -> None:
-        args = self._args(_change(jobs.requeued()))
+    async def requeue(self, job_id: str, *, worker_id: str | None = None) -> bool:
+        args = self._args(_change(jobs.requeued()), worker_id or "")
         with unavailable():
-            await self._run(self._requeue, keys=[self.keys.job(job_id), self.stream], args=args)
+            keys = [self.keys.job(job_id), self.stream]
+            return bool(await self._run(self._requeue, keys=keys, args=args))
 
-    async def defer(self, job_id: str, delay: float, resume: Resume) -> None:
-        args = self._args(_change(jobs.deferred(resume)), _change(jobs.requeued()), _ms(delay))
+    async def defer(
+        self, job_id: str, delay: float, resume: Resume, *, worker_id: str | None = None
+    ) -> bool:
+        args = self._args(
+            _change(jobs.deferred(resume)), _change(jobs.requeued()), _ms(delay), worker_id or ""
+        )
         names = [self.keys.job(job_id), self.stream, self.keys.deferred]
         with unavailable():
-            await self._run(self._defer, keys=names, args=args)
+            return bool(await self._run(self._defer, keys=names, args=args))
 
     async def cancel(self, job_id: str, change: Cancel) -> Canceled:
         args = self._args(json.dumps(change.to_json(), separators=(",", ":")))

@@ -194,6 +194,23 @@ local function enqueue(stream, id)
   redis.call('SET', named('entry', id), entry, 'PX', ttl)
 end
 
+-- The job's current stream entry if `consumer` holds its delivery, else false.
+local function held_entry(stream, id, consumer)
+  local entry = redis.call('GET', named('entry', id))
+  if not entry then return false end
+  local held = redis.call('XPENDING', stream, ctx.group, entry, entry, 1)
+  if #held == 0 or held[1][2] ~= consumer then return false end
+  return entry
+end
+
+-- Whether `consumer` ('' for a caller that holds no delivery) may end, requeue or defer the
+-- job's run: only the holder of its delivery may. A worker that stalled past the visibility
+-- timeout, whose job another consumer reclaimed, would otherwise end it before the other's
+-- billed call is recorded on it (attempts are recorded only while the job is active).
+local function holds(stream, id, consumer)
+  return consumer == '' or held_entry(stream, id, consumer) ~= false
+end
+
 -- Acknowledge and delete the job's stream entry, if it has one.
 local function release(stream, id)
   local entry = redis.call('GET', named('entry', id))
@@ -404,10 +421,8 @@ return deliver(
 HEARTBEAT = (
     PRELUDE
     + """
-local entry = redis.call('GET', named('entry', ARGV[4]))
+local entry = held_entry(KEYS[2], ARGV[4], ARGV[5])
 if not entry then return 0 end
-local held = redis.call('XPENDING', KEYS[2], ctx.group, entry, entry, 1)
-if #held == 0 or held[1][2] ~= ARGV[5] then return 0 end
 return #redis.call('XCLAIM', KEYS[2], ctx.group, ARGV[5], 0, entry, 'JUSTID')
 """
 )
@@ -443,15 +458,20 @@ return false
 
 # KEYS: job, stream. ARGV[4]: the ending change (to the job and its followers); [5]: the
 # result to cache under the job's fingerprint, or ''; [6]: cache ttl (ms); [7]: the ending
-# of a job whose cancel was recorded while it ran for others (it takes the recorded error).
-# A job the change does not apply to (already ended, or gone) is left alone; each one
-# ended is announced ('changed'). -> the changed documents
+# of a job whose cancel was recorded while it ran for others (it takes the recorded error);
+# [8]: the finishing consumer, or '' for a caller that holds no delivery.
+# A job the change does not apply to (already ended, or gone) is left alone, and so is a
+# job whose delivery consumer [8] no longer holds (another consumer reclaimed it): only the
+# holder ends a run, so every billed attempt of a reclaimed job lands on it (ADD_ATTEMPT
+# records them while the job is active). Each job ended is announced ('changed').
+# -> the changed documents
 FINISH = (
     PRELUDE
     + """
 local doc = redis.call('GET', KEYS[1])
 if not doc then return {} end
 local job, change = load(doc), decode_change(ARGV[4])
+if not holds(KEYS[2], job.id, ARGV[8]) then return {} end
 local own = change
 if present(job.cancel) then
   own = decode_change(ARGV[7])
@@ -469,33 +489,35 @@ return docs
 """
 )
 
-# KEYS: job, stream. ARGV[4]: the requeue change (to the job and its followers); only a
-# job it applies to goes back to the queue.
+# KEYS: job, stream. ARGV[4]: the requeue change (to the job and its followers); [5]: the
+# requeuing consumer, or ''. Only a job it applies to, whose delivery [5] still holds (see
+# FINISH), goes back to the queue. -> 1 | 0
 REQUEUE = (
     PRELUDE
     + """
 local doc = redis.call('GET', KEYS[1])
-if not doc then return false end
+if not doc then return 0 end
 local job, change = load(doc), decode_change(ARGV[4])
-if not apply(job, change) then return false end
+if not holds(KEYS[2], job.id, ARGV[5]) or not apply(job, change) then return 0 end
 save(job)
 apply_to_followers(job.id, change, {})
 release(KEYS[2], job.id)
 enqueue(KEYS[2], job.id)
-return false
+return 1
 """
 )
 
 # KEYS: job, stream, deferred. ARGV[4]: the deferred change; [5]: the followers' requeue
-# change; [6]: delay (ms). Only a job the change applies to leaves the stream for the
-# deferred set, due `delay` ms from Redis's clock. -> 1 | 0
+# change; [6]: delay (ms); [7]: the deferring consumer, or ''. Only a job the change applies
+# to, whose delivery [7] still holds (see FINISH), leaves the stream for the deferred set,
+# due `delay` ms from Redis's clock. -> 1 | 0
 DEFER = (
     PRELUDE
     + """
 local doc = redis.call('GET', KEYS[1])
 if not doc then return 0 end
 local job, change = load(doc), decode_change(ARGV[4])
-if not apply(job, change) then return 0 end
+if not holds(KEYS[2], job.id, ARGV[7]) or not apply(job, change) then return 0 end
 save(job)
 apply_to_followers(job.id, decode_change(ARGV[5]), {})
 release(KEYS[2], job.id)
