@@ -51,7 +51,7 @@ def _packing(connection_class: type[AbstractConnection]) -> type[AbstractConnect
     class Packing(connection_class):  # type: ignore[valid-type,misc]
         def __init__(self, **options: Any) -> None:
             super().__init__(**options)
-            own = self._command_packer
+            own: _Packer | None = getattr(self, "_command_packer", None)
             if own is not None:  # None: no hiredis, redis-py packs in Python
                 self._command_packer = HiredisPacker(own)
 
