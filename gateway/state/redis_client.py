@@ -33,7 +33,7 @@ from redis.exceptions import (
 from gateway.schemes import cluster_nodes, is_cluster
 from gateway.state.base import StateUnavailable
 from gateway.state.redis_coalescing import CoalescingRedis
-from gateway.state.redis_packing import pack_with_hiredis
+from gateway.state.redis_connection import lean_connections
 
 COMMAND_TIMEOUT = 1.0
 # Per client (per node on a cluster). redis-py's default (100) made bursts fail with
@@ -84,8 +84,8 @@ def connect(url: str, socket_timeout: float = COMMAND_TIMEOUT, *, coalesce: bool
     """A client whose commands time out after `socket_timeout` and are retried once: a
     `RedisCluster` for `redis+cluster://`, else one `Redis` with its own pool. `coalesce`:
     on one node, commands issued together share one write (redis_coalescing.py; for
-    stores that never block); commands are packed by hiredis in one call
-    (redis_packing.py)."""
+    stores that never block); commands are packed and written with less of redis-py's overhead
+    (redis_connection.py)."""
     if is_cluster(url):
         nodes, found = cluster_nodes(url)
         connection: dict[str, Any] = dict(found)  # credentials, TLS
@@ -97,7 +97,7 @@ def connect(url: str, socket_timeout: float = COMMAND_TIMEOUT, *, coalesce: bool
             **options(socket_timeout),
         )
     kind = CoalescingRedis if coalesce else Redis
-    return pack_with_hiredis(kind.from_url(url, **options(socket_timeout)))
+    return lean_connections(kind.from_url(url, **options(socket_timeout)))
 
 
 async def ready(client: Client) -> None:
