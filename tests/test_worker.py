@@ -105,6 +105,20 @@ def test_a_vendor_rate_makes_jobs_wait_not_fail(
     assert backend.calls == 2
 
 
+def reclaim_once_started(raw: SyncRedis, backend: MockBackend, job_id: str) -> float:
+    """Once the job's run started here, hand its delivery to another process's consumer
+    (as a reclaim by XCLAIM would); returns the test's deadline."""
+    deadline = time.monotonic() + 10
+    while backend.active == 0:
+        assert time.monotonic() < deadline, "the job never started"
+        time.sleep(0.02)
+    keys = Keys()
+    entry = raw.get(keys.entry(job_id))
+    assert entry is not None
+    raw.xclaim(keys.queue, GROUP, "another-process", 0, [entry], justid=True)
+    return deadline
+
+
 def test_a_worker_whose_delivery_was_reclaimed_stops_its_run_and_the_job_still_ends_once(
     make_client: Callable[..., TestClient], make_settings: Callable[..., Settings], redis_url: str
 ) -> None:
@@ -124,14 +138,8 @@ def test_a_worker_whose_delivery_was_reclaimed_stops_its_run_and_the_job_still_e
     ]
     raw = SyncRedis.from_url(redis_url)
     try:
-        deadline = time.monotonic() + 10
-        while backend.active == 0:
-            assert time.monotonic() < deadline, "the job never started"
-            time.sleep(0.02)
+        deadline = reclaim_once_started(raw, backend, job_id)
         keys = Keys()
-        entry = raw.get(keys.entry(job_id))
-        assert entry is not None
-        raw.xclaim(keys.queue, GROUP, "another-process", 0, [entry], justid=True)
         while backend.active:  # the next heartbeat (every 300 ms) stops the run
             assert time.monotonic() < deadline, "the stalled run went on"
             time.sleep(0.02)
@@ -185,13 +193,7 @@ def test_a_worker_whose_delivery_was_reclaimed_before_its_heartbeat_cannot_end_t
     keys = Keys()
     raw = SyncRedis.from_url(redis_url)
     try:
-        deadline = time.monotonic() + 10
-        while backend.active == 0:
-            assert time.monotonic() < deadline, "the job never started"
-            time.sleep(0.02)
-        entry = raw.get(keys.entry(job_id))
-        assert entry is not None
-        raw.xclaim(keys.queue, GROUP, "another-process", 0, [entry], justid=True)
+        deadline = reclaim_once_started(raw, backend, job_id)
         with caplog.at_level(logging.WARNING, logger="imagegate.worker"):
             gate.set()  # the stall is over: the call returns, the worker tries to finish
             while "not ended here" not in caplog.text:
