@@ -1,7 +1,8 @@
 """Count what the gateway sends to Redis, from inside one process, without MONITOR.
 
 While a `RedisCounter` is active, every redis-py asyncio connection reports each round
-trip (one `send_packed_command`: a command, or a whole pipeline) and each command it
+trip (one write, `_send_packed_command`: a command, or a whole pipeline; the gateway's own
+connections, gateway/state/redis_connection.py, send through it too) and each command it
 packs. EVALSHA is named by script (`state.submit`, `limits.acquire_moving_window`, ...)
 from the scripts the gateway registered, since the SHA alone says nothing to a reader.
 Counts are kept per role, a context variable: tasks created while it says "worker" (the
@@ -60,20 +61,18 @@ class RedisCounter:
     def __enter__(self) -> RedisCounter:
         counter = self
         pack = self._saved["pack_command"] = AbstractConnection.pack_command
-        send = self._saved["send_packed_command"] = AbstractConnection.send_packed_command
+        send = self._saved["_send_packed_command"] = AbstractConnection._send_packed_command
 
         def pack_command(connection: AbstractConnection, *args: Any) -> Any:
             counter.commands[(ROLE.get(), counter._name(args))] += 1
             return pack(connection, *args)
 
-        async def send_packed_command(
-            connection: AbstractConnection, command: Any, check_health: bool = True
-        ) -> None:
+        async def write(connection: AbstractConnection, command: Any) -> None:
             counter.round_trips[ROLE.get()] += 1
-            await send(connection, command, check_health)
+            await send(connection, command)
 
         setattr(AbstractConnection, "pack_command", pack_command)  # noqa: B010
-        setattr(AbstractConnection, "send_packed_command", send_packed_command)  # noqa: B010
+        setattr(AbstractConnection, "_send_packed_command", write)  # noqa: B010
         return self
 
     def __exit__(
