@@ -33,16 +33,22 @@ class Endings:
         self.hooks.append(hook)
 
     async def finish(
-        self, job_id: str, outcome: JobResult | JobError, *, worker_id: str | None = None
+        self,
+        job_id: str,
+        outcome: JobResult | JobError,
+        *,
+        worker_id: str | None = None,
+        delivery: int | None = None,
     ) -> list[Job]:
         """End an execution with its outcome (the job and every job following it).
 
-        A worker passes its consumer name: the store ends nothing (and this returns []) once
-        the job's delivery is another consumer's (`StateStore.finish`)."""
-        if isinstance(outcome, JobResult):
-            ended = await self.state.finish(job_id, result=outcome, worker_id=worker_id)
-        else:
-            ended = await self.state.finish(job_id, error=outcome, worker_id=worker_id)
+        A worker passes its consumer name and its delivery's number: the store ends nothing
+        (and this returns []) once the job's latest delivery is not that one
+        (`StateStore.finish`)."""
+        result, error = (outcome, None) if isinstance(outcome, JobResult) else (None, outcome)
+        ended = await self.state.finish(
+            job_id, result=result, error=error, worker_id=worker_id, delivery=delivery
+        )
         await self.settle(ended)
         return ended
 

@@ -193,17 +193,20 @@ class WorkerPool:
         return await self._finish(job, outcome)
 
     async def _finish(self, job: Job, outcome: JobResult | JobError) -> list[Job]:
-        """End the job as the holder of its delivery. Once another consumer reclaimed it
-        (this process stalled past the visibility timeout, before a heartbeat could tell),
-        the store ends nothing: that consumer ends the job, with every billed call on it."""
-        ended = await self.endings.finish(job.id, outcome, worker_id=self.name)
+        """End the job as the holder of its delivery. Once the job was reclaimed (this worker
+        stalled past the visibility timeout, before a heartbeat could tell), by another
+        consumer or by this process's own claim loop, the store ends nothing: the run that
+        holds the latest delivery ends the job, with every billed call on it."""
+        ended = await self.endings.finish(
+            job.id, outcome, worker_id=self.name, delivery=job.deliveries
+        )
         if not ended:
             with contextlib.suppress(StateUnavailable):  # the reason is only for the log
                 current = await self.state.get_job(job.id)
                 if current is not None and current.status in ACTIVE:
                     log.warning(
-                        "job %s not ended here: another consumer reclaimed its delivery "
-                        "(this worker stalled past the visibility timeout) and ends it",
+                        "job %s not ended here: its delivery was reclaimed (this worker "
+                        "stalled past the visibility timeout); the run holding it ends it",
                         job.id,
                     )
         return ended
@@ -211,7 +214,10 @@ class WorkerPool:
     async def _defer(self, job: Job, deferred: Deferred) -> None:
         """Hand the job back to the queue until its backend has room (the worker goes on)."""
         assert deferred.resume is not None, "the runner sets where the route stood"
-        if not await self.state.defer(job.id, deferred.delay, deferred.resume, worker_id=self.name):
+        deferring = self.state.defer(
+            job.id, deferred.delay, deferred.resume, worker_id=self.name, delivery=job.deliveries
+        )
+        if not await deferring:
             log.info("job %s not deferred: it ended, or another consumer holds it now", job.id)
             return
         await self.runner.attempter.changed([job.id])  # PENDING again: tell live streams
@@ -240,7 +246,8 @@ class WorkerPool:
 
     async def _requeue(self, job: Job) -> None:
         with contextlib.suppress(Exception):
-            if await asyncio.shield(self.state.requeue(job.id, worker_id=self.name)):
+            requeue = self.state.requeue(job.id, worker_id=self.name, delivery=job.deliveries)
+            if await asyncio.shield(requeue):
                 log.warning("job %s handed back to the queue at shutdown", job.id)
 
 

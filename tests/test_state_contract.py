@@ -269,6 +269,25 @@ async def test_only_the_worker_holding_a_delivery_ends_requeues_or_defers_it(sta
     assert await state.finish(job.id, error=ERROR, worker_id="w2") == []
 
 
+async def test_only_the_latest_delivery_of_a_job_ends_it_under_one_name(state: Any) -> None:
+    """The workers of one process share a consumer name: a run of an earlier delivery (this
+    process's stalled run, whose job its own claim loop took again) cannot end, requeue or
+    defer the job; the run of the latest delivery can."""
+    job = await state.submit(make_job())
+    first = await state.claim("pool", 1)
+    assert first.id == job.id
+    assert await state.requeue(job.id, worker_id="pool", delivery=first.deliveries) is True
+    second = await state.claim("pool", 1)
+    assert second.deliveries == first.deliveries + 1
+    stale = {"worker_id": "pool", "delivery": first.deliveries}
+    assert await state.finish(job.id, error=ERROR, **stale) == []
+    assert await state.requeue(job.id, **stale) is False
+    assert await state.defer(job.id, 0.0, Resume(0, 0), **stale) is False
+    assert (await state.get_job(job.id)).status is JobStatus.RUNNING
+    [done] = await state.finish(job.id, result=RESULT, worker_id="pool", delivery=second.deliveries)
+    assert done.status is JobStatus.SUCCEEDED
+
+
 async def test_count_active_is_exact(state: Any) -> None:
     a = await state.submit(make_job("a"))
     await state.submit(make_job("a"))  # a follower is active too

@@ -214,6 +214,7 @@ class StateStore(Protocol):
         error: JobError | None = None,
         now: datetime | None = None,
         worker_id: str | None = None,
+        delivery: int | None = None,
     ) -> list[Job]:
         """Apply `jobs.ended`: the job (and its followers) SUCCEEDED with `result` or FAILED
         with `error`.
@@ -221,11 +222,14 @@ class StateStore(Protocol):
         Caches a success under the fingerprint, ends the in-flight execution, acknowledges
         the delivery. Returns the jobs it finished (none when the job was already terminal).
 
-        A worker passes its consumer name as `worker_id`: the ending then applies only while
-        that worker still holds the job's delivery, and ends nothing (returns []) once
-        another consumer reclaimed it. Only the delivery holder ends a run, so every billed
-        attempt of a reclaimed job lands on it (`add_attempt` records any worker's call
-        while the job is active). None: a caller that holds no delivery, unchecked.
+        A worker passes its consumer name as `worker_id`, and as `delivery` the job's
+        `deliveries` when it claimed it: the ending then applies only while that worker
+        still holds the job's latest delivery, and ends nothing (returns []) once the job
+        was reclaimed, by another consumer or by the same process under its name (a
+        reclaim counts a delivery). Only the holder of the latest delivery ends a run, so
+        every billed attempt of a reclaimed job lands on it (`add_attempt` records any
+        worker's call while the job is active). None: a caller that holds no delivery,
+        unchecked.
         """
         ...
 
@@ -234,21 +238,30 @@ class StateStore(Protocol):
         compare-and-set like every other."""
         ...
 
-    async def requeue(self, job_id: str, *, worker_id: str | None = None) -> bool:
+    async def requeue(
+        self, job_id: str, *, worker_id: str | None = None, delivery: int | None = None
+    ) -> bool:
         """Give a RUNNING job back to the queue (shutdown, or a worker that cannot finish it).
 
-        With `worker_id`, only while that worker holds the job's delivery (as `finish`): a
+        With `worker_id` (and `delivery`), only while that worker holds the job's latest
+        delivery (as `finish`): a
         stalled worker does not take a job away from the consumer that reclaimed it.
         Whether the job went back."""
         ...
 
     async def defer(
-        self, job_id: str, delay: float, resume: Resume, *, worker_id: str | None = None
+        self,
+        job_id: str,
+        delay: float,
+        resume: Resume,
+        *,
+        worker_id: str | None = None,
+        delivery: int | None = None,
     ) -> bool:
         """Apply `jobs.deferred(resume)` to a RUNNING job (its followers go back to PENDING)
         and give it back to the queue, which hands it out no sooner than `delay` seconds
-        from now (by the store's clock). With `worker_id`, only while that worker holds the
-        job's delivery (as `requeue`). Whether the job was deferred."""
+        from now (by the store's clock). With `worker_id` (and `delivery`), only while that
+        worker holds the job's latest delivery (as `requeue`). Whether the job was deferred."""
         ...
 
     async def cancel(self, job_id: str, change: Cancel) -> Canceled:

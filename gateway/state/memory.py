@@ -218,11 +218,12 @@ class MemoryState:
         error: JobError | None = None,
         now: datetime | None = None,
         worker_id: str | None = None,
+        delivery: int | None = None,
     ) -> list[Job]:
         job = self._get(job_id)
         now = now or utcnow()
         change = jobs.ended(now, result, error)
-        if job is None or not change.applies_to(job) or not self._holds(job_id, worker_id):
+        if job is None or not change.applies_to(job) or not self._holds(job, worker_id, delivery):
             return []
         own = change
         if job.cancel is not None:  # canceled while it ran for others: ends CANCELED
@@ -239,10 +240,12 @@ class MemoryState:
         self.events.notify(ended.id for ended in finished)
         return finished
 
-    async def requeue(self, job_id: str, *, worker_id: str | None = None) -> bool:
+    async def requeue(
+        self, job_id: str, *, worker_id: str | None = None, delivery: int | None = None
+    ) -> bool:
         job = self._get(job_id)
         change = jobs.requeued()
-        if job is None or not change.applies_to(job) or not self._holds(job_id, worker_id):
+        if job is None or not change.applies_to(job) or not self._holds(job, worker_id, delivery):
             return False
         self._put(change.apply(job))
         self._holders.pop(job_id, None)
@@ -252,11 +255,17 @@ class MemoryState:
         return True
 
     async def defer(
-        self, job_id: str, delay: float, resume: Resume, *, worker_id: str | None = None
+        self,
+        job_id: str,
+        delay: float,
+        resume: Resume,
+        *,
+        worker_id: str | None = None,
+        delivery: int | None = None,
     ) -> bool:
         job = self._get(job_id)
         change = jobs.deferred(resume)
-        if job is None or not change.applies_to(job) or not self._holds(job_id, worker_id):
+        if job is None or not change.applies_to(job) or not self._holds(job, worker_id, delivery):
             return False
         self._put(change.apply(job))
         self._holders.pop(job_id, None)
@@ -391,9 +400,13 @@ class MemoryState:
                 self._put(changed[-1])
         return changed
 
-    def _holds(self, job_id: str, worker_id: str | None) -> bool:
-        """Whether `worker_id` holds the job's delivery (None: a caller holding none)."""
-        return worker_id is None or self._holders.get(job_id) == worker_id
+    def _holds(self, job: Job, worker_id: str | None, delivery: int | None) -> bool:
+        """Whether `worker_id` holds the job's latest delivery, its `delivery`-th (None: a
+        caller holding none; an unchecked number)."""
+        if worker_id is None:
+            return True
+        latest = delivery is None or job.deliveries == delivery
+        return latest and self._holders.get(job.id) == worker_id
 
     def _end_execution(self, job: Job) -> None:
         """The execution led by `job` is over: no followers, no in-flight entry, no holder."""

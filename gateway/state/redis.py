@@ -121,6 +121,11 @@ def _change(change: jobs.Change) -> bytes:
     return orjson.dumps(change.to_json())
 
 
+def _holder(worker_id: str | None, delivery: int | None) -> tuple[str, str | int]:
+    """The scripts' holder arguments: the consumer and its delivery's number, '' for none."""
+    return worker_id or "", "" if delivery is None else delivery
+
+
 def _ms(seconds: float) -> int:
     return max(1, round(seconds * 1000))
 
@@ -383,6 +388,7 @@ class RedisState:
         error: JobError | None = None,
         now: datetime | None = None,
         worker_id: str | None = None,
+        delivery: int | None = None,
     ) -> list[Job]:
         now = now or utcnow()
         args = self._args(
@@ -390,7 +396,7 @@ class RedisState:
             json.dumps(record_to_json(result)) if result is not None else "",
             _ms(self.cache_ttl),
             _change(jobs.cancel_ending(now)),
-            worker_id or "",
+            *_holder(worker_id, delivery),
         )
         with unavailable():
             docs = await self._run(
@@ -398,17 +404,28 @@ class RedisState:
             )
         return self._kept([_loads(doc) for doc in docs])
 
-    async def requeue(self, job_id: str, *, worker_id: str | None = None) -> bool:
-        args = self._args(_change(jobs.requeued()), worker_id or "")
+    async def requeue(
+        self, job_id: str, *, worker_id: str | None = None, delivery: int | None = None
+    ) -> bool:
+        args = self._args(_change(jobs.requeued()), *_holder(worker_id, delivery))
         with unavailable():
             keys = [self.keys.job(job_id), self.stream]
             return bool(await self._run(self._requeue, keys=keys, args=args))
 
     async def defer(
-        self, job_id: str, delay: float, resume: Resume, *, worker_id: str | None = None
+        self,
+        job_id: str,
+        delay: float,
+        resume: Resume,
+        *,
+        worker_id: str | None = None,
+        delivery: int | None = None,
     ) -> bool:
         args = self._args(
-            _change(jobs.deferred(resume)), _change(jobs.requeued()), _ms(delay), worker_id or ""
+            _change(jobs.deferred(resume)),
+            _change(jobs.requeued()),
+            _ms(delay),
+            *_holder(worker_id, delivery),
         )
         names = [self.keys.job(job_id), self.stream, self.keys.deferred]
         with unavailable():

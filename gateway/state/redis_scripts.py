@@ -203,12 +203,16 @@ local function held_entry(stream, id, consumer)
   return entry
 end
 
--- Whether `consumer` ('' for a caller that holds no delivery) may end, requeue or defer the
--- job's run: only the holder of its delivery may. A worker that stalled past the visibility
--- timeout, whose job another consumer reclaimed, would otherwise end it before the other's
--- billed call is recorded on it (attempts are recorded only while the job is active).
-local function holds(stream, id, consumer)
-  return consumer == '' or held_entry(stream, id, consumer) ~= false
+-- Whether `consumer` ('' for a caller that holds no delivery), whose claim was the job's
+-- `delivery`-th ('' unchecked), may end, requeue or defer the job's run: only the holder
+-- of its latest delivery may. A worker that stalled past the visibility timeout, whose job
+-- another consumer (or its own process, under the same name) reclaimed, would otherwise
+-- end it before the other run's billed call is recorded on it (attempts are recorded only
+-- while the job is active).
+local function holds(stream, job, consumer, delivery)
+  if consumer == '' then return true end
+  if delivery ~= '' and job.deliveries ~= tonumber(delivery) then return false end
+  return held_entry(stream, job.id, consumer) ~= false
 end
 
 -- Acknowledge and delete the job's stream entry, if it has one.
@@ -459,7 +463,8 @@ return false
 # KEYS: job, stream. ARGV[4]: the ending change (to the job and its followers); [5]: the
 # result to cache under the job's fingerprint, or ''; [6]: cache ttl (ms); [7]: the ending
 # of a job whose cancel was recorded while it ran for others (it takes the recorded error);
-# [8]: the finishing consumer, or '' for a caller that holds no delivery.
+# [8]: the finishing consumer, or '' for a caller that holds no delivery; [9]: the number of
+# its delivery (`job.deliveries` when it claimed the job), or ''.
 # A job the change does not apply to (already ended, or gone) is left alone, and so is a
 # job whose delivery consumer [8] no longer holds (another consumer reclaimed it): only the
 # holder ends a run, so every billed attempt of a reclaimed job lands on it (ADD_ATTEMPT
@@ -471,7 +476,7 @@ FINISH = (
 local doc = redis.call('GET', KEYS[1])
 if not doc then return {} end
 local job, change = load(doc), decode_change(ARGV[4])
-if not holds(KEYS[2], job.id, ARGV[8]) then return {} end
+if not holds(KEYS[2], job, ARGV[8], ARGV[9]) then return {} end
 local own = change
 if present(job.cancel) then
   own = decode_change(ARGV[7])
@@ -490,15 +495,15 @@ return docs
 )
 
 # KEYS: job, stream. ARGV[4]: the requeue change (to the job and its followers); [5]: the
-# requeuing consumer, or ''. Only a job it applies to, whose delivery [5] still holds (see
-# FINISH), goes back to the queue. -> 1 | 0
+# requeuing consumer, or ''; [6]: the number of its delivery, or ''. Only a job it applies
+# to, whose latest delivery [5] still holds (see FINISH), goes back to the queue. -> 1 | 0
 REQUEUE = (
     PRELUDE
     + """
 local doc = redis.call('GET', KEYS[1])
 if not doc then return 0 end
 local job, change = load(doc), decode_change(ARGV[4])
-if not holds(KEYS[2], job.id, ARGV[5]) or not apply(job, change) then return 0 end
+if not holds(KEYS[2], job, ARGV[5], ARGV[6]) or not apply(job, change) then return 0 end
 save(job)
 apply_to_followers(job.id, change, {})
 release(KEYS[2], job.id)
@@ -508,16 +513,17 @@ return 1
 )
 
 # KEYS: job, stream, deferred. ARGV[4]: the deferred change; [5]: the followers' requeue
-# change; [6]: delay (ms); [7]: the deferring consumer, or ''. Only a job the change applies
-# to, whose delivery [7] still holds (see FINISH), leaves the stream for the deferred set,
-# due `delay` ms from Redis's clock. -> 1 | 0
+# change; [6]: delay (ms); [7]: the deferring consumer, or ''; [8]: the number of its
+# delivery, or ''. Only a job the change applies to, whose latest delivery [7] still holds
+# (see FINISH), leaves the stream for the deferred set, due `delay` ms from Redis's clock.
+# -> 1 | 0
 DEFER = (
     PRELUDE
     + """
 local doc = redis.call('GET', KEYS[1])
 if not doc then return 0 end
 local job, change = load(doc), decode_change(ARGV[4])
-if not holds(KEYS[2], job.id, ARGV[7]) or not apply(job, change) then return 0 end
+if not holds(KEYS[2], job, ARGV[7], ARGV[8]) or not apply(job, change) then return 0 end
 save(job)
 apply_to_followers(job.id, decode_change(ARGV[5]), {})
 release(KEYS[2], job.id)
