@@ -24,7 +24,7 @@ A plain call (`post`/`get`/`request` with at most `content` bytes, a `headers` d
 `timeout`, on a client with nothing of its own to add: no auth, base URL, params, cookies,
 event hooks, redirects or proxy mounts) skips httpx's request building and send chain and
 goes to aiohttp directly (`AiohttpTransport.plain`): the same headers and body on the wire,
-the same `httpx.Response` back, about 150 us less CPU per vendor call (half of it).
+the same `httpx.Response` back, about 150 us less CPU per vendor call (two fifths).
 Anything else (forms, `json=`, streams) takes httpx's path as before.
 """
 
@@ -145,18 +145,26 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
             )
         return self._session
 
+    async def _send(
+        self, method: str, url: str, headers: Any, body: bytes | None, timeout: dict[str, Any]
+    ) -> aiohttp.ClientResponse:
+        """One request through aiohttp, its answer's head read (the caller maps errors)."""
+        return await self._open().request(
+            method,
+            url,
+            headers=headers,
+            data=body or None,
+            allow_redirects=False,  # httpx follows redirects itself, when asked to
+            compress=False,
+            timeout=_client_timeout(timeout),
+        )
+
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         timeout = request.extensions.get("timeout", {})
         body = await request.aread()
         with _mapped(request):
-            response = await self._open().request(
-                request.method,
-                str(request.url),
-                headers=list(request.headers.multi_items()),
-                data=body or None,
-                allow_redirects=False,  # httpx follows redirects itself, when asked to
-                compress=False,
-                timeout=_client_timeout(timeout),
+            response = await self._send(
+                request.method, str(request.url), list(request.headers.multi_items()), body, timeout
             )
         # httpx decodes Content-Encoding itself (auto_decompress=False above).
         return httpx.Response(
@@ -164,10 +172,7 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
             headers=list(response.raw_headers),
             stream=_Body(response, request),
             request=request,
-            extensions={
-                "http_version": b"HTTP/1.1",
-                "reason_phrase": (response.reason or "").encode("latin-1", "replace"),
-            },
+            extensions=_extensions(response),
         )
 
     async def aclose(self) -> None:
@@ -189,27 +194,27 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
             return httpx.Request(method, url, headers=headers, content=body)
 
         with _mapped(sent):
-            async with self._open().request(
-                method,
-                url,
-                headers=headers,
-                data=body or None,
-                allow_redirects=False,
-                compress=False,
-                timeout=_client_timeout(timeout.as_dict()),
-            ) as response:
+            response = await self._send(method, url, headers, body, timeout.as_dict())
+            try:
                 content = await response.read()
+            finally:
+                response.release()
         # httpx decodes Content-Encoding from the raw bytes (auto_decompress=False).
         return _PlainResponse(
             sent,
             status_code=response.status,
             headers=list(response.raw_headers),
             content=content,
-            extensions={
-                "http_version": b"HTTP/1.1",
-                "reason_phrase": (response.reason or "").encode("latin-1", "replace"),
-            },
+            extensions=_extensions(response),
         )
+
+
+def _extensions(response: aiohttp.ClientResponse) -> dict[str, Any]:
+    """What httpx's own transport reports of an answer beside its head."""
+    return {
+        "http_version": b"HTTP/1.1",
+        "reason_phrase": (response.reason or "").encode("latin-1", "replace"),
+    }
 
 
 class _Unkept(httpx.Cookies):
